@@ -1,0 +1,157 @@
+"""Numba kernels: bare loops over valid input, no validation and no keyword handling.
+
+Every public function validates first (``_validation``) and then calls these. ``cache=True``
+keeps compiled code on disk so that tests and command-line runs do not recompile.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+_JIT = dict(nogil=True, cache=True)
+
+
+@numba.njit(parallel=True, **_JIT)
+def scan_pvalues(p):
+    """One pass: (#NaN, #below 0, #above 1, #infinite)."""
+    n_nan = 0
+    n_low = 0
+    n_high = 0
+    n_inf = 0
+    for i in numba.prange(p.size):
+        v = p[i]
+        if np.isnan(v):
+            n_nan += 1
+        elif np.isinf(v):
+            n_inf += 1
+        elif v < 0:
+            n_low += 1
+        elif v > 1:
+            n_high += 1
+    return n_nan, n_low, n_high, n_inf
+
+
+@numba.njit(parallel=True, **_JIT)
+def count_le(p, t):
+    """#{p <= t}; NaN never counts."""
+    c = 0
+    for i in numba.prange(p.size):
+        if p[i] <= t:
+            c += 1
+    return c
+
+
+@numba.njit(parallel=True, **_JIT)
+def count_le_between(p, lo, hi):
+    """(#{p <= lo}, #{lo < p <= hi}) in one pass."""
+    c_lo = 0
+    c_mid = 0
+    for i in numba.prange(p.size):
+        v = p[i]
+        if v <= lo:
+            c_lo += 1
+        elif v <= hi:
+            c_mid += 1
+    return c_lo, c_mid
+
+
+@numba.njit(**_JIT)
+def gather_between(p, lo, hi, size):
+    """The ``size`` values with lo < p <= hi, in input order (size from count_le_between)."""
+    out = np.empty(size, dtype=np.float64)
+    j = 0
+    for i in range(p.size):
+        v = p[i]
+        if v > lo and v <= hi:
+            out[j] = v
+            j += 1
+    return out
+
+
+@numba.njit(parallel=True, **_JIT)
+def less_equal(p, t, out):
+    """out[i] = p[i] <= t (written in place, parallel)."""
+    for i in numba.prange(p.size):
+        out[i] = p[i] <= t
+    return out
+
+
+@numba.njit(**_JIT)
+def binom_two_sided_table(pmf, cdf, sf, n, prob):
+    """scipy ``binomtest`` two-sided p-values for every k in 0..n, from pmf/cdf/sf tables.
+
+    ``cdf`` and ``sf`` are indexed with an offset of one (entry 0 is x = -1) so that the
+    boundary cases of scipy's search read 0 and 1 as scipy's own calls do.
+    """
+    rerr = 1.0 + 1e-7
+    out = np.empty(n + 1, dtype=np.float64)
+    pn = prob * n
+    for k in range(n + 1):
+        d = pmf[k]
+        if k == pn:
+            out[k] = 1.0
+            continue
+        if k < pn:
+            # search -pmf (ascending) on [ceil(pn), n] for -d*rerr
+            target = -d * rerr
+            lo = int(np.ceil(pn))
+            hi = n
+            found = -(1 << 62)
+            while lo < hi:
+                mid = lo + (hi - lo) // 2
+                midval = -pmf[mid]
+                if midval < target:
+                    lo = mid + 1
+                elif midval > target:
+                    hi = mid - 1
+                else:
+                    found = mid
+                    break
+            if found == -(1 << 62):
+                if -_pmf_at(pmf, lo, n) <= target:
+                    found = lo
+                else:
+                    found = lo - 1
+            ix = found
+            eq = 1 if d * rerr == _pmf_at(pmf, ix, n) else 0
+            y = n - ix + eq
+            val = cdf[k + 1] + sf[n - y + 1]
+        else:
+            target = d * rerr
+            lo = 0
+            hi = int(np.floor(pn))
+            found = -(1 << 62)
+            while lo < hi:
+                mid = lo + (hi - lo) // 2
+                midval = pmf[mid]
+                if midval < target:
+                    lo = mid + 1
+                elif midval > target:
+                    hi = mid - 1
+                else:
+                    found = mid
+                    break
+            if found == -(1 << 62):
+                if _pmf_at(pmf, lo, n) <= target:
+                    found = lo
+                else:
+                    found = lo - 1
+            y = found + 1
+            val = cdf[y - 1 + 1] + sf[k - 1 + 1]
+        out[k] = min(1.0, val)
+    return out
+
+
+@numba.njit(**_JIT)
+def _pmf_at(pmf, x, n):
+    if x < 0 or x > n:
+        return 0.0
+    return pmf[x]
+
+
+@numba.njit(parallel=True, **_JIT)
+def gather(table, index, out):
+    """out[i] = table[index[i]] (parallel gather)."""
+    for i in numba.prange(index.size):
+        out[i] = table[index[i]]
+    return out

@@ -1,0 +1,535 @@
+"""Family-wise error rate procedures: Bonferroni, Holm, Lehmann–Romano k-FWER, one registry.
+
+Definitions follow ``docs/theory.md`` and the paper (Fischer et al., ICML 2021, §5 "Multiple
+Hypothesis Testing" and §5.2 "Extensions to k-FWER"). Notation: m tested hypotheses (NaN under
+``nan_policy='omit'`` is not tested and does not count), sorted p-values p(1) <= ... <= p(m).
+
+Every procedure is written as a *transform* ``g_i(p)``, the raw adjusted p-value of the i-th
+smallest p-value (e.g. Holm: ``(m - i + 1) * p``). Adjusted p-values are the running maximum
+(step-down) or the running minimum from the top (step-up) of ``min(1, g_i(p(i)))`` — R's
+``p.adjust`` to the last digit — and a hypothesis is rejected exactly when its adjusted p-value
+is ``<= alpha``. The critical value ``alpha_i`` used by the fast rejection path is the largest
+double ``t`` with ``g_i(t) <= alpha``, so the fast path and the adjusted p-values cannot disagree
+by a rounding error.
+
+References
+----------
+.. [1] Holm, S. (1979). A simple sequentially rejective multiple test procedure.
+       Scandinavian Journal of Statistics 6(2), 65-70.
+.. [2] Lehmann, E. L. and Romano, J. P. (2005). Generalizations of the familywise error rate.
+       Annals of Statistics 33(3), 1138-1154.
+.. [3] Fischer, M., Baader, M. and Vechev, M. (2021). Scalable certified segmentation via
+       randomized smoothing. ICML. §5, §5.2, App. B.2.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Callable
+
+import numpy as np
+
+from . import _kernels
+from ._validation import as_pvalues, check_alpha, check_k
+
+__all__ = [
+    "MultipleTestResult",
+    "Procedure",
+    "PROCEDURES",
+    "get_procedure",
+    "register",
+    "bonferroni",
+    "holm",
+    "lehmann_romano",
+    "reject",
+    "adjust",
+]
+
+#: counting passes of the rejection fast path before it sorts the undecided candidates
+_MAX_COUNTING_PASSES = 8
+
+
+@dataclass(frozen=True)
+class Procedure:
+    """A multiple-testing procedure in transform form.
+
+    Attributes
+    ----------
+    name : str
+        Canonical name (what results report).
+    aliases : tuple of str
+        Other names accepted by :func:`get_procedure` (statsmodels and R spellings).
+    step : {'single', 'down', 'up', 'special'}
+        Single-step, step-down (running max), step-up (running min from the top), or a
+        procedure with its own ``adjust_sorted`` (Hommel).
+    controls : str
+        The error rate it controls and under which dependence, in words.
+    raw : callable
+        ``raw(values, ranks, m, k)``: float64 raw adjusted values of sorted p-values at
+        1-based ``ranks``; nondecreasing in the value and nonincreasing in the rank.
+    critical_guess : callable
+        ``critical_guess(rank, m, k, alpha)``: the inverse of ``raw`` at ``alpha`` up to rounding.
+    uses_k : bool
+        Whether the procedure takes ``k`` (k-FWER: P(k or more false rejections) <= alpha).
+    """
+
+    name: str
+    aliases: tuple
+    step: str
+    controls: str
+    raw: Callable
+    critical_guess: Callable
+    uses_k: bool = False
+    adjust_sorted: Callable | None = None
+    reference: str = ""
+
+
+PROCEDURES: dict[str, Procedure] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def register(procedure: Procedure) -> Procedure:
+    """Add ``procedure`` to the registry under its name and aliases (case-insensitive)."""
+    PROCEDURES[procedure.name] = procedure
+    for alias in (procedure.name, *procedure.aliases):
+        _ALIASES[alias.lower()] = procedure.name
+    return procedure
+
+
+def get_procedure(method: Any) -> Procedure:
+    """Look up a procedure by name or alias; ``ValueError`` lists the valid names."""
+    if isinstance(method, Procedure):
+        return method
+    if isinstance(method, str) and method.lower() in _ALIASES:
+        return PROCEDURES[_ALIASES[method.lower()]]
+    names = ", ".join(repr(n) for n in PROCEDURES)
+    raise ValueError(
+        f"method ({method!r}) not recognized; use one of {names} "
+        f"(aliases: {', '.join(sorted(a for a in _ALIASES if a not in PROCEDURES))})")
+
+
+# --- the procedures of this module ------------------------------------------------------------
+
+def _bonferroni_raw(values, ranks, m, k):
+    return values * (m / k)
+
+
+def _holm_raw(values, ranks, m, k):
+    return values * (m - ranks + 1).astype(np.float64)
+
+
+def _lr_factor(ranks, m, k):
+    ranks = np.asarray(ranks)
+    # c_i = m/k for i <= k, (m + k - i)/k after  (Lehmann & Romano 2005, Thm 2.2)
+    return np.where(ranks <= k, m / k, (m + k - ranks) / k)
+
+
+def _lr_raw(values, ranks, m, k):
+    return values * _lr_factor(ranks, m, k)
+
+
+register(Procedure(
+    name="bonferroni",
+    aliases=("b", "bonf"),
+    step="single",
+    controls="FWER (k-FWER with k > 1) under any dependence",
+    raw=_bonferroni_raw,
+    critical_guess=lambda rank, m, k, alpha: k * alpha / m,
+    uses_k=True,
+    reference="Bonferroni (1936); k-FWER form: Lehmann & Romano (2005), Thm 2.1",
+))
+register(Procedure(
+    name="holm",
+    aliases=("h", "holm-bonferroni"),
+    step="down",
+    controls="FWER under any dependence",
+    raw=_holm_raw,
+    critical_guess=lambda rank, m, k, alpha: alpha / (m - rank + 1),
+    reference="Holm (1979); paper §5",
+))
+register(Procedure(
+    name="lehmann-romano",
+    aliases=("lr", "kfwer", "k-fwer", "lehmann_romano"),
+    step="down",
+    controls="k-FWER, P(k or more false rejections), under any dependence",
+    raw=_lr_raw,
+    critical_guess=lambda rank, m, k, alpha: alpha / float(_lr_factor(rank, m, k)),
+    uses_k=True,
+    reference="Lehmann & Romano (2005), Thm 2.2; paper §5.2 and App. B.2",
+))
+
+
+# --- exact critical values ---------------------------------------------------------------------
+
+def _critical(proc: Procedure, rank: int, m: int, k: int, alpha: float) -> float:
+    """Largest double t in [0, 1] with raw_rank(t) <= alpha (raw(0) = 0 <= alpha always)."""
+    r = np.array([rank], dtype=np.int64)
+
+    def passes(t):
+        return proc.raw(np.array([t], dtype=np.float64), r, m, k)[0] <= alpha
+
+    t = float(min(max(proc.critical_guess(rank, m, k, alpha), 0.0), 1.0))
+    if passes(t):
+        while t < 1.0:
+            up = float(np.nextafter(t, 2.0))
+            if not passes(up):
+                break
+            t = up
+        return t
+    while t > 0.0:
+        t = float(np.nextafter(t, -1.0))
+        if passes(t):
+            return t
+    return 0.0
+
+
+# --- results ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, repr=False)
+class MultipleTestResult:
+    """Outcome of a multiple-testing procedure.
+
+    Attributes
+    ----------
+    reject : ndarray of bool or pandas.Series
+        Same shape as the input (same index for a Series); ``True`` where the null is rejected.
+    threshold : float
+        Every tested p-value ``<= threshold`` is rejected and every one above it is not.
+        NaN when nothing was tested.
+    n_rejected : int
+        Number of rejections.
+    n_tests : int
+        Number of hypotheses tested (NaN excluded under ``nan_policy='omit'``).
+    method, alpha, k
+        The procedure's canonical name and the parameters it ran with.
+    pvalues_adjusted : ndarray or pandas.Series
+        Adjusted p-values (R ``p.adjust`` semantics), computed on first access only.
+        ``reject == (pvalues_adjusted <= alpha)`` holds exactly.
+    """
+
+    reject: Any
+    threshold: float
+    n_rejected: int
+    n_tests: int
+    method: str
+    alpha: float
+    k: int = 1
+    _source: tuple = field(default=(), compare=False)
+
+    @cached_property
+    def pvalues_adjusted(self):
+        flat, shape, index, n_nan = self._source
+        adjusted = _adjusted_flat(flat, get_procedure(self.method), self.k, n_nan)
+        return _wrap(adjusted, shape, index)
+
+    def __repr__(self) -> str:
+        k = f", k={self.k}" if self.k != 1 else ""
+        return (f"MultipleTestResult(method={self.method!r}, alpha={self.alpha}{k}, "
+                f"n_tests={self.n_tests}, n_rejected={self.n_rejected}, "
+                f"threshold={self.threshold!r})")
+
+
+def _wrap(flat: np.ndarray, shape, index):
+    out = flat.reshape(shape)
+    if index is not None:
+        import pandas as pd
+
+        return pd.Series(out, index=index)
+    return out
+
+
+# --- algorithms ---------------------------------------------------------------------------------
+
+def _decide_sorted(values: np.ndarray, mult: np.ndarray | None, first_rank: int,
+                   proc: Procedure, m: int, k: int, alpha: float) -> int:
+    """Number of rejections among ascending ``values`` (blocks of ``mult`` ties) that start at
+    sorted rank ``first_rank`` and whose predecessors are all rejected (step-down) or are all
+    the smaller p-values (step-up). Returns the count rejected within ``values``."""
+    if values.size == 0:
+        return 0
+    if mult is None:
+        starts = first_rank + np.arange(values.size, dtype=np.int64)
+        ends = starts
+        sizes = None
+    else:
+        ends = first_rank - 1 + np.cumsum(mult, dtype=np.int64)
+        starts = ends - mult + 1
+        sizes = mult
+    if proc.step == "down":
+        # a tied block passes iff its first member passes (critical values grow with rank)
+        ok = proc.raw(values.astype(np.float64, copy=False), starts, m, k) <= alpha
+        fail = np.flatnonzero(~ok)
+        n_blocks = fail[0] if fail.size else values.size
+    elif proc.step == "up":
+        # the largest rank that passes decides; within a tie block the last member is best
+        ok = proc.raw(values.astype(np.float64, copy=False), ends, m, k) <= alpha
+        hit = np.flatnonzero(ok)
+        n_blocks = hit[-1] + 1 if hit.size else 0
+    else:  # single step
+        ok = proc.raw(values.astype(np.float64, copy=False), starts, m, k) <= alpha
+        n_blocks = int(np.count_nonzero(ok))
+        if sizes is None:
+            return n_blocks
+        return int(sizes[ok].sum())
+    return int(n_blocks if sizes is None else sizes[:n_blocks].sum())
+
+
+def _n_rejected_stepdown(flat: np.ndarray, proc: Procedure, m: int, k: int, alpha: float) -> int:
+    """Step-down rejections in the counting form: no full sort (see docs/performance.md)."""
+    i = 1
+    lo = -1.0
+    for _ in range(_MAX_COUNTING_PASSES):
+        t = _critical(proc, i, m, k, alpha)
+        count = _kernels.count_le(flat, t)
+        if count < i:
+            return i - 1
+        if count >= m:
+            return m
+        lo, i = t, count + 1
+    # still advancing: sort only the undecided candidates lo < p <= alpha_m
+    hi = _critical(proc, m, m, k, alpha)
+    _, n_mid = _kernels.count_le_between(flat, lo, hi)
+    candidates = np.sort(_kernels.gather_between(flat, lo, hi, n_mid))
+    return i - 1 + _decide_sorted(candidates, None, i, proc, m, k, alpha)
+
+
+def _n_rejected(flat: np.ndarray, proc: Procedure, m: int, k: int, alpha: float) -> int:
+    if m == 0:
+        return 0
+    if proc.step == "single":
+        return _kernels.count_le(flat, _critical(proc, 1, m, k, alpha))
+    if proc.step == "down":
+        return _n_rejected_stepdown(flat, proc, m, k, alpha)
+    values = np.sort(flat)[:m]  # NaN sorts last
+    return _decide_sorted(values, None, 1, proc, m, k, alpha)
+
+
+def _threshold(proc: Procedure, r: int, m: int, k: int, alpha: float, sorted_hint=None) -> float:
+    """A t with {p <= t} equal to the rejection set, given r rejections."""
+    if m == 0:
+        return float("nan")
+    if proc.step in ("single", "down"):
+        return _critical(proc, max(r, 1), m, k, alpha)
+    # step-up and special procedures: the r-th smallest p-value (or below the smallest)
+    if r == 0:
+        return float(np.nextafter(sorted_hint[0], -1.0)) if sorted_hint is not None else -np.inf
+    return float(sorted_hint[r - 1])
+
+
+def _adjusted_flat(flat: np.ndarray, proc: Procedure, k: int, n_nan: int) -> np.ndarray:
+    """Adjusted p-values in input order (float64), NaN where the input is NaN."""
+    m = flat.size - n_nan
+    out = np.empty(flat.size, dtype=np.float64)
+    if proc.step == "single":
+        np.minimum(proc.raw(flat.astype(np.float64, copy=False), None, m, k), 1.0, out=out)
+        return out
+    order = np.argsort(flat)  # NaN last; the order among ties cannot change any value
+    valid = order[:m]
+    values = flat[valid].astype(np.float64, copy=False)
+    if proc.step == "special":
+        adjusted = proc.adjust_sorted(values, k)
+    else:
+        raw = proc.raw(values, np.arange(1, m + 1, dtype=np.int64), m, k)
+        if proc.step == "down":
+            adjusted = np.maximum.accumulate(raw)
+        else:
+            adjusted = np.minimum.accumulate(raw[::-1])[::-1]
+        np.minimum(adjusted, 1.0, out=adjusted)
+    out[valid] = adjusted
+    out[order[m:]] = np.nan
+    return out
+
+
+def _check_k_for(proc: Procedure, k: Any) -> int:
+    k = check_k(k)
+    if k != 1 and not proc.uses_k:
+        users = ", ".join(repr(p.name) for p in PROCEDURES.values() if p.uses_k)
+        raise ValueError(f"k ({k}) is only defined for the k-FWER procedures {users}; "
+                         f"method {proc.name!r} takes k=1")
+    return k
+
+
+def _run(pvalues, alpha, method, k, nan_policy) -> MultipleTestResult:
+    proc = get_procedure(method)
+    alpha = check_alpha(alpha)
+    k = _check_k_for(proc, k)
+    flat, shape, index, n_nan = as_pvalues(pvalues, nan_policy)
+    m = flat.size - n_nan
+    sorted_hint = None
+    if proc.step == "special":
+        adjusted = _adjusted_flat(flat, proc, k, n_nan)
+        mask = adjusted <= alpha
+        r = int(np.count_nonzero(mask))
+        values = np.sort(flat)[:m]
+        threshold = _threshold(proc, r, m, k, alpha, values) if m else float("nan")
+        result = MultipleTestResult(_wrap(mask, shape, index), threshold, r, m, proc.name, alpha, k,
+                                    (flat, shape, index, n_nan))
+        object.__setattr__(result, "pvalues_adjusted", _wrap(adjusted, shape, index))
+        return result
+    if proc.step == "up" and m:
+        sorted_hint = np.sort(flat)[:m]
+        r = _decide_sorted(sorted_hint, None, 1, proc, m, k, alpha)
+    else:
+        r = _n_rejected(flat, proc, m, k, alpha)
+    threshold = _threshold(proc, r, m, k, alpha, sorted_hint)
+    mask = np.empty(flat.size, dtype=bool)
+    if m:
+        _kernels.less_equal(flat, threshold, mask)
+    else:
+        mask[:] = False
+    return MultipleTestResult(_wrap(mask, shape, index), threshold, r, m, proc.name, alpha, k,
+                              (flat, shape, index, n_nan))
+
+
+# --- public API ---------------------------------------------------------------------------------
+
+def reject(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int = 1,
+           nan_policy: str = "raise") -> MultipleTestResult:
+    """Apply a registered multiple-testing procedure.
+
+    Parameters
+    ----------
+    pvalues : array_like or pandas.Series
+        p-values in [0, 1], any shape; float32 input is read without an upcast copy.
+    alpha : float
+        Level in (0, 1).
+    method : str
+        A name or alias from :data:`PROCEDURES` (e.g. ``'holm'``, ``'bonferroni'``, ``'lr'``).
+    k : int
+        k of k-FWER (control P(k or more false rejections)); only for k-FWER procedures.
+    nan_policy : {'raise', 'omit'}
+        ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
+
+    Returns
+    -------
+    MultipleTestResult
+
+    Examples
+    --------
+    >>> import mtest
+    >>> res = mtest.reject([0.001, 0.02, 0.04, 0.3], alpha=0.05, method="holm")
+    >>> res.reject
+    array([ True, False, False, False])
+    >>> res.n_rejected, res.threshold
+    (1, 0.0125)
+    """
+    return _run(pvalues, alpha, method, k, nan_policy)
+
+
+def bonferroni(pvalues, alpha: float = 0.05, k: int = 1, *, nan_policy: str = "raise") -> MultipleTestResult:
+    """Bonferroni single-step test: reject p <= k*alpha/m (k = 1: classic FWER control).
+
+    With ``k > 1`` it controls the k-FWER, P(k or more false rejections) <= alpha, under any
+    dependence (Lehmann & Romano 2005, Thm 2.1). Adjusted p-values are ``min(1, m*p/k)``.
+    The paper's SEGCERTIFYBON and INDIVCLASS use it (§4, §5).
+
+    Parameters
+    ----------
+    pvalues : array_like or pandas.Series
+    alpha : float
+    k : int
+    nan_policy : {'raise', 'omit'}
+
+    Returns
+    -------
+    MultipleTestResult
+
+    Examples
+    --------
+    >>> import mtest
+    >>> mtest.bonferroni([0.001, 0.02, 0.04, 0.3]).reject
+    array([ True, False, False, False])
+    >>> mtest.bonferroni([0.001, 0.02, 0.04, 0.3], k=2).n_rejected
+    2
+    """
+    return _run(pvalues, alpha, "bonferroni", k, nan_policy)
+
+
+def holm(pvalues, alpha: float = 0.05, *, nan_policy: str = "raise") -> MultipleTestResult:
+    """Holm's step-down procedure: critical values alpha/(m - i + 1); FWER <= alpha always.
+
+    Rejects the r smallest p-values where r + 1 is the first sorted index with
+    p(i) > alpha/(m - i + 1) [1]_. The paper's SEGCERTIFYHOLM (§5, §6.1). Rejections take a few
+    counting passes over the data and no full sort.
+
+    Parameters
+    ----------
+    pvalues : array_like or pandas.Series
+    alpha : float
+    nan_policy : {'raise', 'omit'}
+
+    Returns
+    -------
+    MultipleTestResult
+
+    References
+    ----------
+    .. [1] Holm, S. (1979). Scand. J. Statist. 6(2), 65-70.
+
+    Examples
+    --------
+    >>> import mtest
+    >>> res = mtest.holm([0.01, 0.04, 0.03, 0.005])
+    >>> res.reject
+    array([ True, False, False,  True])
+    >>> res.pvalues_adjusted
+    array([0.03, 0.06, 0.06, 0.02])
+    """
+    return _run(pvalues, alpha, "holm", 1, nan_policy)
+
+
+def lehmann_romano(pvalues, k: int, alpha: float = 0.05, *, nan_policy: str = "raise") -> MultipleTestResult:
+    """Lehmann–Romano step-down k-FWER procedure: P(k or more false rejections) <= alpha.
+
+    Critical values alpha_i = k*alpha/m for i <= k and k*alpha/(m + k - i) for i > k; valid under
+    any dependence [1]_ and the procedure the paper plugs into SEGCERTIFY (§5.2, App. B.2).
+    ``k = 1`` is exactly Holm. Note the convention: k counts the false rejections that are *not*
+    tolerated ("k or more"); some texts shift it by one. The lenient constants
+    k*alpha/(m - i + 1) of the paper's reference script are not proven for arbitrary dependence
+    and are not used.
+
+    Parameters
+    ----------
+    pvalues : array_like or pandas.Series
+    k : int
+        At least 1.
+    alpha : float
+    nan_policy : {'raise', 'omit'}
+
+    Returns
+    -------
+    MultipleTestResult
+
+    References
+    ----------
+    .. [1] Lehmann, E. L. and Romano, J. P. (2005). Ann. Statist. 33(3), 1138-1154, Thm 2.2.
+
+    Examples
+    --------
+    >>> import mtest
+    >>> p = [0.001, 0.012, 0.02, 0.03, 0.5]
+    >>> mtest.lehmann_romano(p, k=1).n_rejected   # Holm
+    1
+    >>> mtest.lehmann_romano(p, k=2).n_rejected
+    4
+    """
+    return _run(pvalues, alpha, "lehmann-romano", k, nan_policy)
+
+
+def adjust(pvalues, method: str = "holm", *, k: int = 1, nan_policy: str = "raise"):
+    """Adjusted p-values, with R ``p.adjust`` semantics (and the k-FWER procedures).
+
+    Returns an array of the input's shape (a Series with its index for a Series input), float64,
+    NaN kept in place under ``nan_policy='omit'``. ``adjust(p, m) <= alpha`` is exactly the
+    rejection set of ``reject(p, alpha, m)``.
+
+    Examples
+    --------
+    >>> import mtest
+    >>> mtest.adjust([0.01, 0.04, 0.03, 0.005], method="bonferroni")
+    array([0.04, 0.16, 0.12, 0.02])
+    """
+    proc = get_procedure(method)
+    k = _check_k_for(proc, k)
+    flat, shape, index, n_nan = as_pvalues(pvalues, nan_policy)
+    return _wrap(_adjusted_flat(flat, proc, k, n_nan), shape, index)
