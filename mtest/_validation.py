@@ -84,7 +84,7 @@ def check_k(k: Any) -> int:
 
 def _first_bad(flat: np.ndarray, bad: np.ndarray) -> str:
     idx = int(np.flatnonzero(bad)[0])
-    return f"{flat[idx]!r} at flat index {idx}"
+    return f"{flat[idx].item()!r} at flat index {idx}"
 
 
 def as_pvalues(pvalues: Any, nan_policy: str = "raise", name: str = "pvalues"):

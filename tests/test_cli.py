@@ -1,0 +1,45 @@
+import subprocess
+import sys
+
+import pytest
+
+import mtest
+from mtest.cli import main
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert mtest.__version__ in capsys.readouterr().out
+
+
+def test_help_lists_commands(capsys):
+    assert main([]) == 0
+    assert "demo" in capsys.readouterr().out
+
+
+def test_demo_runs(capsys):
+    assert main(["demo", "--m", "10000", "--signal", "0.05"]) == 0
+    out = capsys.readouterr().out
+    assert "holm" in out and "bonferroni" in out and "10000 hypotheses" in out
+
+
+def test_demo_bad_argument(capsys):
+    assert main(["demo", "--m", "0"]) == 2
+    assert "--m must be >= 1" in capsys.readouterr().err
+
+
+def test_console_script_installed():
+    out = subprocess.run([sys.executable, "-m", "mtest.cli", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and "mtest" in out.stdout
+
+
+def test_core_imports_without_torch():
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "import mtest, mtest.fwer, mtest.testing\n"
+            "assert 'torch' not in [m for m in sys.modules if sys.modules[m] is not None]\n"
+            "print(mtest.holm([0.01, 0.2]).n_rejected)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "1"
