@@ -509,7 +509,7 @@ def lehmann_romano(pvalues, k: int, alpha: float = 0.05, *, nan_policy: str = "r
     >>> import mtest
     >>> p = [0.001, 0.012, 0.02, 0.03, 0.5]
     >>> mtest.lehmann_romano(p, k=1).n_rejected   # Holm
-    1
+    2
     >>> mtest.lehmann_romano(p, k=2).n_rejected
     4
     """
