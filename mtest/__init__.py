@@ -5,6 +5,33 @@ Nothing here imports torch: the PyTorch adapters live in :mod:`mtest.adapters`.
 """
 from importlib.metadata import PackageNotFoundError, version as _version
 
+from .binomial import (
+    BinomTestResult,
+    ConfidenceInterval,
+    binom_pvalue,
+    binom_pvalue_table,
+    binomtest,
+    clopper_pearson,
+)
+from .certify import (
+    ABSTAIN,
+    CertifyResult,
+    GaussianL2,
+    GuessCount,
+    IndivClassResult,
+    JointClassResult,
+    LaplaceL1,
+    PredictResult,
+    SegCertifyResult,
+    cohen_certify,
+    cohen_predict,
+    guess_and_count,
+    indiv_class,
+    joint_class,
+    joint_class_from_count,
+    segcertify,
+    segcertify_counts,
+)
 from .fwer import (
     PROCEDURES,
     MultipleTestResult,
@@ -16,6 +43,7 @@ from .fwer import (
     lehmann_romano,
     register,
     reject,
+    reject_table,
 )
 
 try:
@@ -25,6 +53,30 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 __all__ = [
     "__version__",
+    "ABSTAIN",
+    "BinomTestResult",
+    "CertifyResult",
+    "ConfidenceInterval",
+    "GaussianL2",
+    "GuessCount",
+    "IndivClassResult",
+    "JointClassResult",
+    "LaplaceL1",
+    "PredictResult",
+    "SegCertifyResult",
+    "binom_pvalue",
+    "binom_pvalue_table",
+    "binomtest",
+    "clopper_pearson",
+    "cohen_certify",
+    "cohen_predict",
+    "guess_and_count",
+    "indiv_class",
+    "joint_class",
+    "joint_class_from_count",
+    "reject_table",
+    "segcertify",
+    "segcertify_counts",
     "PROCEDURES",
     "MultipleTestResult",
     "Procedure",

@@ -42,6 +42,7 @@ __all__ = [
     "holm",
     "lehmann_romano",
     "reject",
+    "reject_table",
     "adjust",
 ]
 
@@ -304,16 +305,19 @@ def _n_rejected(flat: np.ndarray, proc: Procedure, m: int, k: int, alpha: float)
     return _decide_sorted(values, None, 1, proc, m, k, alpha)
 
 
-def _threshold(proc: Procedure, r: int, m: int, k: int, alpha: float, sorted_hint=None) -> float:
-    """A t with {p <= t} equal to the rejection set, given r rejections."""
+def _threshold(proc: Procedure, r: int, m: int, k: int, alpha: float, smallest=None) -> float:
+    """A t with {p <= t} equal to the rejection set, given r rejections.
+
+    ``smallest(j)`` returns the j-th smallest tested p-value (1-based); only step-up needs it.
+    """
     if m == 0:
         return float("nan")
     if proc.step in ("single", "down"):
         return _critical(proc, max(r, 1), m, k, alpha)
-    # step-up and special procedures: the r-th smallest p-value (or below the smallest)
+    # step-up and special procedures: the r-th smallest p-value, or just below the smallest
     if r == 0:
-        return float(np.nextafter(sorted_hint[0], -1.0)) if sorted_hint is not None else -np.inf
-    return float(sorted_hint[r - 1])
+        return float(np.nextafter(smallest(1), -1.0))
+    return float(smallest(r))
 
 
 def _adjusted_flat(flat: np.ndarray, proc: Procedure, k: int, n_nan: int) -> np.ndarray:
@@ -361,7 +365,7 @@ def _run(pvalues, alpha, method, k, nan_policy) -> MultipleTestResult:
         mask = adjusted <= alpha
         r = int(np.count_nonzero(mask))
         values = np.sort(flat)[:m]
-        threshold = _threshold(proc, r, m, k, alpha, values) if m else float("nan")
+        threshold = _threshold(proc, r, m, k, alpha, lambda j: values[j - 1])
         result = MultipleTestResult(_wrap(mask, shape, index), threshold, r, m, proc.name, alpha, k,
                                     (flat, shape, index, n_nan))
         object.__setattr__(result, "pvalues_adjusted", _wrap(adjusted, shape, index))
@@ -371,7 +375,7 @@ def _run(pvalues, alpha, method, k, nan_policy) -> MultipleTestResult:
         r = _decide_sorted(sorted_hint, None, 1, proc, m, k, alpha)
     else:
         r = _n_rejected(flat, proc, m, k, alpha)
-    threshold = _threshold(proc, r, m, k, alpha, sorted_hint)
+    threshold = _threshold(proc, r, m, k, alpha, lambda j: sorted_hint[j - 1])
     mask = np.empty(flat.size, dtype=bool)
     if m:
         _kernels.less_equal(flat, threshold, mask)
@@ -379,6 +383,65 @@ def _run(pvalues, alpha, method, k, nan_policy) -> MultipleTestResult:
         mask[:] = False
     return MultipleTestResult(_wrap(mask, shape, index), threshold, r, m, proc.name, alpha, k,
                               (flat, shape, index, n_nan))
+
+
+def reject_table(table, index, alpha: float = 0.05, method: str = "holm", *,
+                 k: int = 1) -> MultipleTestResult:
+    """Multiple testing of discrete p-values given as ``table[index]``, in O(N + len(table)).
+
+    When p-values take few distinct values — binomial tests of counts that share n take n + 1 —
+    a histogram of ``index`` replaces the sort: a tied block that starts at sorted rank i is
+    rejected by a step-down procedure iff its value passes the i-th critical value. Results equal
+    ``reject(table[index], ...)`` exactly. SEGCERTIFY (paper Alg. 2) uses this path.
+
+    Parameters
+    ----------
+    table : array_like of float
+        The distinct possible p-values, in [0, 1], any order.
+    index : array_like of int
+        Any shape; ``0 <= index < len(table)``. The p-value of component i is ``table[index[i]]``.
+    alpha, method, k
+        As in :func:`reject`.
+
+    Examples
+    --------
+    >>> import numpy as np, mtest
+    >>> table = mtest.binom_pvalue_table(100, 0.75, "greater")
+    >>> count = np.array([[100, 99], [80, 60]])
+    >>> mtest.reject_table(table, count, alpha=0.001).reject
+    array([[ True,  True],
+           [False, False]])
+    """
+    proc = get_procedure(method)
+    alpha = check_alpha(alpha)
+    k = _check_k_for(proc, k)
+    table_flat, _, _, _ = as_pvalues(table, name="table")
+    table_flat = table_flat.astype(np.float64, copy=False)
+    index = np.asarray(index)
+    if index.dtype.kind not in "iu":
+        raise ValueError(f"index must be an integer array; got dtype {index.dtype}")
+    shape = index.shape
+    flat_index = np.ascontiguousarray(index).reshape(-1)
+    m = flat_index.size
+    if m and (flat_index.min() < 0 or flat_index.max() >= table_flat.size):
+        raise ValueError(f"index must lie in [0, {table_flat.size - 1}]; got values from "
+                         f"{flat_index.min()} to {flat_index.max()}")
+    pvalues = np.empty(m, dtype=np.float64)
+    _kernels.gather(table_flat, flat_index, pvalues)
+    if proc.step == "special" or m == 0:
+        return _run(pvalues.reshape(shape), alpha, proc, k, "raise")
+    mult = np.bincount(flat_index, minlength=table_flat.size)
+    present = np.flatnonzero(mult)
+    order = np.argsort(table_flat[present], kind="stable")
+    values, mults = table_flat[present][order], mult[present][order]
+    r = _decide_sorted(values, mults, 1, proc, m, k, alpha)
+    ends = np.cumsum(mults)
+    threshold = _threshold(proc, r, m, k, alpha,
+                           lambda j: values[np.searchsorted(ends, j)])
+    mask = np.empty(m, dtype=bool)
+    _kernels.less_equal(pvalues, threshold, mask)
+    return MultipleTestResult(mask.reshape(shape), threshold, r, m, proc.name, alpha, k,
+                              (pvalues, shape, None, 0))
 
 
 # --- public API ---------------------------------------------------------------------------------
