@@ -44,6 +44,7 @@ from .fwer import (
     register,
     reject,
     reject_table,
+    reject_table_rows,
 )
 
 try:
@@ -75,6 +76,7 @@ __all__ = [
     "joint_class",
     "joint_class_from_count",
     "reject_table",
+    "reject_table_rows",
     "segcertify",
     "segcertify_counts",
     "PROCEDURES",

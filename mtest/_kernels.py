@@ -155,3 +155,50 @@ def gather(table, index, out):
     for i in numba.prange(index.size):
         out[i] = table[index[i]]
     return out
+
+
+@numba.njit(parallel=True, **_JIT)
+def decide_table_rows(index2d, table, perm, crit, mode, out_r, out_threshold):
+    """Per row of ``index2d`` (p-values ``table[index2d[row]]``): rejections and threshold.
+
+    ``perm`` sorts ``table`` ascending; ``crit[i-1]`` is the critical value of rank i.
+    mode 0: single step (crit[0]); 1: step-down (a tied block passes iff its first rank passes);
+    2: step-up (the largest passing block end). Step-up rows without rejections get -inf.
+    """
+    n_rows, m = index2d.shape
+    size = table.size
+    for row in numba.prange(n_rows):
+        hist = np.zeros(size, dtype=np.int64)
+        for j in range(m):
+            hist[index2d[row, j]] += 1
+        r = 0
+        start = 1
+        thr = -np.inf
+        for jj in range(size):
+            b = perm[jj]
+            mult = hist[b]
+            if mult == 0:
+                continue
+            v = table[b]
+            if mode == 0:
+                if v <= crit[0]:
+                    r += mult
+                else:
+                    break
+            elif mode == 1:
+                if v <= crit[start - 1]:
+                    r += mult
+                else:
+                    break
+            else:
+                end = start + mult - 1
+                if v <= crit[end - 1]:
+                    r = end
+                    thr = v
+            start += mult
+        out_r[row] = r
+        if mode == 0:
+            thr = crit[0]
+        elif mode == 1:
+            thr = crit[max(r, 1) - 1]
+        out_threshold[row] = thr

@@ -172,6 +172,15 @@ def clopper_pearson(k, n, alpha: float, alternative: str = "greater") -> Confide
     check_choice("alternative", alternative, _ALTERNATIVES)
     n_arr = _check_n(n)
     k_arr = _check_k(k, n_arr)
+    if n_arr.ndim == 0 and k_arr.size > 2 * (int(n_arr) + 1):
+        # shared n: n + 1 bounds, then a gather (the same values, elementwise)
+        table = clopper_pearson(np.arange(int(n_arr) + 1), n_arr, alpha, alternative)
+        flat = np.ascontiguousarray(k_arr).reshape(-1)
+        low = np.empty(flat.size)
+        high = np.empty(flat.size)
+        _kernels.gather(np.asarray(table.low, dtype=np.float64), flat, low)
+        _kernels.gather(np.asarray(table.high, dtype=np.float64), flat, high)
+        return ConfidenceInterval(low=low.reshape(k_arr.shape), high=high.reshape(k_arr.shape))
     k_f, n_f = np.broadcast_arrays(k_arr.astype(np.float64), n_arr.astype(np.float64))
     tail = alpha / 2 if alternative == "two-sided" else alpha
     low = np.zeros(k_f.shape)

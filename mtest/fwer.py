@@ -43,6 +43,8 @@ __all__ = [
     "lehmann_romano",
     "reject",
     "reject_table",
+    "reject_table_rows",
+    "RowsResult",
     "adjust",
 ]
 
@@ -112,7 +114,7 @@ def get_procedure(method: Any) -> Procedure:
 # --- the procedures of this module ------------------------------------------------------------
 
 def _bonferroni_raw(values, ranks, m, k):
-    return values * (m / k)
+    return np.asarray(values, dtype=np.float64) * (m / k)
 
 
 def _holm_raw(values, ranks, m, k):
@@ -135,7 +137,7 @@ register(Procedure(
     step="single",
     controls="FWER (k-FWER with k > 1) under any dependence",
     raw=_bonferroni_raw,
-    critical_guess=lambda rank, m, k, alpha: k * alpha / m,
+    critical_guess=lambda rank, m, k, alpha: np.full(np.shape(rank), k * alpha / m),
     uses_k=True,
     reference="Bonferroni (1936); k-FWER form: Lehmann & Romano (2005), Thm 2.1",
 ))
@@ -145,7 +147,7 @@ register(Procedure(
     step="down",
     controls="FWER under any dependence",
     raw=_holm_raw,
-    critical_guess=lambda rank, m, k, alpha: alpha / (m - rank + 1),
+    critical_guess=lambda rank, m, k, alpha: alpha / (m - np.asarray(rank) + 1),
     reference="Holm (1979); paper §5",
 ))
 register(Procedure(
@@ -154,7 +156,7 @@ register(Procedure(
     step="down",
     controls="k-FWER, P(k or more false rejections), under any dependence",
     raw=_lr_raw,
-    critical_guess=lambda rank, m, k, alpha: alpha / float(_lr_factor(rank, m, k)),
+    critical_guess=lambda rank, m, k, alpha: alpha / _lr_factor(rank, m, k),
     uses_k=True,
     reference="Lehmann & Romano (2005), Thm 2.2; paper §5.2 and App. B.2",
 ))
@@ -162,26 +164,34 @@ register(Procedure(
 
 # --- exact critical values ---------------------------------------------------------------------
 
+def _critical_values(proc: Procedure, ranks, m: int, k: int, alpha: float) -> np.ndarray:
+    """For each rank i: the largest double t in [0, 1] with raw_i(t) <= alpha.
+
+    Starts from the procedure's closed-form inverse and moves by single ulps, so that
+    ``p <= critical`` and ``raw(p) <= alpha`` agree for every double p (raw(0) = 0 <= alpha).
+    """
+    ranks = np.atleast_1d(np.asarray(ranks, dtype=np.int64))
+    guess = proc.critical_guess(ranks, m, k, alpha)
+    t = np.clip(np.broadcast_to(np.asarray(guess, dtype=np.float64), ranks.shape), 0.0, 1.0).copy()
+    ok = proc.raw(t, ranks, m, k) <= alpha
+    down = ~ok  # too large: step down until it passes
+    while down.any():
+        t[down] = np.nextafter(t[down], -1.0)
+        down[down] = ~(proc.raw(t[down], ranks[down], m, k) <= alpha) & (t[down] > 0.0)
+    up = ok & (t < 1.0)  # passes: step up while the next double passes too
+    while up.any():
+        nxt = np.nextafter(t[up], 2.0)
+        step = proc.raw(nxt, ranks[up], m, k) <= alpha
+        idx = np.flatnonzero(up)
+        t[idx[step]] = nxt[step]
+        up[idx[~step]] = False
+        up &= t < 1.0
+    return t
+
+
 def _critical(proc: Procedure, rank: int, m: int, k: int, alpha: float) -> float:
-    """Largest double t in [0, 1] with raw_rank(t) <= alpha (raw(0) = 0 <= alpha always)."""
-    r = np.array([rank], dtype=np.int64)
-
-    def passes(t):
-        return proc.raw(np.array([t], dtype=np.float64), r, m, k)[0] <= alpha
-
-    t = float(min(max(proc.critical_guess(rank, m, k, alpha), 0.0), 1.0))
-    if passes(t):
-        while t < 1.0:
-            up = float(np.nextafter(t, 2.0))
-            if not passes(up):
-                break
-            t = up
-        return t
-    while t > 0.0:
-        t = float(np.nextafter(t, -1.0))
-        if passes(t):
-            return t
-    return 0.0
+    """Scalar form of :func:`_critical_values`."""
+    return float(_critical_values(proc, rank, m, k, alpha)[0])
 
 
 # --- results ------------------------------------------------------------------------------------
@@ -442,6 +452,60 @@ def reject_table(table, index, alpha: float = 0.05, method: str = "holm", *,
     _kernels.less_equal(pvalues, threshold, mask)
     return MultipleTestResult(mask.reshape(shape), threshold, r, m, proc.name, alpha, k,
                               (pvalues, shape, None, 0))
+
+
+@dataclass(frozen=True)
+class RowsResult:
+    """Per-row outcome of :func:`reject_table_rows`: rejections and threshold of each row."""
+
+    n_rejected: np.ndarray
+    threshold: np.ndarray
+    method: str
+    alpha: float
+    k: int
+
+
+_MODES = {"single": 0, "down": 1, "up": 2}
+
+
+def reject_table_rows(table, index, alpha: float = 0.05, method: str = "holm", *,
+                      k: int = 1) -> RowsResult:
+    """:func:`reject_table` for many independent families at once (rows of a 2-D ``index``).
+
+    Each row is one family of m = ``index.shape[1]`` hypotheses; rows run in parallel in one
+    Numba kernel (simulations and power studies). Row ``j`` rejects exactly
+    ``table[index[j]] <= threshold[j]``, equal to ``reject_table(table, index[j], ...)``.
+
+    Examples
+    --------
+    >>> import numpy as np, mtest
+    >>> table = mtest.binom_pvalue_table(100, 0.75, "greater")
+    >>> mtest.reject_table_rows(table, np.array([[100, 99, 60], [70, 60, 50]]), 0.001).n_rejected
+    array([2, 0])
+    """
+    proc = get_procedure(method)
+    alpha = check_alpha(alpha)
+    k = _check_k_for(proc, k)
+    if proc.step not in _MODES:
+        raise ValueError(f"method {proc.name!r} has no row-wise table path; use reject() per row")
+    table_flat = as_pvalues(table, name="table")[0].astype(np.float64, copy=False)
+    index = np.asarray(index)
+    if index.ndim != 2 or index.dtype.kind not in "iu":
+        raise ValueError(f"index must be a 2-D integer array (rows = families); got dtype "
+                         f"{index.dtype} and shape {index.shape}")
+    n_rows, m = index.shape
+    if index.size and (index.min() < 0 or index.max() >= table_flat.size):
+        raise ValueError(f"index must lie in [0, {table_flat.size - 1}]; got values from "
+                         f"{index.min()} to {index.max()}")
+    out_r = np.zeros(n_rows, dtype=np.int64)
+    out_thr = np.full(n_rows, np.nan)
+    if m:
+        ranks = np.arange(1, m + 1) if proc.step != "single" else np.array([1])
+        crit = _critical_values(proc, ranks, m, k, alpha)
+        perm = np.argsort(table_flat, kind="stable")
+        _kernels.decide_table_rows(np.ascontiguousarray(index), table_flat, perm, crit,
+                                   _MODES[proc.step], out_r, out_thr)
+    return RowsResult(n_rejected=out_r, threshold=out_thr, method=proc.name, alpha=alpha, k=k)
 
 
 # --- public API ---------------------------------------------------------------------------------

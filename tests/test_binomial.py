@@ -88,3 +88,12 @@ def test_binomtest_result():
 def test_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_clopper_pearson_table_path_equals_direct():
+    rng = np.random.default_rng(12)
+    k = rng.integers(0, 51, 5000)
+    big = mtest.clopper_pearson(k, 50, 0.01, alternative="two-sided")
+    small = [mtest.clopper_pearson(k[:50], 50, 0.01, alternative="two-sided")]
+    np.testing.assert_array_equal(big.low[:50], small[0].low)
+    np.testing.assert_array_equal(big.high[:50], small[0].high)

@@ -274,3 +274,16 @@ def test_other_errors():
         mtest.LaplaceL1(0.0)
     with pytest.raises(ValueError, match=r"index must lie in \[0, 2\]"):
         mtest.reject_table([0.1, 0.2, 0.3], [0, 3])
+
+
+@pytest.mark.parametrize("method, k", [("holm", 1), ("bonferroni", 1), ("bonferroni", 3), ("lr", 4)])
+def test_reject_table_rows_equals_per_row(method, k):
+    rng = np.random.default_rng(8)
+    n, tau = 50, 0.7
+    table = mtest.binom_pvalue_table(n, tau)
+    index = rng.binomial(n, rng.uniform(0.6, 1.0, (1, 30)), size=(200, 30))
+    rows = mtest.reject_table_rows(table, index, 0.05, method, k=k)
+    for j in range(index.shape[0]):
+        ref = mtest.reject_table(table, index[j], 0.05, method, k=k)
+        assert rows.n_rejected[j] == ref.n_rejected
+        assert rows.threshold[j] == ref.threshold
