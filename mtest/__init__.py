@@ -32,6 +32,7 @@ from .certify import (
     segcertify,
     segcertify_counts,
 )
+from .power import PlanResult, plan_samples
 from .fwer import (
     PROCEDURES,
     MultipleTestResult,
@@ -63,6 +64,7 @@ __all__ = [
     "IndivClassResult",
     "JointClassResult",
     "LaplaceL1",
+    "PlanResult",
     "PredictResult",
     "SegCertifyResult",
     "binom_pvalue",
@@ -75,6 +77,7 @@ __all__ = [
     "indiv_class",
     "joint_class",
     "joint_class_from_count",
+    "plan_samples",
     "reject_table",
     "reject_table_rows",
     "segcertify",
