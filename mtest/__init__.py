@@ -32,6 +32,7 @@ from .certify import (
     segcertify,
     segcertify_counts,
 )
+from .frames import adjust_frame
 from .power import PlanResult, plan_samples
 from .fwer import (
     PROCEDURES,
@@ -86,6 +87,7 @@ __all__ = [
     "MultipleTestResult",
     "Procedure",
     "adjust",
+    "adjust_frame",
     "bonferroni",
     "get_procedure",
     "holm",

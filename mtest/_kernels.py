@@ -202,3 +202,35 @@ def decide_table_rows(index2d, table, perm, crit, mode, out_r, out_threshold):
         elif mode == 1:
             thr = crit[max(r, 1) - 1]
         out_threshold[row] = thr
+
+
+@numba.njit(**_JIT)
+def hommel_sorted(p):
+    """Hommel adjusted p-values of ascending ``p`` (m >= 3), R ``p.adjust`` arithmetic, O(m^2)."""
+    n = p.size
+    q0 = np.inf
+    for i in range(n):
+        v = (n * p[i]) / (i + 1)
+        if v < q0:
+            q0 = v
+    pa = np.full(n, q0)
+    q = np.full(n, q0)
+    for m in range(n - 1, 1, -1):
+        q1 = np.inf
+        for j in range(2, m + 1):  # i2 = n-m+2 .. n (1-based), divided by 2 .. m
+            v = (m * p[n - m + j - 1]) / j
+            if v < q1:
+                q1 = v
+        for idx in range(n - m + 1):
+            v = m * p[idx]
+            q[idx] = v if v < q1 else q1
+        edge = q[n - m]
+        for idx in range(n - m + 1, n):
+            q[idx] = edge
+        for idx in range(n):
+            if q[idx] > pa[idx]:
+                pa[idx] = q[idx]
+    for idx in range(n):
+        if p[idx] > pa[idx]:
+            pa[idx] = p[idx]
+    return pa

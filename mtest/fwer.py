@@ -23,6 +23,7 @@ References
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Callable
@@ -159,6 +160,104 @@ register(Procedure(
     critical_guess=lambda rank, m, k, alpha: alpha / _lr_factor(rank, m, k),
     uses_k=True,
     reference="Lehmann & Romano (2005), Thm 2.2; paper §5.2 and App. B.2",
+))
+
+
+def _log1m(values):
+    with np.errstate(divide="ignore"):  # p = 1 gives log 0 = -inf, and then exactly 1 below
+        return np.log1p(-np.asarray(values, dtype=np.float64))
+
+
+def _sidak_raw(values, ranks, m, k):
+    # -expm1(m log1p(-p)) = 1 - (1 - p)^m without cancellation (statsmodels' form)
+    return -np.expm1(m * _log1m(values))
+
+
+def _holm_sidak_raw(values, ranks, m, k):
+    return -np.expm1((m - np.asarray(ranks) + 1) * _log1m(values))
+
+
+def _bh_raw(values, ranks, m, k):
+    return (m / np.asarray(ranks, dtype=np.float64)) * values  # R: n/i * p
+
+
+def _harmonic(m: int) -> float:
+    # correctly rounded sum; R's sum() accumulates in long double, which this reproduces
+    return math.fsum(1.0 / np.arange(1, m + 1))
+
+
+def _by_raw(values, ranks, m, k):
+    q = _harmonic(m)
+    return ((q * m) / np.asarray(ranks, dtype=np.float64)) * values  # R: q * n/i * p
+
+
+def _hommel_adjust_sorted(values, k):
+    m = values.size
+    if m <= 1:
+        return values.copy()
+    if m == 2:  # R's p.adjust switches to Hochberg for n == 2
+        raw = _holm_raw(values, np.arange(1, 3), 2, 1)
+        return np.minimum(np.minimum.accumulate(raw[::-1])[::-1], 1.0)
+    return _kernels.hommel_sorted(np.ascontiguousarray(values, dtype=np.float64))
+
+
+register(Procedure(
+    name="sidak",
+    aliases=("s", "šidák"),
+    step="single",
+    controls="FWER under independence or positive orthant dependence",
+    raw=_sidak_raw,
+    critical_guess=lambda rank, m, k, alpha: np.full(np.shape(rank), -np.expm1(np.log1p(-alpha) / m)),
+    reference="Šidák (1967)",
+))
+register(Procedure(
+    name="holm-sidak",
+    aliases=("hs", "holm-šidák"),
+    step="down",
+    controls="FWER under independence or positive orthant dependence",
+    raw=_holm_sidak_raw,
+    critical_guess=lambda rank, m, k, alpha: -np.expm1(np.log1p(-alpha) / (m - np.asarray(rank) + 1)),
+    reference="Holm (1979) with Šidák's constants",
+))
+register(Procedure(
+    name="hochberg",
+    aliases=("sh", "simes-hochberg"),
+    step="up",
+    controls="FWER under independence and positive regression dependence (PRDS); not under "
+             "arbitrary dependence",
+    raw=_holm_raw,
+    critical_guess=lambda rank, m, k, alpha: alpha / (m - np.asarray(rank) + 1),
+    reference="Hochberg (1988)",
+))
+register(Procedure(
+    name="hommel",
+    aliases=("ho",),
+    step="special",
+    controls="FWER under independence and positive regression dependence (PRDS); not under "
+             "arbitrary dependence",
+    raw=_holm_raw,
+    critical_guess=lambda rank, m, k, alpha: alpha / (m - np.asarray(rank) + 1),
+    adjust_sorted=_hommel_adjust_sorted,
+    reference="Hommel (1988); R p.adjust's algorithm, O(m^2)",
+))
+register(Procedure(
+    name="fdr_bh",
+    aliases=("bh", "fdr", "benjamini-hochberg", "fdr_i", "fdr_p", "fdri", "fdrp"),
+    step="up",
+    controls="FDR under independence and positive regression dependence (PRDS)",
+    raw=_bh_raw,
+    critical_guess=lambda rank, m, k, alpha: alpha * np.asarray(rank, dtype=np.float64) / m,
+    reference="Benjamini & Hochberg (1995)",
+))
+register(Procedure(
+    name="fdr_by",
+    aliases=("by", "benjamini-yekutieli", "fdr_n", "fdr_c", "fdrn", "fdrcorr"),
+    step="up",
+    controls="FDR under any dependence",
+    raw=_by_raw,
+    critical_guess=lambda rank, m, k, alpha: alpha * np.asarray(rank, dtype=np.float64)
+    / (m * _harmonic(m)),
+    reference="Benjamini & Yekutieli (2001), Thm 1.3",
 ))
 
 
