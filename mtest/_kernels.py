@@ -10,6 +10,10 @@ import numpy as np
 
 _JIT = dict(nogil=True, cache=True)
 
+#: below this size a kernel runs its serial loop: starting the thread pool costs ~50 µs, which
+#: dominates small inputs (simulations call these once per repetition)
+PARALLEL_MIN = 200_000
+
 
 @numba.njit(parallel=True, **_JIT)
 def scan_pvalues(p):
@@ -18,7 +22,28 @@ def scan_pvalues(p):
     n_low = 0
     n_high = 0
     n_inf = 0
+    if p.size < PARALLEL_MIN:
+        return _scan_serial(p)
     for i in numba.prange(p.size):
+        v = p[i]
+        if np.isnan(v):
+            n_nan += 1
+        elif np.isinf(v):
+            n_inf += 1
+        elif v < 0:
+            n_low += 1
+        elif v > 1:
+            n_high += 1
+    return n_nan, n_low, n_high, n_inf
+
+
+@numba.njit(**_JIT)
+def _scan_serial(p):
+    n_nan = 0
+    n_low = 0
+    n_high = 0
+    n_inf = 0
+    for i in range(p.size):
         v = p[i]
         if np.isnan(v):
             n_nan += 1
@@ -35,6 +60,11 @@ def scan_pvalues(p):
 def count_le(p, t):
     """#{p <= t}; NaN never counts."""
     c = 0
+    if p.size < PARALLEL_MIN:
+        for i in range(p.size):
+            if p[i] <= t:
+                c += 1
+        return c
     for i in numba.prange(p.size):
         if p[i] <= t:
             c += 1
@@ -71,6 +101,10 @@ def gather_between(p, lo, hi, size):
 @numba.njit(parallel=True, **_JIT)
 def less_equal(p, t, out):
     """out[i] = p[i] <= t (written in place, parallel)."""
+    if p.size < PARALLEL_MIN:
+        for i in range(p.size):
+            out[i] = p[i] <= t
+        return out
     for i in numba.prange(p.size):
         out[i] = p[i] <= t
     return out
@@ -152,6 +186,10 @@ def _pmf_at(pmf, x, n):
 @numba.njit(parallel=True, **_JIT)
 def gather(table, index, out):
     """out[i] = table[index[i]] (parallel gather)."""
+    if index.size < PARALLEL_MIN:
+        for i in range(index.size):
+            out[i] = table[index[i]]
+        return out
     for i in numba.prange(index.size):
         out[i] = table[index[i]]
     return out

@@ -22,17 +22,3 @@ FULL = os.environ.get("MTEST_FULL", "") not in ("", "0")
 @pytest.fixture(scope="session")
 def r_reference():
     return json.loads((DATA / "p_adjust_R.json").read_text())["cases"]
-
-
-def random_pvalues(rng, n, ties=True):
-    """Uniform p-values with ties, exact 0 and 1 and tiny values mixed in."""
-    p = rng.random(n)
-    if ties and n > 3:
-        pool = rng.random(max(1, n // 10))
-        idx = rng.random(n) < 0.3
-        p[idx] = pool[rng.integers(0, pool.size, idx.sum())]
-        p[rng.random(n) < 0.05] = 0.0
-        p[rng.random(n) < 0.05] = 1.0
-        tiny = rng.random(n) < 0.2
-        p[tiny] = 10.0 ** rng.uniform(-10, -2, tiny.sum())
-    return p

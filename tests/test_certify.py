@@ -245,7 +245,7 @@ def test_larger_count_never_loses_a_certificate(cm, alpha, seed, method):
     (dict(count=[5.0, 6.0]), r"count must be an integer array; got dtype float64"),
     (dict(guess=[0.5, 1.0]), r"guess must be an integer array"),
     (dict(guess=[0, 1, 2]), r"guess and count must have the same shape"),
-    (dict(method="fdr"), r"method \('fdr'\) not recognized"),
+    (dict(method="fdx"), r"method \('fdx'\) not recognized"),
     (dict(k=0), r"k must be an integer >= 1; got 0"),
     (dict(sigma=-1.0), r"sigma must be a positive number; got -1.0"),
     (dict(radius=0.5), r"radius must be a callable"),

@@ -9,7 +9,7 @@ from statsmodels.stats.multitest import multipletests
 import mtest
 from mtest._validation import as_pvalues
 from mtest.testing.strategies import pvalue_arrays
-from conftest import random_pvalues
+from mtest.testing import pvalues_with_ties as random_pvalues
 
 SIZES = [1, 2, 3, 5, 10, 57, 100, 1000, 10_000, 100_000]
 
@@ -268,45 +268,43 @@ def test_unknown_method_and_nan_policy():
         mtest.adjust([0.1], method=None)
 
 
-# --- hypothesis properties ---------------------------------------------------------------------------------
+# --- hypothesis properties (through mtest.testing.properties) ----------------------------------------
+
+from mtest.testing import (assert_consistent_with_adjusted, assert_monotone_in_alpha,
+                           assert_permutation_equivariant, assert_rejections_contain, procedure)
 
 alphas = st.floats(1e-4, 0.5)
+HOLM, BONF = procedure("holm"), procedure("bonferroni")
 
 
 @given(p=pvalue_arrays(max_size=2000), alpha=alphas)
 def test_holm_contains_bonferroni(p, alpha):
-    assert not (mtest.bonferroni(p, alpha).reject & ~mtest.holm(p, alpha).reject).any()
+    assert_rejections_contain(HOLM, BONF, p, alpha)
 
 
 @given(p=pvalue_arrays(max_size=2000), alpha=alphas)
 def test_lr_k1_equals_holm(p, alpha):
-    np.testing.assert_array_equal(mtest.lehmann_romano(p, 1, alpha).reject, mtest.holm(p, alpha).reject)
+    np.testing.assert_array_equal(procedure("lr", k=1)(p, alpha), HOLM(p, alpha))
 
 
 @given(p=pvalue_arrays(max_size=2000), alpha=alphas, k=st.integers(2, 20))
 def test_lr_monotone_in_k(p, alpha, k):
-    small = mtest.lehmann_romano(p, k - 1, alpha).reject
-    big = mtest.lehmann_romano(p, k, alpha).reject
-    assert not (small & ~big).any()
+    assert_rejections_contain(procedure("lr", k=k), procedure("lr", k=k - 1), p, alpha)
 
 
-@given(p=pvalue_arrays(max_size=2000), a1=alphas, a2=alphas,
+@given(p=pvalue_arrays(max_size=2000), a=st.lists(alphas, min_size=2, max_size=4),
        method=st.sampled_from(["bonferroni", "holm", "lr"]), k=st.integers(1, 5))
-def test_monotone_in_alpha(p, a1, a2, method, k):
-    lo, hi = sorted((a1, a2))
-    k = k if method != "holm" else 1
-    assert not (mtest.reject(p, lo, method, k=k).reject & ~mtest.reject(p, hi, method, k=k).reject).any()
+def test_monotone_in_alpha(p, a, method, k):
+    assert_monotone_in_alpha(procedure(method, k=k if method != "holm" else 1), p, a)
 
 
 @given(p=pvalue_arrays(max_size=2000), alpha=alphas, seed=st.integers(0, 2**31),
        method=st.sampled_from(["bonferroni", "holm", "lr"]), k=st.integers(1, 5))
 def test_permutation_equivariant(p, alpha, seed, method, k):
     k = k if method != "holm" else 1
+    assert_permutation_equivariant(procedure(method, k=k), p, alpha, seed)
     perm = np.random.default_rng(seed).permutation(p.size)
-    a = mtest.reject(p, alpha, method, k=k)
-    b = mtest.reject(p[perm], alpha, method, k=k)
-    np.testing.assert_array_equal(a.reject[perm], b.reject)
-    np.testing.assert_array_equal(a.pvalues_adjusted[perm], b.pvalues_adjusted)
+    np.testing.assert_array_equal(mtest.adjust(p, method, k=k)[perm], mtest.adjust(p[perm], method, k=k))
 
 
 @given(p=pvalue_arrays(max_size=2000, allow_nan=True), alpha=alphas,
@@ -317,14 +315,10 @@ def test_adjusted_consistency_and_threshold(p, alpha, method, k):
     res = mtest.reject(p, alpha, method, k=k, nan_policy="omit")
     adj = res.pvalues_adjusted
     tested = ~np.isnan(p)
-    # adjusted >= raw (k-FWER factors m/k drop below 1 only when k > m), in [0, 1];
-    # reject exactly when adjusted <= alpha
+    # adjusted >= raw (k-FWER factors m/k drop below 1 only when k > m)
     if k <= res.n_tests:
         assert (adj[tested] >= p[tested].astype(np.float64)).all()
-    assert (adj[tested] <= 1).all()
-    np.testing.assert_array_equal(res.reject, np.where(tested, adj <= alpha, False))
-    # the rejection set is exactly {p <= threshold}
-    if res.n_tests:
-        np.testing.assert_array_equal(res.reject, np.where(tested, p <= res.threshold, False))
+    # reject exactly when adjusted <= alpha, and the rejection set is exactly {p <= threshold}
+    assert_consistent_with_adjusted(res.reject, adj, alpha, p, res.threshold if res.n_tests else None)
     assert res.n_rejected == res.reject.sum()
     np.testing.assert_array_equal(p, before)
