@@ -1,11 +1,14 @@
-"""The README's Python examples run as written."""
+"""The Python examples of the README and docs/ run as written."""
 import re
 from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
+BLOCKS = [(page, code) for page in PAGES
+          for code in re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)]
 
 
 def test_readme_opens_with_the_two_commands():
@@ -16,6 +19,7 @@ def test_readme_opens_with_the_two_commands():
     assert commands[1] == 'pip install -c constraints.txt -e ".[dev,torch]" && pytest'
 
 
-@pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
-def test_readme_python_blocks_run(code):
-    exec(compile(code, str(README), "exec"), {})
+@pytest.mark.parametrize("page, code", BLOCKS, ids=[f"{p.name}-{i}" for i, (p, _) in enumerate(BLOCKS)])
+def test_python_blocks_run(page, code, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, str(page), "exec"), {})
