@@ -272,3 +272,27 @@ def hommel_sorted(p):
         if p[idx] > pa[idx]:
             pa[idx] = p[idx]
     return pa
+
+
+@numba.njit(**_JIT)
+def indices_le(p, t, size):
+    """The ``size`` indices with p <= t, in input order (size from count_le)."""
+    out = np.empty(size, dtype=np.int64)
+    j = 0
+    for i in range(p.size):
+        if p[i] <= t:
+            out[j] = i
+            j += 1
+    return out
+
+
+@numba.njit(parallel=True, **_JIT)
+def fill_one_or_nan(p, out):
+    """out[i] = NaN where p is NaN, else 1.0 (the adjusted value of every undecided p)."""
+    if p.size < PARALLEL_MIN:
+        for i in range(p.size):
+            out[i] = np.nan if np.isnan(p[i]) else 1.0
+        return out
+    for i in numba.prange(p.size):
+        out[i] = np.nan if np.isnan(p[i]) else 1.0
+    return out

@@ -29,6 +29,8 @@ def _check_n(n) -> np.ndarray:
 
 def _check_k(k, n) -> np.ndarray:
     arr = as_int_array("k", k)
+    if arr.size and np.ndim(n) == 0 and arr.min() >= 0 and arr.max() <= n:
+        return arr  # two reductions, no temporaries: the common case of a shared n
     if arr.size:
         bad = (arr < 0) | (arr > n)
         if np.any(bad):

@@ -429,12 +429,43 @@ def _threshold(proc: Procedure, r: int, m: int, k: int, alpha: float, smallest=N
     return float(smallest(r))
 
 
+def _stepdown_cutoff(flat: np.ndarray, proc: Procedure, m: int, k: int):
+    """A cutoff t such that every p >= t has step-down adjusted p-value exactly 1, and the number
+    of p < t; ``None`` when no cutoff leaves out at least half of the p-values.
+
+    If F = #{p < t} and g_{F+1}(t) >= 1, the (F+1)-th smallest p-value already has a raw adjusted
+    value >= 1 (g is monotone in p), and the running maximum keeps every later one at 1.
+    """
+    t = 1.0 / m
+    while True:
+        below = _kernels.count_le(flat, float(np.nextafter(t, -1.0)))
+        if below > m // 2:
+            return None
+        if below < m and proc.raw(np.array([t]), np.array([below + 1]), m, k)[0] >= 1.0:
+            return t, below
+        if t >= 1.0:
+            return None
+        t = min(1.0, 2.0 * t)
+
+
 def _adjusted_flat(flat: np.ndarray, proc: Procedure, k: int, n_nan: int) -> np.ndarray:
     """Adjusted p-values in input order (float64), NaN where the input is NaN."""
     m = flat.size - n_nan
     out = np.empty(flat.size, dtype=np.float64)
     if proc.step == "single":
         np.minimum(proc.raw(flat.astype(np.float64, copy=False), None, m, k), 1.0, out=out)
+        return out
+    cut = _stepdown_cutoff(flat, proc, m, k) if proc.step == "down" and m > 0 else None
+    if cut is not None:
+        # only the p-values below the cutoff need sorting; all others are exactly 1 (or NaN)
+        t, below = cut
+        idx = _kernels.indices_le(flat, float(np.nextafter(t, -1.0)), below)
+        values = flat[idx].astype(np.float64, copy=False)
+        order = np.argsort(values)
+        raw = proc.raw(values[order], np.arange(1, below + 1, dtype=np.int64), m, k)
+        adjusted = np.minimum(np.maximum.accumulate(raw), 1.0)
+        _kernels.fill_one_or_nan(flat, out)
+        out[idx[order]] = adjusted
         return out
     order = np.argsort(flat)  # NaN last; the order among ties cannot change any value
     valid = order[:m]

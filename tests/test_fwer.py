@@ -127,6 +127,25 @@ def test_counting_fast_path_falls_back_to_sort():
     np.testing.assert_array_equal(res.reject, ref)
 
 
+@pytest.mark.parametrize("method, k", [("holm", 1), ("lr", 3), ("holm-sidak", 1)])
+def test_adjusted_cutoff_path_equals_full_sort(method, k, monkeypatch):
+    """The step-down shortcut (sort only p below a cutoff, the rest is exactly 1) changes nothing."""
+    import mtest.fwer as fwer
+
+    rng = np.random.default_rng(21)
+    cases = []
+    for n in (1, 2, 10, 1000, 50_000):
+        p = random_pvalues(rng, n)
+        cases += [p, p * 1e-3, p.astype(np.float32)]
+        q = p.copy()
+        q[rng.random(n) < 0.1] = np.nan
+        cases.append(q)
+    fast = [mtest.adjust(p, method, k=k, nan_policy="omit") for p in cases]
+    monkeypatch.setattr(fwer, "_stepdown_cutoff", lambda *a: None)
+    for p, got in zip(cases, fast):
+        np.testing.assert_array_equal(got, mtest.adjust(p, method, k=k, nan_policy="omit"))
+
+
 def test_holm_large_vector():
     p = np.random.default_rng(5).random(2_000_000)
     p[:1000] *= 1e-9
