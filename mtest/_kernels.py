@@ -296,3 +296,30 @@ def fill_one_or_nan(p, out):
     for i in numba.prange(p.size):
         out[i] = np.nan if np.isnan(p[i]) else 1.0
     return out
+
+
+@numba.njit(**_JIT)
+def merge_sorted(left_values, left_index, right_values, right_index):
+    """Merge two (sorted values, index) runs, NaN last, into one (values as float64)."""
+    n = left_values.size + right_values.size
+    values = np.empty(n, dtype=np.float64)
+    index = np.empty(n, dtype=np.int64)
+    i = 0
+    j = 0
+    for o in range(n):
+        take_right = False
+        if i >= left_values.size:
+            take_right = True
+        elif j < right_values.size:
+            vl = left_values[i]
+            vr = right_values[j]
+            take_right = vr < vl or (np.isnan(vl) and not np.isnan(vr))
+        if take_right:
+            values[o] = right_values[j]
+            index[o] = right_index[j]
+            j += 1
+        else:
+            values[o] = left_values[i]
+            index[o] = left_index[i]
+            i += 1
+    return values, index

@@ -282,7 +282,25 @@ def _cmd_adjust(args) -> int:
     return 0
 
 
-_COMMANDS = [_add_power, _add_plan, _add_adjust, _add_demo]
+def _add_bench(sub):
+    p = sub.add_parser("bench", help="speed comparisons against statsmodels/scipy/numpy (ratios)",
+                       description="Time mtest against references measured in the same run.")
+    p.add_argument("--quick", action="store_true", help="small sizes, one repeat")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--out", default=None, help="folder for speed.csv and speed.md")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_bench)
+
+
+def _cmd_bench(args) -> int:
+    from .bench import main as bench_main
+
+    argv = ["--repeats", str(args.repeats)] + (["--quick"] if args.quick else [])
+    argv += (["--out", args.out] if args.out else []) + (["--no-progress"] if args.no_progress else [])
+    return bench_main(argv)
+
+
+_COMMANDS = [_add_power, _add_plan, _add_adjust, _add_bench, _add_demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

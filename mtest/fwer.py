@@ -24,6 +24,7 @@ References
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Callable
@@ -429,6 +430,30 @@ def _threshold(proc: Procedure, r: int, m: int, k: int, alpha: float, smallest=N
     return float(smallest(r))
 
 
+#: above this size argsort runs as two halves on two threads (numpy releases the GIL) plus a merge
+_PARALLEL_SORT_MIN = 1_000_000
+
+
+def _sort_with_order(values: np.ndarray):
+    """(sorted values as float64, argsort order), NaN last; on two cores for large inputs."""
+    if values.size < _PARALLEL_SORT_MIN or (os.cpu_count() or 1) < 2:
+        order = np.argsort(values)
+        return values[order].astype(np.float64, copy=False), order
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run(part):
+        order = np.argsort(part)
+        return part[order], order
+
+    half = values.size // 2
+    with ThreadPoolExecutor(2) as pool:
+        left = pool.submit(run, values[:half])
+        right = pool.submit(run, values[half:])
+        (lv, li), (rv, ri) = left.result(), right.result()
+    ri += half
+    return _kernels.merge_sorted(lv, li, rv, ri)
+
+
 def _stepdown_cutoff(flat: np.ndarray, proc: Procedure, m: int, k: int):
     """A cutoff t such that every p >= t has step-down adjusted p-value exactly 1, and the number
     of p < t; ``None`` when no cutoff leaves out at least half of the p-values.
@@ -467,9 +492,10 @@ def _adjusted_flat(flat: np.ndarray, proc: Procedure, k: int, n_nan: int) -> np.
         _kernels.fill_one_or_nan(flat, out)
         out[idx[order]] = adjusted
         return out
-    order = np.argsort(flat)  # NaN last; the order among ties cannot change any value
+    # NaN sorts last; the order among ties cannot change any value
+    values, order = _sort_with_order(flat)
     valid = order[:m]
-    values = flat[valid].astype(np.float64, copy=False)
+    values = values[:m]
     if proc.step == "special":
         adjusted = proc.adjust_sorted(values, k)
     else:

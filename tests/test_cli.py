@@ -50,3 +50,11 @@ def test_core_imports_without_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "1"
+
+
+def test_bench_quick_runs(capsys, tmp_path):
+    """Only checks that the benchmark runs and prints its table; timings live in benchmarks/."""
+    assert main(["bench", "--quick", "--no-progress", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| work | N | implementation |" in out and "holm rejections" in out
+    assert (tmp_path / "speed.csv").exists() and (tmp_path / "speed.md").exists()

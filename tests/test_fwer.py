@@ -146,6 +146,19 @@ def test_adjusted_cutoff_path_equals_full_sort(method, k, monkeypatch):
         np.testing.assert_array_equal(got, mtest.adjust(p, method, k=k, nan_policy="omit"))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_parallel_sort_equals_numpy(dtype):
+    from mtest.fwer import _sort_with_order
+
+    rng = np.random.default_rng(4)
+    p = random_pvalues(rng, 1_200_001).astype(dtype)
+    p[rng.random(p.size) < 0.01] = np.nan
+    values, order = _sort_with_order(p)
+    np.testing.assert_array_equal(values, np.sort(p).astype(np.float64))  # NaN last
+    np.testing.assert_array_equal(p[order], values)
+    assert np.unique(order).size == p.size
+
+
 def test_holm_large_vector():
     p = np.random.default_rng(5).random(2_000_000)
     p[:1000] *= 1e-9
