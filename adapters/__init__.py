@@ -9,4 +9,19 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
         "mtest.adapters needs PyTorch; install it with "
         "`pip install -c constraints.txt -e \".[torch]\"`") from exc
 
-__all__: list[str] = []
+from .noise import GaussianNoise, LaplaceNoise, RotationNoise  # noqa: E402
+from .sampler import CertifyRun, SegmentationSmoother  # noqa: E402
+from .metrics import (certified_accuracy_curve, plot_certified_accuracy, plot_segmentation,  # noqa: E402
+                      segmentation_metrics)
+
+__all__ = [
+    "CertifyRun",
+    "GaussianNoise",
+    "LaplaceNoise",
+    "RotationNoise",
+    "SegmentationSmoother",
+    "certified_accuracy_curve",
+    "plot_certified_accuracy",
+    "plot_segmentation",
+    "segmentation_metrics",
+]

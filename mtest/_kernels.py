@@ -15,30 +15,9 @@ _JIT = dict(nogil=True, cache=True)
 PARALLEL_MIN = 200_000
 
 
-@numba.njit(parallel=True, **_JIT)
-def scan_pvalues(p):
-    """One pass: (#NaN, #below 0, #above 1, #infinite)."""
-    n_nan = 0
-    n_low = 0
-    n_high = 0
-    n_inf = 0
-    if p.size < PARALLEL_MIN:
-        return _scan_serial(p)
-    for i in numba.prange(p.size):
-        v = p[i]
-        if np.isnan(v):
-            n_nan += 1
-        elif np.isinf(v):
-            n_inf += 1
-        elif v < 0:
-            n_low += 1
-        elif v > 1:
-            n_high += 1
-    return n_nan, n_low, n_high, n_inf
-
-
 @numba.njit(**_JIT)
 def _scan_serial(p):
+    """One pass: (#NaN, #below 0, #above 1, #infinite)."""
     n_nan = 0
     n_low = 0
     n_high = 0
@@ -54,6 +33,29 @@ def _scan_serial(p):
         elif v > 1:
             n_high += 1
     return n_nan, n_low, n_high, n_inf
+
+
+@numba.njit(parallel=True, **_JIT)
+def _scan_parallel(p, chunks):
+    n_nan = 0
+    n_low = 0
+    n_high = 0
+    n_inf = 0
+    step = (p.size + chunks - 1) // chunks
+    for c in numba.prange(chunks):
+        a, b, d, e = _scan_serial(p[c * step:min(p.size, (c + 1) * step)])
+        n_nan += a
+        n_low += b
+        n_high += d
+        n_inf += e
+    return n_nan, n_low, n_high, n_inf
+
+
+def scan_pvalues(p):
+    """One pass: (#NaN, #below 0, #above 1, #infinite); parallel for large inputs."""
+    if p.size < PARALLEL_MIN:
+        return _scan_serial(p)
+    return _scan_parallel(p, 64)
 
 
 @numba.njit(parallel=True, **_JIT)
