@@ -142,16 +142,16 @@ def plot_segmentation(inputs, target, panels: dict, path, title: str | None = No
     fig, axes = plt.subplots(1, count, figsize=(2.6 * count, 2.8), dpi=130)
     if cloud:
         xy = inputs[:, [0, 2]] if inputs.shape[-1] >= 3 else inputs[:, :2]  # side view: x against height
-        axes[0].scatter(xy[:, 0], xy[:, 1], s=3, c="0.3")
+        axes[0].scatter(xy[:, 0], xy[:, 1], s=5, c="0.15")
         for ax, (name, lab) in zip(axes[1:], [("ground truth", target), *panels.items()]):
-            ax.scatter(xy[:, 0], xy[:, 1], s=3, c=_colour(lab), edgecolors="0.8", linewidths=0.2)
+            ax.scatter(xy[:, 0], xy[:, 1], s=5, c=_colour(lab), edgecolors="none")
             ax.set_title(name, fontsize=8)
         axes[0].set_title("input (side view)", fontsize=8)
         for ax in axes:
             ax.set_aspect("equal")
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_facecolor("0.92")
+            ax.set_facecolor("0.62")  # mid grey, so that white abstentions stand out
     else:
         img = inputs if inputs.shape[-1] == 3 else np.moveaxis(inputs, 0, -1)
         axes[0].imshow(np.clip(img, 0, 1))
