@@ -253,3 +253,14 @@ def test_certify_demo_quick(task, tmp_path, capsys):
     assert "| SEGCERTIFY |" in out and "samples/s" in out
     for name in (f"{task}_segmentation.png", f"{task}_certified_accuracy.png", f"{task}_table.md"):
         assert (tmp_path / name).exists()
+
+
+@pytest.mark.parametrize("module", ["mtest.adapters.noise", "mtest.adapters.sampler", "mtest.adapters.metrics",
+                                    "mtest.adapters.demo.data", "mtest.adapters.demo.models"])
+def test_docstring_examples(module):
+    """The adapters' examples run (pytest's doctest collection covers mtest/ but not adapters/)."""
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
