@@ -7,20 +7,15 @@ Pass your own object with these two methods for other smoothings.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.special import ndtri
+
+from mtest.certify import GaussianL2, LaplaceL1
+from mtest._validation import check_positive
 
 __all__ = ["GaussianNoise", "LaplaceNoise", "RotationNoise"]
-
-
-def _positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive number; got {value!r}")
-    return float(value)
 
 
 @dataclass(frozen=True)
@@ -30,13 +25,13 @@ class GaussianNoise:
     sigma: float
 
     def __post_init__(self):
-        _positive("sigma", self.sigma)
+        check_positive("sigma", self.sigma)
 
     def sample(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return x + self.sigma * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
 
     def radius(self, p):
-        return _scalar(self.sigma * ndtri(p))
+        return _scalar(GaussianL2(self.sigma)(p))
 
 
 def _scalar(value):
@@ -51,7 +46,7 @@ class LaplaceNoise:
     scale: float
 
     def __post_init__(self):
-        _positive("scale", self.scale)
+        check_positive("scale", self.scale)
 
     def sample(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) - 0.5
@@ -59,7 +54,7 @@ class LaplaceNoise:
         return x - self.scale * torch.sign(u) * torch.log1p(-2 * u.abs().clamp(max=0.5 - 1e-7))
 
     def radius(self, p):
-        return _scalar(-self.scale * np.log(2 * (1 - np.asarray(p, dtype=np.float64))))
+        return _scalar(LaplaceL1(self.scale)(p))
 
 
 _AXES = {"x": (1, 2), "y": (2, 0), "z": (0, 1)}
@@ -78,7 +73,7 @@ class RotationNoise:
     axis: str = "z"
 
     def __post_init__(self):
-        _positive("sigma", self.sigma)
+        check_positive("sigma", self.sigma)
         if self.axis not in _AXES:
             raise ValueError(f"axis ({self.axis!r}) not recognized; use one of 'x', 'y', 'z'")
 
@@ -94,4 +89,4 @@ class RotationNoise:
         return out
 
     def radius(self, p):
-        return _scalar(self.sigma * ndtri(p))
+        return _scalar(GaussianL2(self.sigma)(p))  # the angle is smoothed with N(0, sigma^2)

@@ -113,6 +113,24 @@ def less_equal(p, t, out):
 
 
 @numba.njit(**_JIT)
+def _search(pmf, n, sign, target, lo, hi):
+    """scipy's ``_binary_search_for_binom_tst`` on a(x) = sign * pmf(x): the i in [lo - 1, hi]
+    with a(i) <= target < a(i + 1)."""
+    while lo < hi:
+        mid = lo + (hi - lo) // 2
+        midval = sign * pmf[mid]
+        if midval < target:
+            lo = mid + 1
+        elif midval > target:
+            hi = mid - 1
+        else:
+            return mid
+    if sign * _pmf_at(pmf, lo, n) <= target:
+        return lo
+    return lo - 1
+
+
+@numba.njit(**_JIT)
 def binom_two_sided_table(pmf, cdf, sf, n, prob):
     """scipy ``binomtest`` two-sided p-values for every k in 0..n, from pmf/cdf/sf tables.
 
@@ -128,51 +146,12 @@ def binom_two_sided_table(pmf, cdf, sf, n, prob):
             out[k] = 1.0
             continue
         if k < pn:
-            # search -pmf (ascending) on [ceil(pn), n] for -d*rerr
-            target = -d * rerr
-            lo = int(np.ceil(pn))
-            hi = n
-            found = -(1 << 62)
-            while lo < hi:
-                mid = lo + (hi - lo) // 2
-                midval = -pmf[mid]
-                if midval < target:
-                    lo = mid + 1
-                elif midval > target:
-                    hi = mid - 1
-                else:
-                    found = mid
-                    break
-            if found == -(1 << 62):
-                if -_pmf_at(pmf, lo, n) <= target:
-                    found = lo
-                else:
-                    found = lo - 1
-            ix = found
-            eq = 1 if d * rerr == _pmf_at(pmf, ix, n) else 0
-            y = n - ix + eq
+            # the terms on the far side of the mode that are no more likely than k
+            ix = _search(pmf, n, -1.0, -d * rerr, int(np.ceil(pn)), n)
+            y = n - ix + (1 if d * rerr == _pmf_at(pmf, ix, n) else 0)
             val = cdf[k + 1] + sf[n - y + 1]
         else:
-            target = d * rerr
-            lo = 0
-            hi = int(np.floor(pn))
-            found = -(1 << 62)
-            while lo < hi:
-                mid = lo + (hi - lo) // 2
-                midval = pmf[mid]
-                if midval < target:
-                    lo = mid + 1
-                elif midval > target:
-                    hi = mid - 1
-                else:
-                    found = mid
-                    break
-            if found == -(1 << 62):
-                if _pmf_at(pmf, lo, n) <= target:
-                    found = lo
-                else:
-                    found = lo - 1
-            y = found + 1
+            y = _search(pmf, n, 1.0, d * rerr, 0, int(np.floor(pn))) + 1
             val = cdf[y - 1 + 1] + sf[k - 1 + 1]
         out[k] = min(1.0, val)
     return out

@@ -19,6 +19,7 @@ __all__ = [
     "check_choice",
     "check_nan_policy",
     "check_probability",
+    "check_positive",
     "check_positive_int",
     "as_int_array",
 ]
@@ -65,6 +66,14 @@ def check_probability(name: str, value: Any, *, low: float = 0.0, high: float = 
         left = "(" if low_open else "["
         right = ")" if high_open else "]"
         raise ValueError(f"{name} must lie in {left}{low}, {high}{right}; got {_show(value)}")
+    return v
+
+
+def check_positive(name: str, value: Any) -> float:
+    """A finite real number > 0 (not bool)."""
+    v = float("nan") if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) else float(value)
+    if not (np.isfinite(v) and v > 0):
+        raise ValueError(f"{name} must be a positive number; got {_show(value)}")
     return v
 
 

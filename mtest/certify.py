@@ -23,7 +23,7 @@ from scipy.special import ndtri
 
 from .binomial import _table as _binom_table, binom_pvalue, clopper_pearson
 from .fwer import MultipleTestResult, reject_table
-from ._validation import as_int_array, check_alpha, check_positive_int, check_probability
+from ._validation import as_int_array, check_alpha, check_positive, check_positive_int, check_probability
 
 __all__ = [
     "ABSTAIN",
@@ -69,9 +69,7 @@ class GaussianL2:
     sigma: float
 
     def __post_init__(self):
-        if not (isinstance(self.sigma, (int, float, np.floating)) and np.isfinite(self.sigma)
-                and self.sigma > 0):
-            raise ValueError(f"sigma must be a positive number; got {self.sigma!r}")
+        check_positive("sigma", self.sigma)
 
     def __call__(self, p):
         return self.sigma * ndtri(p)
@@ -94,9 +92,7 @@ class LaplaceL1:
     scale: float
 
     def __post_init__(self):
-        if not (isinstance(self.scale, (int, float, np.floating)) and np.isfinite(self.scale)
-                and self.scale > 0):
-            raise ValueError(f"scale must be a positive number; got {self.scale!r}")
+        check_positive("scale", self.scale)
 
     def __call__(self, p):
         return -self.scale * np.log(2.0 * (1.0 - np.asarray(p, dtype=np.float64)))
