@@ -184,11 +184,13 @@ class SegmentationSmoother:
         dim = self.class_dim if self.class_dim >= 0 else out.ndim + self.class_dim
         if dim == 0 or not 0 < dim < out.ndim:
             raise ValueError(f"class_dim ({self.class_dim}) does not fit the output of shape {tuple(out.shape)}")
-        if not torch.isfinite(out).all():
+        # one pass gives the argmax and the maxima; NaN and +inf always surface in the maxima
+        top, pred = out.max(dim=dim)
+        if not torch.isfinite(top).all():
             raise ValueError("the model returned non-finite logits (NaN or inf)")
         self._spatial = tuple(s for i, s in enumerate(out.shape) if i not in (0, dim))
         self._classes = out.shape[dim]
-        return out.argmax(dim=dim).reshape(out.shape[0], -1)
+        return pred.reshape(out.shape[0], -1)
 
     def _batches(self, x, phase: int, size: int, seed: int, bar):
         seeds = _phase_seeds(seed, phase, size)
