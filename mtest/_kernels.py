@@ -182,7 +182,8 @@ def decide_table_rows(index2d, table, perm, crit, mode, out_r, out_threshold):
 
     ``perm`` sorts ``table`` ascending; ``crit[i-1]`` is the critical value of rank i.
     mode 0: single step (crit[0]); 1: step-down (a tied block passes iff its first rank passes);
-    2: step-up (the largest passing block end). Step-up rows without rejections get -inf.
+    2: step-up (the largest passing block end). The threshold is crit[max(r, 1) - 1] (step-up
+    too: exactly r p-values are <= crit[r - 1]).
     """
     n_rows, m = index2d.shape
     size = table.size
@@ -192,7 +193,6 @@ def decide_table_rows(index2d, table, perm, crit, mode, out_r, out_threshold):
             hist[index2d[row, j]] += 1
         r = 0
         start = 1
-        thr = -np.inf
         for jj in range(size):
             b = perm[jj]
             mult = hist[b]
@@ -213,14 +213,9 @@ def decide_table_rows(index2d, table, perm, crit, mode, out_r, out_threshold):
                 end = start + mult - 1
                 if v <= crit[end - 1]:
                     r = end
-                    thr = v
             start += mult
         out_r[row] = r
-        if mode == 0:
-            thr = crit[0]
-        elif mode == 1:
-            thr = crit[max(r, 1) - 1]
-        out_threshold[row] = thr
+        out_threshold[row] = crit[0] if mode == 0 else crit[max(r, 1) - 1]
 
 
 @numba.njit(**_JIT)

@@ -23,10 +23,9 @@ References
 """
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, Callable
 
 import numpy as np
@@ -182,9 +181,10 @@ def _bh_raw(values, ranks, m, k):
     return (m / np.asarray(ranks, dtype=np.float64)) * values  # R: n/i * p
 
 
+@lru_cache(maxsize=64)
 def _harmonic(m: int) -> float:
-    # correctly rounded sum; R's sum() accumulates in long double, which this reproduces
-    return math.fsum(1.0 / np.arange(1, m + 1))
+    # R's sum() accumulates in long double; so does this (then rounds once to double)
+    return float(np.sum(1.0 / np.arange(1, m + 1, dtype=np.longdouble)))
 
 
 def _by_raw(values, ranks, m, k):
@@ -404,6 +404,27 @@ def _n_rejected_stepdown(flat: np.ndarray, proc: Procedure, m: int, k: int, alph
     return i - 1 + _decide_sorted(candidates, None, i, proc, m, k, alpha)
 
 
+def _n_rejected_stepup(flat: np.ndarray, proc: Procedure, m: int, k: int, alpha: float) -> int:
+    """Step-up rejections r = max{i : p(i) <= alpha_i} in the counting form, from the top.
+
+    If F(alpha_i) < i, no j in (F(alpha_i), i] can pass either (alpha_j <= alpha_i), so the next
+    candidate is i = F(alpha_i); stop at the first i with F(alpha_i) >= i. Still descending after a
+    few passes: sort only the p-values <= alpha_i, which hold every remaining candidate rank.
+    """
+    i = m
+    for _ in range(_MAX_COUNTING_PASSES):
+        count = _kernels.count_le(flat, _critical(proc, i, m, k, alpha))
+        if count >= i:
+            return i
+        if count == 0:
+            return 0
+        i = count
+    hi = _critical(proc, i, m, k, alpha)
+    _, n_low = _kernels.count_le_between(flat, -1.0, hi)
+    candidates = np.sort(_kernels.gather_between(flat, -1.0, hi, n_low))
+    return _decide_sorted(candidates, None, 1, proc, m, k, alpha)
+
+
 def _n_rejected(flat: np.ndarray, proc: Procedure, m: int, k: int, alpha: float) -> int:
     if m == 0:
         return 0
@@ -411,20 +432,21 @@ def _n_rejected(flat: np.ndarray, proc: Procedure, m: int, k: int, alpha: float)
         return _kernels.count_le(flat, _critical(proc, 1, m, k, alpha))
     if proc.step == "down":
         return _n_rejected_stepdown(flat, proc, m, k, alpha)
-    values = np.sort(flat)[:m]  # NaN sorts last
-    return _decide_sorted(values, None, 1, proc, m, k, alpha)
+    return _n_rejected_stepup(flat, proc, m, k, alpha)
 
 
 def _threshold(proc: Procedure, r: int, m: int, k: int, alpha: float, smallest=None) -> float:
     """A t with {p <= t} equal to the rejection set, given r rejections.
 
-    ``smallest(j)`` returns the j-th smallest tested p-value (1-based); only step-up needs it.
+    Single-step, step-down and step-up: the critical value alpha_max(r,1). (Step-up: exactly r
+    p-values are <= alpha_r, else a larger rank would pass; with r = 0, none is <= alpha_1.)
+    Other procedures (Hommel): the r-th smallest p-value from ``smallest(j)`` (1-based), or just
+    below the smallest.
     """
     if m == 0:
         return float("nan")
-    if proc.step in ("single", "down"):
+    if proc.step in ("single", "down", "up"):
         return _critical(proc, max(r, 1), m, k, alpha)
-    # step-up and special procedures: the r-th smallest p-value, or just below the smallest
     if r == 0:
         return float(np.nextafter(smallest(1), -1.0))
     return float(smallest(r))
@@ -525,7 +547,6 @@ def _run(pvalues, alpha, method, k, nan_policy) -> MultipleTestResult:
     k = _check_k_for(proc, k)
     flat, shape, index, n_nan = as_pvalues(pvalues, nan_policy)
     m = flat.size - n_nan
-    sorted_hint = None
     if proc.step == "special":
         adjusted = _adjusted_flat(flat, proc, k, n_nan)
         mask = adjusted <= alpha
@@ -536,12 +557,8 @@ def _run(pvalues, alpha, method, k, nan_policy) -> MultipleTestResult:
                                     (flat, shape, index, n_nan))
         object.__setattr__(result, "pvalues_adjusted", _wrap(adjusted, shape, index))
         return result
-    if proc.step == "up" and m:
-        sorted_hint = np.sort(flat)[:m]
-        r = _decide_sorted(sorted_hint, None, 1, proc, m, k, alpha)
-    else:
-        r = _n_rejected(flat, proc, m, k, alpha)
-    threshold = _threshold(proc, r, m, k, alpha, lambda j: sorted_hint[j - 1])
+    r = _n_rejected(flat, proc, m, k, alpha)
+    threshold = _threshold(proc, r, m, k, alpha)
     mask = np.empty(flat.size, dtype=bool)
     if m:
         _kernels.less_equal(flat, threshold, mask)
@@ -601,9 +618,7 @@ def reject_table(table, index, alpha: float = 0.05, method: str = "holm", *,
     order = np.argsort(table_flat[present], kind="stable")
     values, mults = table_flat[present][order], mult[present][order]
     r = _decide_sorted(values, mults, 1, proc, m, k, alpha)
-    ends = np.cumsum(mults)
-    threshold = _threshold(proc, r, m, k, alpha,
-                           lambda j: values[np.searchsorted(ends, j)])
+    threshold = _threshold(proc, r, m, k, alpha)
     mask = np.empty(m, dtype=bool)
     _kernels.less_equal(pvalues, threshold, mask)
     return MultipleTestResult(mask.reshape(shape), threshold, r, m, proc.name, alpha, k,

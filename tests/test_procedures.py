@@ -54,9 +54,29 @@ def test_aliases_from_statsmodels_and_R():
 def test_step_up_threshold_and_ties():
     p = np.array([0.01, 0.02, 0.02, 0.04, 0.5])
     res = mtest.reject(p, 0.05, "fdr_bh")
-    assert res.n_rejected == 4 and res.threshold == 0.04
+    assert res.n_rejected == 4 and 0.04 <= res.threshold < 0.5
+    assert list(res.reject) == [True, True, True, True, False]
     none = mtest.reject(p, 1e-5, "hochberg")
     assert none.n_rejected == 0 and not (p <= none.threshold).any()
+
+
+@pytest.mark.parametrize("method", ["hochberg", "fdr_bh", "fdr_by"])
+def test_step_up_counting_path_and_its_sort_fallback(method, monkeypatch):
+    """The counting form and the candidate sort it falls back to both equal statsmodels."""
+    import mtest.fwer as fwer
+
+    rng = np.random.default_rng(13)
+    m = 3000
+    # BH's adversarial case: the counting form descends by one per pass
+    i = np.arange(1, m + 1)
+    adversarial = 0.05 * (i - 0.5) / m
+    adversarial[-1] = 0.9
+    cases = [adversarial, random_pvalues(rng, m) * 1e-3, random_pvalues(rng, m)]
+    for passes in (8, 0):
+        monkeypatch.setattr(fwer, "_MAX_COUNTING_PASSES", passes)
+        for p in cases:
+            ref, _, _, _ = multipletests(p, 0.05, SM[method])
+            np.testing.assert_array_equal(mtest.reject(p, 0.05, method).reject, ref)
 
 
 def test_hommel_large_is_monotone_and_bracketed():
