@@ -10,12 +10,13 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
         "`pip install -c constraints.txt -e \".[torch]\"`") from exc
 
 from .noise import GaussianNoise, LaplaceNoise, RotationNoise  # noqa: E402
-from .sampler import CertifyRun, SegmentationSmoother  # noqa: E402
+from .sampler import CertifyRun, Counts, SegmentationSmoother  # noqa: E402
 from .metrics import (certified_accuracy_curve, plot_certified_accuracy, plot_segmentation,  # noqa: E402
                       segmentation_metrics)
 
 __all__ = [
     "CertifyRun",
+    "Counts",
     "GaussianNoise",
     "LaplaceNoise",
     "RotationNoise",

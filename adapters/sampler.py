@@ -19,7 +19,7 @@ import torch
 import mtest
 from mtest._validation import check_alpha, check_positive_int, check_probability
 
-__all__ = ["SegmentationSmoother", "CertifyRun"]
+__all__ = ["SegmentationSmoother", "CertifyRun", "Counts"]
 
 _GUESS, _COUNT = 0, 1
 
@@ -28,6 +28,18 @@ def _phase_seeds(seed: int, phase: int, size: int) -> np.ndarray:
     """One seed per sample: noise depends on (seed, phase, sample index) only, never on batching."""
     base = int(np.random.SeedSequence([seed, phase]).generate_state(1, np.uint64)[0] >> np.uint64(2))
     return base + np.arange(size, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Device tensors from :meth:`SegmentationSmoother.counts`: ``guess`` (N,) = argmax of the
+    per-class counts of the n0 guessing samples (ties to the lowest class), ``count`` (N,) =
+    matches with the guess among the n counting samples, ``joint_count`` = counting samples whose
+    whole output equals the guess."""
+
+    guess: torch.Tensor
+    count: torch.Tensor
+    joint_count: int
 
 
 @dataclass(frozen=True)
@@ -209,13 +221,8 @@ class SegmentationSmoother:
         finally:
             self.model.train(was_training)
 
-    def counts(self, x: torch.Tensor, n0: int, n: int, *, seed: int = 0):
-        """Guess from n0 samples and count from n independent samples.
-
-        Returns ``(guess, count, joint_count)`` as device tensors/int: guess (N,) = argmax of the
-        per-class counts of the n0 samples (ties to the lowest class), count (N,) = matches with
-        the guess among the n samples, joint_count = samples whose whole output equals the guess.
-        """
+    def counts(self, x: torch.Tensor, n0: int, n: int, *, seed: int = 0) -> Counts:
+        """Guess from n0 samples and count from n independent samples (see :class:`Counts`)."""
         n0 = check_positive_int("n0", n0)
         n = check_positive_int("n", n)
         if not isinstance(x, torch.Tensor):
@@ -239,7 +246,7 @@ class SegmentationSmoother:
                 match = pred == guess
                 count += match.sum(dim=0)
                 joint += match.all(dim=1).sum()
-        return guess, count, int(joint)
+        return Counts(guess=guess, count=count, joint_count=int(joint))
 
     def certify(self, x: torch.Tensor, n0: int, n: int, tau: float, alpha: float, *, method: str = "holm",
                 k: int = 1, seed: int = 0) -> CertifyRun:
@@ -255,14 +262,14 @@ class SegmentationSmoother:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         t0 = time.perf_counter()
-        guess, count, joint = self.counts(x, n0, n, seed=seed)
-        guess_np = guess.cpu().numpy().reshape(self._spatial)
-        count_np = count.cpu().numpy().reshape(self._spatial)
+        counts = self.counts(x, n0, n, seed=seed)
+        guess_np = counts.guess.cpu().numpy().reshape(self._spatial)
+        count_np = counts.count.cpu().numpy().reshape(self._spatial)
         t1 = time.perf_counter()
         result = mtest.segcertify(guess_np, count_np, n=n, tau=tau, alpha=alpha, method=method, k=k,
                                   radius=self.noise.radius)
         t2 = time.perf_counter()
-        return CertifyRun(result=result, guess=guess_np, count=count_np, joint_count=joint, n0=n0, n=n,
+        return CertifyRun(result=result, guess=guess_np, count=count_np, joint_count=counts.joint_count, n0=n0, n=n,
                           noise=self.noise, seconds_sampling=t1 - t0, seconds_certify=t2 - t1)
 
     def predict(self, x: torch.Tensor) -> np.ndarray:

@@ -57,8 +57,8 @@ def test_counts_are_binomial_goodness_of_fit():
     sigma, n, p = 0.5, 40, 0.7
     x = torch.full((1, 20, 20), float(sigma * norm.ppf(p)))
     sm = ad.SegmentationSmoother(Threshold(), ad.GaussianNoise(sigma), batch_size=32, progress=False)
-    guess, count, _ = sm.counts(x, n0=15, n=n, seed=3)
-    count = count[guess == 1].numpy()
+    c = sm.counts(x, n0=15, n=n, seed=3)
+    count = c.count[c.guess == 1].numpy()
     assert count.size > 300
     edges = [0, 22, 24, 26, 28, 30, 32, n + 1]  # pooled bins with expected counts >= 5
     observed = np.histogram(count, bins=edges)[0]
@@ -105,9 +105,9 @@ def test_batch_size_does_not_change_results():
     results = []
     for bs in (1, 7, 16, 200):  # 7 and 16 do not divide n0 + n
         sm = ad.SegmentationSmoother(Threshold(), ad.GaussianNoise(0.4), batch_size=bs, progress=False)
-        guess, count, joint = sm.counts(x, n0=9, n=33, seed=5)
-        assert int(count.max()) <= 33
-        results.append((guess.numpy(), count.numpy(), joint))
+        c = sm.counts(x, n0=9, n=33, seed=5)
+        assert int(c.count.max()) <= 33
+        results.append((c.guess.numpy(), c.count.numpy(), c.joint_count))
     for guess, count, joint in results[1:]:
         np.testing.assert_array_equal(guess, results[0][0])
         np.testing.assert_array_equal(count, results[0][1])
