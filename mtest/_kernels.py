@@ -299,3 +299,66 @@ def merge_sorted(left_values, left_index, right_values, right_index):
             index[o] = left_index[i]
             i += 1
     return values, index
+
+
+@numba.njit(parallel=True, **_JIT)
+def pack_keys(bits, value_bits, index_bits):
+    """uint64 sort keys: the top ``value_bits`` of (bits << 2), then the element's index.
+
+    For doubles in [0, 1] bits 63 and 62 are zero (-0.0 only sets bit 63), so the shifted pattern
+    orders like the values; equal truncated keys fall back to index order (fixed by
+    :func:`insertion_fix`).
+    """
+    out = np.empty(bits.size, dtype=np.uint64)
+    drop = np.uint64(64 - value_bits)
+    for i in numba.prange(bits.size):
+        out[i] = (((bits[i] << np.uint64(2)) >> drop) << np.uint64(index_bits)) | np.uint64(i)
+    return out
+
+
+@numba.njit(**_JIT)
+def merge_u64(left, right):
+    """Merge two ascending uint64 arrays."""
+    out = np.empty(left.size + right.size, dtype=np.uint64)
+    i = 0
+    j = 0
+    for o in range(out.size):
+        if j >= right.size or (i < left.size and left[i] <= right[j]):
+            out[o] = left[i]
+            i += 1
+        else:
+            out[o] = right[j]
+            j += 1
+    return out
+
+
+@numba.njit(parallel=True, **_JIT)
+def unpack_order(keys, index_bits, values, out_order, out_values):
+    """Indices from sorted keys, and the values gathered in that order."""
+    mask = (np.uint64(1) << np.uint64(index_bits)) - np.uint64(1)
+    for i in numba.prange(keys.size):
+        j = np.int64(keys[i] & mask)
+        out_order[i] = j
+        out_values[i] = values[j]
+
+
+@numba.njit(**_JIT)
+def insertion_fix(values, order, budget):
+    """Insertion sort of a nearly sorted (values, order); False if it needs more than ``budget`` moves."""
+    moves = 0
+    for i in range(1, values.size):
+        v = values[i]
+        if v >= values[i - 1]:
+            continue
+        o = order[i]
+        j = i - 1
+        while j >= 0 and values[j] > v:
+            values[j + 1] = values[j]
+            order[j + 1] = order[j]
+            j -= 1
+            moves += 1
+            if moves > budget:
+                return False
+        values[j + 1] = v
+        order[j + 1] = o
+    return True

@@ -159,6 +159,36 @@ def test_parallel_sort_equals_numpy(dtype):
     assert np.unique(order).size == p.size
 
 
+@pytest.mark.parametrize("kind", ["tiny", "ties", "zeros-and-ones", "float32", "clustered"])
+def test_packed_key_sort_equals_numpy(kind):
+    """The packed-key sort (no NaN, >= 1e6 values) gives the sorted values and a valid argsort;
+    with values too close for its truncated keys it gives up and the two-thread path takes over."""
+    from mtest.fwer import _sort_packed, _sort_with_order
+
+    rng = np.random.default_rng(6)
+    n = 1_000_003
+    p = {"tiny": rng.random(n) * 1e-9,
+         "ties": rng.choice(rng.random(1000), n),
+         "zeros-and-ones": np.where(rng.random(n) < 0.5, 0.0, 1.0) * rng.integers(0, 2, n),
+         "float32": rng.random(n).astype(np.float32),
+         "clustered": 0.5 + rng.random(n) * 1e-13}[kind]
+    if kind == "zeros-and-ones":
+        p[:5] = -0.0  # equal to 0.0; the sign bit must not change the order
+    packed = _sort_packed(p)
+    if kind == "clustered":
+        assert packed is None
+    values, order = _sort_with_order(p, 0)
+    np.testing.assert_array_equal(values, np.sort(p).astype(np.float64))
+    np.testing.assert_array_equal(p[order].astype(np.float64), values)
+    assert np.unique(order).size == n
+
+
+def test_holm_adjusted_full_sort_path_equals_statsmodels():
+    p = np.random.default_rng(8).random(1_200_000) * 1e-9  # every adjusted value needs its rank
+    _, ref, _, _ = multipletests(p, 0.05, "holm")
+    np.testing.assert_allclose(mtest.adjust(p, "holm"), ref, rtol=0, atol=1e-12)
+
+
 def test_holm_large_vector():
     p = np.random.default_rng(5).random(2_000_000)
     p[:1000] *= 1e-9
