@@ -12,7 +12,7 @@ __all__ = ["pvalue_arrays", "null_configurations", "count_maps"]
 
 
 @st.composite
-def pvalue_arrays(draw, min_size: int = 1, max_size: int = 1000, dtypes=(np.float64, np.float32),
+def pvalue_arrays(draw, min_size: int = 1, max_size: int = 10_000, dtypes=(np.float64, np.float32),
                   allow_nan: bool = False):
     """1-D p-value arrays with ties, exact 0 and 1, tiny values, and optionally NaN."""
     size = draw(st.integers(min_size, max_size))
