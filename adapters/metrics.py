@@ -5,11 +5,11 @@ Abstained components (``mtest.ABSTAIN``) count as *not correct* everywhere (pape
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from mtest import ABSTAIN
+from mtest._plotting import pyplot, save_figure
 
 __all__ = ["SegmentationScores", "segmentation_metrics", "certified_accuracy_curve",
            "plot_certified_accuracy", "plot_segmentation", "PALETTE"]
@@ -93,10 +93,7 @@ def certified_accuracy_curve(entries, num_classes: int, ignore_index: int | None
 
 def plot_certified_accuracy(df, path, title: str = "Certified accuracy against radius"):
     """Paper Fig. 3/4 style: certified accuracy against radius, one curve per sigma over tau."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(5.6, 3.8), dpi=130)
     for i, (sigma, sub) in enumerate(df.groupby("sigma")):
@@ -111,11 +108,7 @@ def plot_certified_accuracy(df, path, title: str = "Certified accuracy against r
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def _colour(labels):
@@ -131,10 +124,7 @@ def plot_segmentation(inputs, target, panels: dict, path, title: str | None = No
     ``inputs`` is an image (3, H, W) / (H, W, 3) in [0, 1] or a point cloud (P, 3+); ``panels``
     maps a title to labels of the target's shape.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     inputs = np.asarray(inputs)
     cloud = inputs.ndim == 2 and inputs.shape[-1] >= 3 and np.asarray(target).ndim == 1
@@ -163,8 +153,4 @@ def plot_segmentation(inputs, target, panels: dict, path, title: str | None = No
             ax.axis("off")
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 from scipy.special import ndtri
 from scipy.stats import binom
 
+from ._plotting import pyplot, save_figure
 from ._validation import check_alpha, check_choice, check_positive_int, check_probability
 from .binomial import _table as _binom_table, clopper_pearson
 from .fwer import reject_table_rows
@@ -221,10 +221,7 @@ def run_study(spec: StudySpec, *, seed: int = 0, progress: bool = True, max_cell
 def plot_study(df, spec: StudySpec, path):
     """A PNG styled like the paper's Fig. 2: certified rate against gamma (linear) or N (log);
     one panel per alpha when the study mixes levels (k-FWER)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     alphas = sorted(df["alpha"].unique(), reverse=True)
     fig, axes = plt.subplots(1, len(alphas), figsize=(6.4 * len(alphas), 4.2), dpi=130,
@@ -253,11 +250,7 @@ def plot_study(df, spec: StudySpec, path):
         ax.set_title(spec.title if len(alphas) == 1 else f"{spec.title}\nα = {alpha:g}", fontsize=9)
         ax.legend(fontsize=8, loc="lower left")
     axes[0][0].set_ylabel("certified rate")
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 # --- sample-size planner --------------------------------------------------------------------------------
