@@ -34,20 +34,17 @@ from .certify import (
 )
 from .frames import adjust_frame
 from .power import PlanResult, plan_samples
-from .fwer import (
+from .multitest import MultipleTestResult, adjust, bonferroni, holm, lehmann_romano, reject
+from .registry import (
     PROCEDURES,
-    MultipleTestResult,
+    Guarantee,
     Procedure,
-    adjust,
-    bonferroni,
+    SpecialProcedure,
+    StepwiseProcedure,
     get_procedure,
-    holm,
-    lehmann_romano,
     register,
-    reject,
-    reject_table,
-    reject_table_rows,
 )
+from .tables import RowsResult, reject_table, reject_table_rows
 
 try:
     __version__ = _version("mtest")
@@ -84,8 +81,12 @@ __all__ = [
     "segcertify",
     "segcertify_counts",
     "PROCEDURES",
+    "Guarantee",
     "MultipleTestResult",
     "Procedure",
+    "RowsResult",
+    "SpecialProcedure",
+    "StepwiseProcedure",
     "adjust",
     "adjust_frame",
     "bonferroni",

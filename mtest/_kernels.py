@@ -177,13 +177,13 @@ def gather(table, index, out):
 
 
 @numba.njit(parallel=True, **_JIT)
-def decide_table_rows(index2d, table, perm, crit, mode, out_r, out_threshold):
+def decide_table_rows(index2d, table, perm, crit, single_step, step_up, out_r, out_threshold):
     """Per row of ``index2d`` (p-values ``table[index2d[row]]``): rejections and threshold.
 
     ``perm`` sorts ``table`` ascending; ``crit[i-1]`` is the critical value of rank i.
-    mode 0: single step (crit[0]); 1: step-down (a tied block passes iff its first rank passes);
-    2: step-up (the largest passing block end). The threshold is crit[max(r, 1) - 1] (step-up
-    too: exactly r p-values are <= crit[r - 1]).
+    ``single_step``: every value <= crit[0]; else step-down (a tied block passes iff its first
+    rank passes) or, with ``step_up``, step-up (the largest passing block end). The threshold is
+    crit[max(r, 1) - 1] (step-up too: exactly r p-values are <= crit[r - 1]).
     """
     n_rows, m = index2d.shape
     size = table.size
@@ -199,12 +199,12 @@ def decide_table_rows(index2d, table, perm, crit, mode, out_r, out_threshold):
             if mult == 0:
                 continue
             v = table[b]
-            if mode == 0:
+            if single_step:
                 if v <= crit[0]:
                     r += mult
                 else:
                     break
-            elif mode == 1:
+            elif not step_up:
                 if v <= crit[start - 1]:
                     r += mult
                 else:
@@ -215,7 +215,7 @@ def decide_table_rows(index2d, table, perm, crit, mode, out_r, out_threshold):
                     r = end
             start += mult
         out_r[row] = r
-        out_threshold[row] = crit[0] if mode == 0 else crit[max(r, 1) - 1]
+        out_threshold[row] = crit[0] if single_step else crit[max(r, 1) - 1]
 
 
 @numba.njit(**_JIT)

@@ -22,7 +22,8 @@ import numpy as np
 from scipy.special import ndtri
 
 from .binomial import _table as _binom_table, binom_pvalue, clopper_pearson
-from .fwer import MultipleTestResult, reject_table
+from .multitest import MultipleTestResult
+from .tables import reject_table
 from ._validation import as_int_array, check_alpha, check_positive, check_positive_int, check_probability
 
 __all__ = [

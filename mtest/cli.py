@@ -35,7 +35,7 @@ def _cmd_demo(args) -> int:
 
     from scipy.special import ndtr
 
-    from .fwer import reject
+    from .multitest import reject
 
     if args.m < 1:
         raise CLIError(f"--m must be >= 1; got {args.m}")
@@ -252,7 +252,7 @@ def _cmd_adjust(args) -> int:
     from pathlib import Path
 
     from .frames import adjust_frame
-    from .fwer import get_procedure
+    from .registry import get_procedure
     from ._validation import check_alpha
 
     source, target = Path(args.input), Path(args.output)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .fwer import _check_k_for, _run, get_procedure
+from .multitest import check_k_for, run
+from .registry import get_procedure
 from ._validation import check_alpha
 
 __all__ = ["adjust_frame"]
@@ -59,7 +60,7 @@ def adjust_frame(df, column: str = "p", method: str = "holm", *, alpha: float = 
             raise ValueError(f"output column {name!r} already exists in df; choose another name")
     proc = get_procedure(method)
     alpha = check_alpha(alpha)
-    k = _check_k_for(proc, k)
+    k = check_k_for(proc, k)
     values = df[column]
     if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
         raise ValueError(f"column {column!r} must be numeric; got dtype {values.dtype}")
@@ -68,7 +69,7 @@ def adjust_frame(df, column: str = "p", method: str = "holm", *, alpha: float = 
     reject = np.zeros(p.size, dtype=bool)
     groups = [np.arange(p.size)] if not keys else df.groupby(keys, sort=False, dropna=False).indices.values()
     for rows in groups:
-        res = _run(p[rows], alpha, proc, k, nan_policy)
+        res = run(p[rows], alpha, proc, k, nan_policy)
         reject[rows] = res.reject
         adjusted[rows] = res.pvalues_adjusted
     out = df.copy()

@@ -19,7 +19,7 @@ from scipy.stats import binom
 from ._plotting import pyplot, save_figure
 from ._validation import check_alpha, check_choice, check_positive_int, check_probability
 from .binomial import _table as _binom_table, clopper_pearson
-from .fwer import reject_table_rows
+from .tables import reject_table_rows
 from .oracle import TRUE_CLASS, Oracle
 
 __all__ = ["MethodSpec", "StudySpec", "FIGURES", "figure_spec", "run_study", "plot_study",

@@ -44,7 +44,7 @@ def test_core_imports_without_torch():
         "        if name == 'torch' or name.startswith('torch.'):\n"
         "            raise ImportError('torch is blocked in this test')\n"
         "sys.meta_path.insert(0, Block())\n"
-        "import mtest, mtest.fwer, mtest.testing, mtest.power, mtest.cli\n"
+        "import mtest, mtest.multitest, mtest.testing, mtest.power, mtest.cli\n"
         "assert not any(m == 'torch' or m.startswith('torch.') for m in sys.modules)\n"
         "print(mtest.holm([0.01, 0.2]).n_rejected)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

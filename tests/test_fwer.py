@@ -130,7 +130,7 @@ def test_counting_fast_path_falls_back_to_sort():
 @pytest.mark.parametrize("method, k", [("holm", 1), ("lr", 3), ("holm-sidak", 1)])
 def test_adjusted_cutoff_path_equals_full_sort(method, k, monkeypatch):
     """The step-down shortcut (sort only p below a cutoff, the rest is exactly 1) changes nothing."""
-    import mtest.fwer as fwer
+    import mtest._stepwise as stepwise
 
     rng = np.random.default_rng(21)
     cases = []
@@ -141,14 +141,14 @@ def test_adjusted_cutoff_path_equals_full_sort(method, k, monkeypatch):
         q[rng.random(n) < 0.1] = np.nan
         cases.append(q)
     fast = [mtest.adjust(p, method, k=k, nan_policy="omit") for p in cases]
-    monkeypatch.setattr(fwer, "_stepdown_cutoff", lambda *a: None)
+    monkeypatch.setattr(stepwise, "stepdown_cutoff", lambda *a: None)
     for p, got in zip(cases, fast):
         np.testing.assert_array_equal(got, mtest.adjust(p, method, k=k, nan_policy="omit"))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_parallel_sort_equals_numpy(dtype):
-    from mtest.fwer import _sort_with_order
+    from mtest._sorting import sort_with_order as _sort_with_order
 
     rng = np.random.default_rng(4)
     p = random_pvalues(rng, 1_200_001).astype(dtype)
@@ -163,7 +163,7 @@ def test_parallel_sort_equals_numpy(dtype):
 def test_packed_key_sort_equals_numpy(kind):
     """The packed-key sort (no NaN, >= 1e6 values) gives the sorted values and a valid argsort;
     with values too close for its truncated keys it gives up and the two-thread path takes over."""
-    from mtest.fwer import _sort_packed, _sort_with_order
+    from mtest._sorting import sort_packed as _sort_packed, sort_with_order as _sort_with_order
 
     rng = np.random.default_rng(6)
     n = 1_000_003

@@ -63,7 +63,7 @@ def test_step_up_threshold_and_ties():
 @pytest.mark.parametrize("method", ["hochberg", "fdr_bh", "fdr_by"])
 def test_step_up_counting_path_and_its_sort_fallback(method, monkeypatch):
     """The counting form and the candidate sort it falls back to both equal statsmodels."""
-    import mtest.fwer as fwer
+    import mtest._stepwise as stepwise
 
     rng = np.random.default_rng(13)
     m = 3000
@@ -73,7 +73,7 @@ def test_step_up_counting_path_and_its_sort_fallback(method, monkeypatch):
     adversarial[-1] = 0.9
     cases = [adversarial, random_pvalues(rng, m) * 1e-3, random_pvalues(rng, m)]
     for passes in (8, 0):
-        monkeypatch.setattr(fwer, "_MAX_COUNTING_PASSES", passes)
+        monkeypatch.setattr(stepwise, "MAX_COUNTING_PASSES", passes)
         for p in cases:
             ref, _, _, _ = multipletests(p, 0.05, SM[method])
             np.testing.assert_array_equal(mtest.reject(p, 0.05, method).reject, ref)

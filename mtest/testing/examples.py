@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_alpha, check_positive_int
-from ..fwer import Procedure
+from ..registry import StepwiseProcedure
 from .dependence import SimulatedPValues
 
 __all__ = ["lenient_kfwer", "staggered_blocks"]
@@ -24,15 +24,16 @@ def _lenient_factor(ranks, m, k):
 
 
 #: Step-down with alpha_i = k alpha / m (i <= k) and k alpha / (m - i + 1) (i > k): the reference
-#: script's constants. Not registered; pass the object itself as ``method``.
-lenient_kfwer = Procedure(
+#: script's constants. Not registered; pass the object itself as ``method``. It declares the k-FWER
+#: under independence only as the claim to test: that is unproven, and under the (dependent)
+#: staggered_blocks law it exceeds alpha.
+lenient_kfwer = StepwiseProcedure(
     name="lenient-kfwer",
-    aliases=(),
     step="down",
-    controls="nothing proven: exceeds the k-FWER under staggered_blocks dependence",
+    error_rate="kfwer",
+    dependence="independent",
     raw=lambda values, ranks, m, k: np.asarray(values, dtype=np.float64) * _lenient_factor(ranks, m, k),
     critical_guess=lambda rank, m, k, alpha: alpha / _lenient_factor(rank, m, k),
-    uses_k=True,
     reference="the paper's reference script (App. B.2); compare Lehmann & Romano (2005), Thm 2.2",
 )
 

@@ -22,7 +22,8 @@ __all__ = ["ErrorRateCheck", "check_fwer", "check_fdr", "assert_fwer_controlled"
 
 def as_procedure(method, *, alpha: float, k: int = 1) -> Callable:
     """A registered method as a callable ``pvalues -> reject mask`` (for the harness)."""
-    from ..fwer import get_procedure, reject
+    from ..multitest import reject
+    from ..registry import get_procedure
 
     proc = get_procedure(method)
 
@@ -82,7 +83,7 @@ def _name(procedure) -> str:
 def _simulate(procedure, *, n_hypotheses, n_null, alpha, k, dependence, rho, block_size, effect,
               reps, seed, simulate=None, chunk_cells=10_000_000):
     """Per repetition: (#false rejections, #false nulls rejected, #rejections)."""
-    from ..fwer import Procedure
+    from ..registry import Procedure
 
     if isinstance(procedure, (str, Procedure)):
         procedure = as_procedure(procedure, alpha=alpha, k=k)

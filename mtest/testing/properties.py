@@ -13,7 +13,8 @@ __all__ = ["procedure", "assert_rejections_contain", "assert_monotone_in_alpha",
 
 def procedure(method, k: int = 1, nan_policy: str = "raise"):
     """``(pvalues, alpha) -> reject mask`` for a registered method."""
-    from ..fwer import get_procedure, reject
+    from ..multitest import reject
+    from ..registry import get_procedure
 
     proc = get_procedure(method)
 

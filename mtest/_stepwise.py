@@ -1,0 +1,215 @@
+"""The stepwise engine: exact critical values, counting-form rejections, thresholds and adjusted
+p-values of the registered procedures (see :mod:`mtest.registry`).
+
+Every :class:`~mtest.registry.StepwiseProcedure` is a transform g_i(p), the raw adjusted value
+of the i-th smallest p-value. Adjusted p-values are the running maximum (step-down) or the running
+minimum from the top (step-up) of ``min(1, g_i(p(i)))`` — R's ``p.adjust`` to the last digit — and
+a hypothesis is rejected exactly when its adjusted p-value is ``<= alpha``. The critical value
+``alpha_i`` of the fast rejection path is the largest double ``t`` with ``g_i(t) <= alpha``, so
+the fast path and the adjusted p-values cannot disagree by a rounding error (docs/theory.md).
+
+Rejections need no full sort (the counting form, docs/performance.md): F(t) = #{p <= t} is one
+pass over the data, and a few passes decide the step-down or step-up rank.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _kernels
+from ._sorting import sort_with_order
+from .registry import Procedure, SpecialProcedure
+
+__all__ = ["MAX_COUNTING_PASSES", "critical_values", "critical", "decide_sorted", "n_rejected",
+           "threshold", "stepdown_cutoff", "adjusted_flat"]
+
+#: counting passes of the rejection fast path before it sorts the undecided candidates
+MAX_COUNTING_PASSES = 8
+
+
+def critical_values(proc: Procedure, ranks, m: int, k: int, alpha: float) -> np.ndarray:
+    """For each rank i: the largest double t in [0, 1] with raw_i(t) <= alpha.
+
+    Starts from the procedure's closed-form inverse and moves by single ulps, so that
+    ``p <= critical`` and ``raw(p) <= alpha`` agree for every double p (raw(0) = 0 <= alpha).
+    """
+    ranks = np.atleast_1d(np.asarray(ranks, dtype=np.int64))
+    guess = proc.critical_guess(ranks, m, k, alpha)
+    t = np.clip(np.broadcast_to(np.asarray(guess, dtype=np.float64), ranks.shape), 0.0, 1.0).copy()
+    ok = proc.raw(t, ranks, m, k) <= alpha
+    down = ~ok  # too large: step down until it passes
+    while down.any():
+        t[down] = np.nextafter(t[down], -1.0)
+        down[down] = ~(proc.raw(t[down], ranks[down], m, k) <= alpha) & (t[down] > 0.0)
+    up = ok & (t < 1.0)  # passes: step up while the next double passes too
+    while up.any():
+        nxt = np.nextafter(t[up], 2.0)
+        step = proc.raw(nxt, ranks[up], m, k) <= alpha
+        idx = np.flatnonzero(up)
+        t[idx[step]] = nxt[step]
+        up[idx[~step]] = False
+        up &= t < 1.0
+    return t
+
+
+def critical(proc: Procedure, rank: int, m: int, k: int, alpha: float) -> float:
+    """Scalar form of :func:`critical_values`."""
+    return float(critical_values(proc, rank, m, k, alpha)[0])
+
+
+
+def decide_sorted(values: np.ndarray, mult: np.ndarray | None, first_rank: int,
+                   proc: Procedure, m: int, k: int, alpha: float) -> int:
+    """Number of rejections among ascending ``values`` (blocks of ``mult`` ties) that start at
+    sorted rank ``first_rank`` and whose predecessors are all rejected (step-down) or are all
+    the smaller p-values (step-up). Returns the count rejected within ``values``."""
+    if values.size == 0:
+        return 0
+    if mult is None:
+        starts = first_rank + np.arange(values.size, dtype=np.int64)
+        ends = starts
+        sizes = None
+    else:
+        ends = first_rank - 1 + np.cumsum(mult, dtype=np.int64)
+        starts = ends - mult + 1
+        sizes = mult
+    if proc.step == "down":
+        # a tied block passes iff its first member passes (critical values grow with rank)
+        ok = proc.raw(values.astype(np.float64, copy=False), starts, m, k) <= alpha
+        fail = np.flatnonzero(~ok)
+        n_blocks = fail[0] if fail.size else values.size
+    elif proc.step == "up":
+        # the largest rank that passes decides; within a tie block the last member is best
+        ok = proc.raw(values.astype(np.float64, copy=False), ends, m, k) <= alpha
+        hit = np.flatnonzero(ok)
+        n_blocks = hit[-1] + 1 if hit.size else 0
+    else:  # single step
+        ok = proc.raw(values.astype(np.float64, copy=False), starts, m, k) <= alpha
+        n_blocks = int(np.count_nonzero(ok))
+        if sizes is None:
+            return n_blocks
+        return int(sizes[ok].sum())
+    return int(n_blocks if sizes is None else sizes[:n_blocks].sum())
+
+
+def _n_rejected_stepdown(flat: np.ndarray, proc: Procedure, m: int, k: int, alpha: float) -> int:
+    """Step-down rejections in the counting form: no full sort (see docs/performance.md)."""
+    i = 1
+    lo = -1.0
+    for _ in range(MAX_COUNTING_PASSES):
+        t = critical(proc, i, m, k, alpha)
+        count = _kernels.count_le(flat, t)
+        if count < i:
+            return i - 1
+        if count >= m:
+            return m
+        lo, i = t, count + 1
+    # still advancing: sort only the undecided candidates lo < p <= alpha_m
+    hi = critical(proc, m, m, k, alpha)
+    _, n_mid = _kernels.count_le_between(flat, lo, hi)
+    candidates = np.sort(_kernels.gather_between(flat, lo, hi, n_mid))
+    return i - 1 + decide_sorted(candidates, None, i, proc, m, k, alpha)
+
+
+def _n_rejected_stepup(flat: np.ndarray, proc: Procedure, m: int, k: int, alpha: float) -> int:
+    """Step-up rejections r = max{i : p(i) <= alpha_i} in the counting form, from the top.
+
+    If F(alpha_i) < i, no j in (F(alpha_i), i] can pass either (alpha_j <= alpha_i), so the next
+    candidate is i = F(alpha_i); stop at the first i with F(alpha_i) >= i. Still descending after a
+    few passes: sort only the p-values <= alpha_i, which hold every remaining candidate rank.
+    """
+    i = m
+    for _ in range(MAX_COUNTING_PASSES):
+        count = _kernels.count_le(flat, critical(proc, i, m, k, alpha))
+        if count >= i:
+            return i
+        if count == 0:
+            return 0
+        i = count
+    hi = critical(proc, i, m, k, alpha)
+    _, n_low = _kernels.count_le_between(flat, -1.0, hi)
+    candidates = np.sort(_kernels.gather_between(flat, -1.0, hi, n_low))
+    return decide_sorted(candidates, None, 1, proc, m, k, alpha)
+
+
+def n_rejected(flat: np.ndarray, proc: Procedure, m: int, k: int, alpha: float) -> int:
+    if m == 0:
+        return 0
+    if proc.step == "single":
+        return _kernels.count_le(flat, critical(proc, 1, m, k, alpha))
+    if proc.step == "down":
+        return _n_rejected_stepdown(flat, proc, m, k, alpha)
+    return _n_rejected_stepup(flat, proc, m, k, alpha)
+
+
+def threshold(proc: Procedure, r: int, m: int, k: int, alpha: float, smallest=None) -> float:
+    """A t with {p <= t} equal to the rejection set, given r rejections.
+
+    Single-step, step-down and step-up: the critical value alpha_max(r,1). (Step-up: exactly r
+    p-values are <= alpha_r, else a larger rank would pass; with r = 0, none is <= alpha_1.)
+    Other procedures (Hommel): the r-th smallest p-value from ``smallest(j)`` (1-based), or just
+    below the smallest.
+    """
+    if m == 0:
+        return float("nan")
+    if not isinstance(proc, SpecialProcedure):
+        return critical(proc, max(r, 1), m, k, alpha)
+    if r == 0:
+        return float(np.nextafter(smallest(1), -1.0))
+    return float(smallest(r))
+
+
+def stepdown_cutoff(flat: np.ndarray, proc: Procedure, m: int, k: int):
+    """A cutoff t such that every p >= t has step-down adjusted p-value exactly 1, and the number
+    of p < t; ``None`` when no cutoff leaves out at least half of the p-values.
+
+    If F = #{p < t} and g_{F+1}(t) >= 1, the (F+1)-th smallest p-value already has a raw adjusted
+    value >= 1 (g is monotone in p), and the running maximum keeps every later one at 1.
+    """
+    t = 1.0 / m
+    while True:
+        below = _kernels.count_le(flat, float(np.nextafter(t, -1.0)))
+        if below > m // 2:
+            return None
+        if below < m and proc.raw(np.array([t]), np.array([below + 1]), m, k)[0] >= 1.0:
+            return t, below
+        if t >= 1.0:
+            return None
+        t = min(1.0, 2.0 * t)
+
+
+def adjusted_flat(flat: np.ndarray, proc: Procedure, k: int, n_nan: int) -> np.ndarray:
+    """Adjusted p-values in input order (float64), NaN where the input is NaN."""
+    m = flat.size - n_nan
+    out = np.empty(flat.size, dtype=np.float64)
+    special = isinstance(proc, SpecialProcedure)
+    if not special and proc.step == "single":
+        np.minimum(proc.raw(flat.astype(np.float64, copy=False), None, m, k), 1.0, out=out)
+        return out
+    cut = stepdown_cutoff(flat, proc, m, k) if not special and proc.step == "down" and m > 0 else None
+    if cut is not None:
+        # only the p-values below the cutoff need sorting; all others are exactly 1 (or NaN)
+        t, below = cut
+        idx = _kernels.indices_le(flat, float(np.nextafter(t, -1.0)), below)
+        values = flat[idx].astype(np.float64, copy=False)
+        order = np.argsort(values)
+        raw = proc.raw(values[order], np.arange(1, below + 1, dtype=np.int64), m, k)
+        adjusted = np.minimum(np.maximum.accumulate(raw), 1.0)
+        _kernels.fill_one_or_nan(flat, out)
+        out[idx[order]] = adjusted
+        return out
+    # NaN sorts last; the order among ties cannot change any value
+    values, order = sort_with_order(flat, n_nan)
+    valid = order[:m]
+    values = values[:m]
+    if special:
+        adjusted = proc.adjust_sorted(values, k)
+    else:
+        raw = proc.raw(values, np.arange(1, m + 1, dtype=np.int64), m, k)
+        if proc.step == "down":
+            adjusted = np.maximum.accumulate(raw)
+        else:
+            adjusted = np.minimum.accumulate(raw[::-1])[::-1]
+        np.minimum(adjusted, 1.0, out=adjusted)
+    out[valid] = adjusted
+    out[order[m:]] = np.nan
+    return out
