@@ -48,6 +48,7 @@ from .fwer import (
     reject_table,
     reject_table_rows,
 )
+from .qvalue import QValueResult, qvalue
 
 try:
     __version__ = _version("mtest")
@@ -94,4 +95,6 @@ __all__ = [
     "lehmann_romano",
     "register",
     "reject",
+    "QValueResult",
+    "qvalue",
 ]
