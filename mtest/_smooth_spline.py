@@ -62,7 +62,8 @@ def _grouped(x, y):
     """R's handling of x: sort, merge values closer than 1e-6·IQR(x), weight by multiplicity."""
     tol = 1e-6 * float(np.subtract(*np.percentile(x, [75, 25])))
     if not np.isfinite(tol) or tol <= 0:
-        raise ValueError(f"x must have a positive spread; got {x!r}")
+        raise ValueError(f"lambda_ values have no spread (interquartile range 0; R's smooth.spline "
+                         f"refuses them too); got {x.tolist()!r}")
     order = np.argsort(x, kind="stable")
     key = np.round((x - x.mean()) / tol)[order]
     first = np.concatenate([[True], key[:-1] < key[1:]])
