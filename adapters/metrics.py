@@ -233,7 +233,10 @@ def certified_accuracy_curve(entries, num_classes: int, ignore_index: int | None
         rows.append(dict(radius_unit=unit, sigma=sigma, tau=tau, radius=radii.pop(),
                          certified_accuracy=scores.accuracy, miou=scores.miou, abstain_rate=scores.abstain_rate,
                          inputs=len(group)))
-    return pd.DataFrame(rows).sort_values(["radius_unit", "sigma", "radius"], ignore_index=True)
+    unit_order = {u: i for i, u in enumerate(dict.fromkeys(key[0] for key in groups))}  # as first given
+    df = pd.DataFrame(rows)
+    return df.sort_values(["radius_unit", "sigma", "radius"], key=lambda col: col.map(unit_order)
+                          if col.name == "radius_unit" else col, ignore_index=True)
 
 
 def plot_certified_accuracy(df, path, title: str = "Certified accuracy against radius"):

@@ -583,8 +583,8 @@ def test_certified_accuracy_curve_pools_inputs_and_keeps_units_apart():
                dict(sigma=0.25, tau=0.75, radius=0.17, radius_unit="ℓ2", labels=np.full(4, ABSTAIN), target=small),
                dict(sigma=0.25, tau=0.75, radius=0.17, radius_unit="rad", labels=small, target=small)]
     curve = ad.certified_accuracy_curve(entries, 2)
-    assert list(curve.radius_unit) == ["rad", "ℓ2"]
-    assert curve.certified_accuracy.tolist() == [1.0, 100 / 104]  # pooled, not (1 + 0) / 2
+    assert list(curve.radius_unit) == ["ℓ2", "rad"]  # in the order first given
+    assert curve.certified_accuracy.tolist() == [100 / 104, 1.0]  # pooled, not (1 + 0) / 2
     assert ad.certified_accuracy_curve(entries[:2], 2, average="per-input").certified_accuracy.tolist() == [0.5]
 
 

@@ -146,7 +146,7 @@ def run_demo(task: str = "images", *, quick: bool = False, out="mtest-demo", n0:
     table = format_rows(rows)
     files = []
     curve = certified_accuracy_curve(curves, len(classes))
-    mark = " [--quick: reduced settings]" if quick else ""
+    mark = "\n[--quick: reduced settings, not the documented figure]" if quick else ""
     files.append(plot_certified_accuracy(
         curve, out / f"{task}_certified_accuracy.png",
         title=f"{task}: certified accuracy against radius ({count} inputs, n0 = {n0}, n = {max(ns)}, "
