@@ -11,17 +11,20 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
 
 from .noise import GaussianNoise, LaplaceNoise, RotationNoise  # noqa: E402
 from .sampler import CertifyRun, Counts, SegmentationSmoother  # noqa: E402
-from .metrics import (certified_accuracy_curve, plot_certified_accuracy, plot_segmentation,  # noqa: E402
-                      segmentation_metrics)
+from .metrics import (ConfusionMatrix, SegmentationScores, certified_accuracy_curve,  # noqa: E402
+                      dataset_metrics, plot_certified_accuracy, plot_segmentation, segmentation_metrics)
 
 __all__ = [
     "CertifyRun",
+    "ConfusionMatrix",
     "Counts",
     "GaussianNoise",
     "LaplaceNoise",
     "RotationNoise",
+    "SegmentationScores",
     "SegmentationSmoother",
     "certified_accuracy_curve",
+    "dataset_metrics",
     "plot_certified_accuracy",
     "plot_segmentation",
     "segmentation_metrics",

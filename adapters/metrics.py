@@ -1,18 +1,27 @@
 """Segmentation metrics with abstentions, certified accuracy against radius, and figures.
 
 Abstained components (``mtest.ABSTAIN``) count as *not correct* everywhere (paper §6.2).
+
+Over a dataset the scores follow the paper's Table 1 (and the usual Cityscapes/Pascal protocol):
+one confusion matrix is accumulated over all inputs (:class:`ConfusionMatrix`), the IoU of each
+class comes from that matrix and the mIoU averages the classes; accuracy is pooled over all
+scored components and the abstention rate counts every component, ignored ones included. The
+mean of per-input scores is a different number (small inputs and rare classes weigh more); it is
+available as ``dataset_metrics(..., average="per-input")`` and labelled so.
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
 from mtest import ABSTAIN
-from mtest._plotting import pyplot, save_figure
+from mtest._plotting import colour, new_figure, save_figure
+from mtest._validation import check_choice, check_positive_int
 
-__all__ = ["SegmentationScores", "segmentation_metrics", "certified_accuracy_curve",
-           "plot_certified_accuracy", "plot_segmentation", "PALETTE"]
+__all__ = ["ConfusionMatrix", "SegmentationScores", "segmentation_metrics", "dataset_metrics",
+           "certified_accuracy_curve", "plot_certified_accuracy", "plot_segmentation", "PALETTE"]
 
 #: colours of up to 20 classes (RGB in [0, 1]); abstentions are drawn white
 PALETTE = np.array([
@@ -24,21 +33,123 @@ PALETTE = np.array([
 
 @dataclass(frozen=True)
 class SegmentationScores:
-    """Per-component accuracy (abstain = wrong), mean IoU over classes present, abstention rate."""
+    """Scores of certified labels against a target.
+
+    ``accuracy``: correct / scored components (abstain = wrong; ignored components not scored).
+    ``miou``: mean over classes of ``iou`` (classes whose union is empty are left out).
+    ``iou``: per class TP / (TP + FP + FN), an abstained component of true class c a false negative.
+    ``abstain_rate``: abstained / all components, ignored ones included.
+    ``n_components``: scored components; ``n_ignored``: components whose target is ``ignore_index``.
+    ``average``: ``"dataset"`` (one confusion matrix, the paper's Table 1) or ``"per-input"``.
+    """
 
     accuracy: float
     miou: float
     abstain_rate: float
     iou: np.ndarray
     n_components: int
+    n_ignored: int = 0
+    average: str = "dataset"
+
+
+def _int_array(name, value):
+    arr = np.asarray(value)
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"{name} must be an integer array (class indices); got dtype {arr.dtype}")
+    return arr.astype(np.int64, copy=False)
+
+
+class ConfusionMatrix:
+    """Accumulate a confusion matrix with abstentions over a dataset (paper Table 1's mIoU).
+
+    ``matrix[t, p]`` counts scored components of true class ``t`` labelled ``p``; the last column
+    (``p = num_classes``) counts abstentions. Components whose target is ``ignore_index`` are not
+    scored (only their abstentions are counted, for the abstention rate).
+
+    Parameters
+    ----------
+    num_classes : int
+        Classes are ``0 .. num_classes - 1``.
+    ignore_index : int, optional
+        A target value outside ``[0, num_classes)`` marking unlabelled components (e.g. 255).
+
+    Examples
+    --------
+    >>> from mtest.adapters import ConfusionMatrix
+    >>> cm = ConfusionMatrix(num_classes=2)
+    >>> cm.update([0, 0, 0, 0], [0, 0, 0, 0]).update([1, -1], [1, 0])   # -1 = ABSTAIN
+    ConfusionMatrix(num_classes=2, ignore_index=None, components=6)
+    >>> s = cm.scores()
+    >>> round(s.accuracy, 4), round(s.miou, 4), round(s.abstain_rate, 4)
+    (0.8333, 0.9, 0.1667)
+    """
+
+    def __init__(self, num_classes: int, ignore_index: int | None = None):
+        self.num_classes = check_positive_int("num_classes", num_classes)
+        if ignore_index is not None:
+            if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index, numbers.Integral):
+                raise ValueError(f"ignore_index must be an integer or None; got {ignore_index!r}")
+            if 0 <= ignore_index < num_classes:
+                raise ValueError(f"ignore_index ({ignore_index}) must lie outside the classes [0, {num_classes}); "
+                                 f"relabel the ignored class first")
+            ignore_index = int(ignore_index)
+        self.ignore_index = ignore_index
+        self._matrix = np.zeros((num_classes, num_classes + 1), np.int64)
+        self._ignored = 0
+        self._ignored_abstained = 0
+
+    def __repr__(self):
+        return (f"ConfusionMatrix(num_classes={self.num_classes}, ignore_index={self.ignore_index}, "
+                f"components={int(self._matrix.sum()) + self._ignored})")
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """A copy of the (C, C + 1) counts; the last column is abstentions."""
+        return self._matrix.copy()
+
+    def update(self, labels, target) -> "ConfusionMatrix":
+        """Add one input's ``labels`` (classes or ABSTAIN) against its ``target``; returns ``self``."""
+        labels = _int_array("labels", labels)
+        target = _int_array("target", target)
+        if labels.shape != target.shape:
+            raise ValueError(f"labels and target must have the same shape; got {labels.shape} and {target.shape}")
+        C = self.num_classes
+        bad = (labels != ABSTAIN) & ((labels < 0) | (labels >= C))
+        if bad.any():
+            raise ValueError(f"labels must be ABSTAIN or in [0, {C}); got {labels[bad].flat[0]}")
+        ignored = (target == self.ignore_index) if self.ignore_index is not None else np.zeros(target.shape, bool)
+        bad = ~ignored & ((target < 0) | (target >= C))
+        if bad.any():
+            extra = "" if self.ignore_index is None else f" or ignore_index={self.ignore_index}"
+            raise ValueError(f"target must be in [0, {C}){extra}; got {target[bad].flat[0]}")
+        lab, tgt = labels[~ignored], target[~ignored]
+        cols = np.where(lab == ABSTAIN, C, lab)
+        self._matrix += np.bincount(tgt * (C + 1) + cols, minlength=C * (C + 1)).reshape(C, C + 1)
+        self._ignored += int(np.count_nonzero(ignored))
+        self._ignored_abstained += int(np.count_nonzero(labels[ignored] == ABSTAIN))
+        return self
+
+    def scores(self) -> SegmentationScores:
+        """Accuracy, per-class IoU, mIoU and abstention rate of everything added so far."""
+        m, C = self._matrix, self.num_classes
+        scored = int(m.sum())
+        if scored == 0:
+            raise ValueError("no components left to score (all ignored or empty)")
+        tp = np.diag(m[:, :C]).astype(np.float64)
+        union = m.sum(axis=1) + m[:, :C].sum(axis=0) - tp  # TP + FN (abstentions included) + FP
+        iou = np.full(C, np.nan)
+        iou[union > 0] = tp[union > 0] / union[union > 0]
+        abstained = int(m[:, C].sum()) + self._ignored_abstained
+        return SegmentationScores(accuracy=float(tp.sum() / scored), miou=float(np.mean(iou[union > 0])),
+                                  abstain_rate=abstained / (scored + self._ignored), iou=iou,
+                                  n_components=scored, n_ignored=self._ignored, average="dataset")
 
 
 def segmentation_metrics(labels, target, num_classes: int, ignore_index: int | None = None) -> SegmentationScores:
-    """Accuracy, mIoU and abstention rate of ``labels`` (with ABSTAIN) against ``target``.
+    """Accuracy, mIoU and abstention rate of one input's ``labels`` (with ABSTAIN) against ``target``.
 
-    IoU of class c = TP / (TP + FP + FN), where an abstained component of true class c is a false
-    negative; mIoU averages the classes that occur in ``target`` or ``labels``. Components whose
-    target equals ``ignore_index`` are left out of everything.
+    See :class:`SegmentationScores` for the definitions; over several inputs use
+    :func:`dataset_metrics` (or a :class:`ConfusionMatrix`), not the mean of these scores.
 
     Examples
     --------
@@ -47,67 +158,111 @@ def segmentation_metrics(labels, target, num_classes: int, ignore_index: int | N
     >>> s.accuracy, s.abstain_rate, round(s.miou, 4)
     (0.5, 0.25, 0.4167)
     """
-    labels = np.asarray(labels)
-    target = np.asarray(target)
-    if labels.shape != target.shape:
-        raise ValueError(f"labels and target must have the same shape; got {labels.shape} and {target.shape}")
-    if num_classes < 1:
-        raise ValueError(f"num_classes must be >= 1; got {num_classes}")
-    keep = np.ones(target.shape, bool) if ignore_index is None else target != ignore_index
-    lab, tgt = labels[keep].astype(np.int64), target[keep].astype(np.int64)
-    if lab.size == 0:
-        raise ValueError("no components left to score (all ignored or empty)")
-    bad = (lab != ABSTAIN) & ((lab < 0) | (lab >= num_classes))
-    if bad.any():
-        raise ValueError(f"labels must be ABSTAIN or in [0, {num_classes}); got {lab[bad][0]}")
-    correct = lab == tgt
+    return ConfusionMatrix(num_classes, ignore_index).update(labels, target).scores()
+
+
+def dataset_metrics(labels, targets, num_classes: int, ignore_index: int | None = None, *,
+                    average: str = "dataset") -> SegmentationScores:
+    """Scores over a dataset: ``labels`` and ``targets`` are sequences of per-input arrays.
+
+    ``average="dataset"`` (default, the paper's Table 1): one confusion matrix over all inputs,
+    mIoU averaged over classes. ``average="per-input"``: every score computed per input, then
+    averaged over inputs (``iou`` per class over the inputs where the class occurs).
+
+    Examples
+    --------
+    >>> from mtest.adapters import dataset_metrics
+    >>> labels = [[0, 0, 0, 0], [1, -1]]
+    >>> targets = [[0, 0, 0, 0], [1, 0]]
+    >>> round(dataset_metrics(labels, targets, 2).miou, 4)
+    0.9
+    >>> round(dataset_metrics(labels, targets, 2, average="per-input").miou, 4)
+    0.75
+    """
+    check_choice("average", average, ("dataset", "per-input"))
+    labels, targets = list(labels), list(targets)
+    if len(labels) != len(targets) or not labels:
+        raise ValueError(f"labels and targets must be non-empty sequences of the same length; got {len(labels)} "
+                         f"and {len(targets)}")
+    if average == "dataset":
+        cm = ConfusionMatrix(num_classes, ignore_index)
+        for lab, tgt in zip(labels, targets):
+            cm.update(lab, tgt)
+        return cm.scores()
+    per = [segmentation_metrics(lab, tgt, num_classes, ignore_index) for lab, tgt in zip(labels, targets)]
+    ious = np.array([s.iou for s in per])
+    seen = ~np.isnan(ious)
     iou = np.full(num_classes, np.nan)
-    for c in range(num_classes):
-        tp = np.count_nonzero(correct & (tgt == c))
-        fp = np.count_nonzero((lab == c) & (tgt != c))
-        fn = np.count_nonzero((tgt == c) & (lab != c))
-        if tp + fp + fn:
-            iou[c] = tp / (tp + fp + fn)
-    return SegmentationScores(accuracy=float(correct.mean()), miou=float(np.nanmean(iou)),
-                              abstain_rate=float(np.mean(lab == ABSTAIN)), iou=iou, n_components=int(lab.size))
+    iou[seen.any(axis=0)] = (np.where(seen, ious, 0).sum(axis=0)[seen.any(axis=0)]
+                             / seen.sum(axis=0)[seen.any(axis=0)])
+    return SegmentationScores(accuracy=float(np.mean([s.accuracy for s in per])),
+                              miou=float(np.mean([s.miou for s in per])),
+                              abstain_rate=float(np.mean([s.abstain_rate for s in per])), iou=iou,
+                              n_components=sum(s.n_components for s in per), n_ignored=sum(s.n_ignored for s in per),
+                              average="per-input")
 
 
-def certified_accuracy_curve(entries, num_classes: int, ignore_index: int | None = None):
-    """Certified accuracy against radius: one row per entry.
+#: x-axis labels of the certified-accuracy figure, by the noise's ``radius_unit``
+_UNIT_LABELS = {"ℓ2": "certified radius, ℓ2 norm (input units)", "ℓ1": "certified radius, ℓ1 norm (input units)",
+                "rad": "certified rotation angle (radians)", "": "certified radius"}
+
+
+def certified_accuracy_curve(entries, num_classes: int, ignore_index: int | None = None, *,
+                             average: str = "dataset"):
+    """Certified accuracy against radius: one row per (radius unit, sigma, tau).
 
     ``entries`` are dicts with keys ``sigma``, ``tau``, ``radius``, ``labels``, ``target`` (one
-    SEGCERTIFY run each); certified accuracy = fraction of components certified with the right
-    class, i.e. robust at that radius. Returns a pandas DataFrame sorted by sigma and radius.
+    SEGCERTIFY run each) and optionally ``radius_unit`` (the noise's, e.g. ``"ℓ2"`` or ``"rad"``:
+    curves with different units are never mixed). Certified accuracy = fraction of components
+    certified with the right class, i.e. robust at that radius, pooled over the entries of a row
+    (``average`` as in :func:`dataset_metrics`). Returns a pandas DataFrame.
     """
     import pandas as pd
 
-    rows = []
+    groups: dict = {}
     for e in entries:
-        scores = segmentation_metrics(e["labels"], e["target"], num_classes, ignore_index)
-        rows.append(dict(sigma=e["sigma"], tau=e["tau"], radius=e["radius"],
-                         certified_accuracy=scores.accuracy, miou=scores.miou,
-                         abstain_rate=scores.abstain_rate))
+        key = (e.get("radius_unit", ""), float(e["sigma"]), float(e["tau"]))
+        groups.setdefault(key, []).append(e)
+    rows = []
+    for (unit, sigma, tau), group in groups.items():
+        radii = {float(e["radius"]) for e in group}
+        if len(radii) > 1:
+            raise ValueError(f"entries with sigma={sigma:g}, tau={tau:g} report different radii {sorted(radii)}")
+        scores = dataset_metrics([e["labels"] for e in group], [e["target"] for e in group], num_classes,
+                                 ignore_index, average=average)
+        rows.append(dict(radius_unit=unit, sigma=sigma, tau=tau, radius=radii.pop(),
+                         certified_accuracy=scores.accuracy, miou=scores.miou, abstain_rate=scores.abstain_rate,
+                         inputs=len(group)))
+    unit_order = {u: i for i, u in enumerate(dict.fromkeys(key[0] for key in groups))}  # as first given
     df = pd.DataFrame(rows)
-    return df.groupby(["sigma", "tau"], as_index=False).mean().sort_values(["sigma", "radius"])
+    return df.sort_values(["radius_unit", "sigma", "radius"], key=lambda col: col.map(unit_order)
+                          if col.name == "radius_unit" else col, ignore_index=True)
 
 
 def plot_certified_accuracy(df, path, title: str = "Certified accuracy against radius"):
-    """Paper Fig. 3/4 style: certified accuracy against radius, one curve per sigma over tau."""
-    plt = pyplot()
+    """Paper Fig. 3/4 style: certified accuracy against radius, one curve per sigma over tau.
 
-    fig, ax = plt.subplots(figsize=(5.6, 3.8), dpi=130)
-    for i, (sigma, sub) in enumerate(df.groupby("sigma")):
-        sub = sub.sort_values("radius")
-        ax.plot(sub["radius"], sub["certified_accuracy"], "-o", color=plt.cm.tab10(i), label=f"σ = {sigma:g}")
-        for _, row in sub.iterrows():
-            ax.annotate(f"τ={row['tau']:g}", (row["radius"], row["certified_accuracy"]), fontsize=6,
-                        xytext=(3, 3), textcoords="offset points")
-    ax.set_xlabel("radius")
-    ax.set_ylabel("certified accuracy")
-    ax.set_ylim(0, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(title, fontsize=9)
+    One panel per ``radius_unit`` (an ℓ2 radius and a rotation angle are different quantities and
+    never share an axis); axis labels and legends carry the units.
+    """
+    units = list(dict.fromkeys(df["radius_unit"])) if "radius_unit" in df else [""]
+    fig, axes = new_figure(1, len(units), figsize=(5.6 * len(units), 3.8), dpi=130, squeeze=False)
+    for ax, unit in zip(axes[0], units):
+        panel = df[df["radius_unit"] == unit] if "radius_unit" in df else df
+        for i, (sigma, sub) in enumerate(panel.groupby("sigma")):
+            sub = sub.sort_values("radius")
+            scale = " rad" if unit == "rad" else ""
+            ax.plot(sub["radius"], sub["certified_accuracy"], "-o", color=colour("tab10", i),
+                    label=f"σ = {sigma:g}{scale}" + (f" ({unit} smoothing)" if unit not in ("rad", "") else ""))
+            for _, row in sub.iterrows():
+                ax.annotate(f"τ={row['tau']:g}", (row["radius"], row["certified_accuracy"]), fontsize=6,
+                            xytext=(3, 3), textcoords="offset points")
+        ax.set_xlabel(_UNIT_LABELS.get(unit, f"certified radius ({unit})"))
+        ax.set_ylabel("certified accuracy")
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=9)
     return save_figure(fig, path)
 
 
@@ -124,12 +279,10 @@ def plot_segmentation(inputs, target, panels: dict, path, title: str | None = No
     ``inputs`` is an image (3, H, W) / (H, W, 3) in [0, 1] or a point cloud (P, 3+); ``panels``
     maps a title to labels of the target's shape.
     """
-    plt = pyplot()
-
     inputs = np.asarray(inputs)
     cloud = inputs.ndim == 2 and inputs.shape[-1] >= 3 and np.asarray(target).ndim == 1
     count = 2 + len(panels)
-    fig, axes = plt.subplots(1, count, figsize=(2.6 * count, 2.8), dpi=130)
+    fig, axes = new_figure(1, count, figsize=(2.6 * count, 2.8), dpi=130)
     if cloud:
         xy = inputs[:, [0, 2]] if inputs.shape[-1] >= 3 else inputs[:, :2]  # side view: x against height
         axes[0].scatter(xy[:, 0], xy[:, 1], s=5, c="0.15")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -17,7 +19,7 @@ import numpy as np
 import torch
 
 import mtest
-from mtest._validation import check_alpha, check_positive_int, check_probability
+from mtest._validation import check_alpha, check_k, check_positive_int, check_probability
 
 __all__ = ["SegmentationSmoother", "CertifyRun", "Counts"]
 
@@ -35,11 +37,14 @@ class Counts:
     """Device tensors from :meth:`SegmentationSmoother.counts`: ``guess`` (N,) = argmax of the
     per-class counts of the n0 guessing samples (ties to the lowest class), ``count`` (N,) =
     matches with the guess among the n counting samples, ``joint_count`` = counting samples whose
-    whole output equals the guess."""
+    whole output equals the guess. ``shape`` is the model's per-component output shape (e.g.
+    (H, W) or (P,), N = its product) and ``num_classes`` its class count, both for this call."""
 
     guess: torch.Tensor
     count: torch.Tensor
     joint_count: int
+    shape: tuple
+    num_classes: int
 
 
 @dataclass(frozen=True)
@@ -147,6 +152,8 @@ class SegmentationSmoother:
         for attr in ("sample", "radius"):
             if not callable(getattr(noise, attr, None)):
                 raise ValueError(f"noise must have sample(x, generator) and radius(p); {noise!r} lacks {attr}")
+        if isinstance(class_dim, (bool, np.bool_)) or not isinstance(class_dim, numbers.Integral):
+            raise ValueError(f"class_dim must be an integer (1 for (B, C, ...), -1 for (B, ..., C)); got {class_dim!r}")
         self.model = model
         self.noise = noise
         self.class_dim = int(class_dim)
@@ -155,6 +162,10 @@ class SegmentationSmoother:
         self.device = self._resolve_device(device)
         self.autocast = bool(autocast)
         self.progress = bool(progress)
+        # eval mode is entered by the first of concurrent calls and restored by the last
+        self._mode_lock = threading.Lock()
+        self._mode_depth = 0
+        self._mode_saved = False
 
     def _resolve_device(self, device) -> torch.device:
         params = list(self.model.parameters()) + list(self.model.buffers())
@@ -176,11 +187,16 @@ class SegmentationSmoother:
         for s in seeds:
             gen = torch.Generator(device=self.device)
             gen.manual_seed(int(s))
-            copies.append(self.noise.sample(x, gen))
+            copy = self.noise.sample(x, gen)
+            if not isinstance(copy, torch.Tensor) or copy.shape != x.shape:
+                raise ValueError(f"noise.sample must return a tensor shaped like x {tuple(x.shape)}; got "
+                                 f"{getattr(copy, 'shape', type(copy).__name__)}")
+            copies.append(copy)
         return torch.stack(copies)
 
-    def _predict(self, batch: torch.Tensor) -> torch.Tensor:
-        """Per-component argmax of the model's logits, shape (B, N), on the device."""
+    def _predict(self, batch: torch.Tensor):
+        """Per-component argmax of the model's logits, shape (B, N), on the device; with the
+        per-component output shape and the class count of this batch."""
         ctx = (torch.autocast(device_type="cuda", dtype=torch.float16)
                if self.autocast and self.device.type == "cuda" else contextlib.nullcontext())
         with ctx:
@@ -200,53 +216,83 @@ class SegmentationSmoother:
         top, pred = out.max(dim=dim)
         if not torch.isfinite(top).all():
             raise ValueError("the model returned non-finite logits (NaN or inf)")
-        self._spatial = tuple(s for i, s in enumerate(out.shape) if i not in (0, dim))
-        self._classes = out.shape[dim]
-        return pred.reshape(out.shape[0], -1)
+        spatial = tuple(s for i, s in enumerate(out.shape) if i not in (0, dim))
+        return pred.reshape(out.shape[0], -1), spatial, out.shape[dim]
 
-    def _batches(self, x, phase: int, size: int, seed: int, bar):
+    def _batches(self, x, phase: int, size: int, seed: int, bar, layout: dict):
+        """Predictions of the noisy copies of one phase; ``layout`` pins the output shape and class
+        count of the first batch of the call, and every later batch must match it."""
         seeds = _phase_seeds(seed, phase, size)
         for start in range(0, size, self.batch_size):
-            pred = self._predict(self._noisy_batch(x, seeds[start:start + self.batch_size]))
+            pred, spatial, classes = self._predict(self._noisy_batch(x, seeds[start:start + self.batch_size]))
+            if not layout:
+                layout.update(shape=spatial, classes=classes)
+            elif (spatial, classes) != (layout["shape"], layout["classes"]):
+                raise ValueError(f"the model's output changed within one call: {layout['classes']} classes over "
+                                 f"{layout['shape']} first, then {classes} classes over {spatial}")
             bar.update(1)
             yield pred
 
     @contextlib.contextmanager
     def _eval(self):
-        was_training = self.model.training
-        self.model.eval()
+        with self._mode_lock:
+            if self._mode_depth == 0:
+                self._mode_saved = self.model.training
+                self.model.eval()
+            self._mode_depth += 1
         try:
             with torch.inference_mode():
                 yield
         finally:
-            self.model.train(was_training)
+            with self._mode_lock:
+                self._mode_depth -= 1
+                if self._mode_depth == 0:
+                    self.model.train(self._mode_saved)
 
-    def counts(self, x: torch.Tensor, n0: int, n: int, *, seed: int = 0) -> Counts:
-        """Guess from n0 samples and count from n independent samples (see :class:`Counts`)."""
-        n0 = check_positive_int("n0", n0)
-        n = check_positive_int("n", n)
+    def _check_input(self, x) -> torch.Tensor:
+        """One input without a batch dimension: a non-empty, finite, real floating-point tensor."""
         if not isinstance(x, torch.Tensor):
             raise ValueError(f"x must be a torch.Tensor (one input, no batch dimension); got {type(x).__name__}")
+        if x.dtype.is_complex or not x.dtype.is_floating_point:
+            hint = " (convert images with x.float() / 255)" if x.dtype == torch.uint8 else ""
+            raise ValueError(f"x must be a real floating-point tensor; got dtype {x.dtype}{hint}")
+        if x.ndim == 0 or x.numel() == 0:
+            raise ValueError(f"x must be one non-empty input without a batch dimension; got shape {tuple(x.shape)}")
         if not torch.isfinite(x).all():
             raise ValueError("x contains NaN or inf")
-        x = x.to(self.device)
+        return x.to(self.device)
+
+    def counts(self, x: torch.Tensor, n0: int, n: int, *, seed: int = 0) -> Counts:
+        """Guess from n0 samples and count from n independent samples (see :class:`Counts`).
+
+        ``seed`` is a non-negative integer; noise depends on (seed, phase, sample index) only.
+        Each call is self-contained: nothing about the input or the output is kept between calls,
+        so calls with different input shapes, and concurrent calls from several threads, give the
+        same counts as a fresh smoother.
+        """
+        n0 = check_positive_int("n0", n0)
+        n = check_positive_int("n", n)
+        seed = check_positive_int("seed", seed, minimum=0)
+        x = self._check_input(x)
         from tqdm.auto import tqdm
 
         total = math.ceil(n0 / self.batch_size) + math.ceil(n / self.batch_size)
+        layout: dict = {}
         with self._eval(), tqdm(total=total, desc="sampling", unit="batch", disable=not self.progress) as bar:
             counts0 = None
-            for pred in self._batches(x, _GUESS, n0, seed, bar):
+            for pred in self._batches(x, _GUESS, n0, seed, bar, layout):
                 if counts0 is None:
-                    counts0 = torch.zeros((self._classes, pred.shape[1]), dtype=torch.int64, device=self.device)
+                    counts0 = torch.zeros((layout["classes"], pred.shape[1]), dtype=torch.int64, device=self.device)
                 counts0.scatter_add_(0, pred, torch.ones_like(pred))
             guess = counts0.argmax(dim=0)
             count = torch.zeros_like(guess)
             joint = torch.zeros((), dtype=torch.int64, device=self.device)
-            for pred in self._batches(x, _COUNT, n, seed, bar):
+            for pred in self._batches(x, _COUNT, n, seed, bar, layout):
                 match = pred == guess
                 count += match.sum(dim=0)
                 joint += match.all(dim=1).sum()
-        return Counts(guess=guess, count=count, joint_count=int(joint))
+        return Counts(guess=guess, count=count, joint_count=int(joint), shape=layout["shape"],
+                      num_classes=layout["classes"])
 
     def certify(self, x: torch.Tensor, n0: int, n: int, tau: float, alpha: float, *, method: str = "holm",
                 k: int = 1, seed: int = 0) -> CertifyRun:
@@ -259,12 +305,13 @@ class SegmentationSmoother:
         tau = check_probability("tau", tau, low=0.5, high=1.0, high_open=True)
         alpha = check_alpha(alpha)
         mtest.get_procedure(method)
+        k = check_k(k)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         t0 = time.perf_counter()
         counts = self.counts(x, n0, n, seed=seed)
-        guess_np = counts.guess.cpu().numpy().reshape(self._spatial)
-        count_np = counts.count.cpu().numpy().reshape(self._spatial)
+        guess_np = counts.guess.cpu().numpy().reshape(counts.shape)
+        count_np = counts.count.cpu().numpy().reshape(counts.shape)
         t1 = time.perf_counter()
         result = mtest.segcertify(guess_np, count_np, n=n, tau=tau, alpha=alpha, method=method, k=k,
                                   radius=self.noise.radius)
@@ -274,6 +321,7 @@ class SegmentationSmoother:
 
     def predict(self, x: torch.Tensor) -> np.ndarray:
         """The base model's prediction on the clean input (no noise), shaped like the output."""
+        x = self._check_input(x)
         with self._eval():
-            pred = self._predict(x.to(self.device)[None])
-        return pred.cpu().numpy().reshape(self._spatial)
+            pred, spatial, _ = self._predict(x[None])
+        return pred.cpu().numpy().reshape(spatial)

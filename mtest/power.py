@@ -16,7 +16,7 @@ import numpy as np
 from scipy.special import ndtri
 from scipy.stats import binom
 
-from ._plotting import pyplot, save_figure
+from ._plotting import colour, new_figure, save_figure
 from ._validation import check_alpha, check_choice, check_positive_int, check_probability
 from .binomial import _table as _binom_table, clopper_pearson
 from .tables import reject_table_rows
@@ -101,7 +101,7 @@ def figure_spec(figure: str, *, reps: int | None = None, quick: bool = False) ->
     check_choice("figure", figure, tuple(FIGURES))
     spec = FIGURES[figure]
     if quick:
-        spec = replace(spec, **_QUICK[figure])
+        spec = replace(spec, **_QUICK[figure], title=f"{spec.title} [--quick: reduced grid and repetitions]")
     if reps is not None:
         spec = replace(spec, reps=check_positive_int("reps", reps))
     return spec
@@ -221,10 +221,8 @@ def run_study(spec: StudySpec, *, seed: int = 0, progress: bool = True, max_cell
 def plot_study(df, spec: StudySpec, path):
     """A PNG styled like the paper's Fig. 2: certified rate against gamma (linear) or N (log);
     one panel per alpha when the study mixes levels (k-FWER)."""
-    plt = pyplot()
-
     alphas = sorted(df["alpha"].unique(), reverse=True)
-    fig, axes = plt.subplots(1, len(alphas), figsize=(6.4 * len(alphas), 4.2), dpi=130,
+    fig, axes = new_figure(1, len(alphas), figsize=(6.4 * len(alphas), 4.2), dpi=130,
                              squeeze=False, sharey=True)
     styles = {"JointClass": ("tab:red", "-"), "IndivClass": ("tab:orange", "-"),
               "SegCertifyHolm": ("tab:blue", "-"), "SegCertifyBon": ("tab:green", "--")}
@@ -233,7 +231,7 @@ def plot_study(df, spec: StudySpec, path):
         labels = list(dict.fromkeys(panel["method"]))
         for i, label in enumerate(labels):
             sub = panel[panel["method"] == label].sort_values("x")
-            color, ls = styles.get(label, (plt.cm.tab10(i % 10), "-"))
+            color, ls = styles.get(label, (colour("tab10", i % 10), "-"))
             short = label.replace(f", α={alpha:g}", "")
             ax.plot(sub["x"], sub["certified_rate"], ls, color=color, label=short, lw=1.6,
                     marker="o" if len(sub) < 15 else None, ms=4)

@@ -56,13 +56,22 @@ class PointNetSeg(nn.Module):
 
 
 def load_model(name: str, device="cpu") -> nn.Module:
-    """A shipped demo model in eval mode ('images-clean', 'images-sigma0.25', 'pointclouds')."""
+    """A shipped demo model in eval mode ('images-clean', 'images-sigma0.25', 'pointclouds').
+
+    Examples
+    --------
+    >>> from mtest.adapters.demo import load_model
+    >>> model = load_model("pointclouds")
+    >>> type(model).__name__, model.training
+    ('PointNetSeg', False)
+    """
     if name not in WEIGHTS:
         raise ValueError(f"name ({name!r}) not recognized; use one of {', '.join(repr(k) for k in WEIGHTS)}")
     file, cls, kwargs = WEIGHTS[name]
     path = HERE / file
     if not path.exists():
         raise ValueError(f"weights {path} are missing; train them with python -m mtest.adapters.demo.train")
-    model = {"ImageFCN": ImageFCN, "PointNetSeg": PointNetSeg}[cls](**kwargs)
+    with torch.random.fork_rng(devices=[]):  # the random init (overwritten below) leaves the global RNG as it was
+        model = {"ImageFCN": ImageFCN, "PointNetSeg": PointNetSeg}[cls](**kwargs)
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return model.to(device).eval()

@@ -23,8 +23,15 @@ from .models import HERE, WEIGHTS, ImageFCN, PointNetSeg
 TRAIN_SEED, TEST_SEED = 1234, 999  # the demo evaluates on TEST_SEED scenes, never seen in training
 
 
-def _fit(model, x, y, *, epochs, batch, lr, augment, seed, log):
-    torch.manual_seed(seed)
+def _fit(make_model, x, y, *, epochs, batch, lr, augment, seed, log):
+    """Build the model (its random init seeded by ``seed``) and train it; the caller's global RNG
+    state is restored afterwards."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _fit_seeded(make_model(), x, y, epochs=epochs, batch=batch, lr=lr, augment=augment, seed=seed, log=log)
+
+
+def _fit_seeded(model, x, y, *, epochs, batch, lr, augment, seed, log):
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
@@ -60,7 +67,7 @@ def train_images(out: Path, epochs: int = 12, count: int = 1200, log=print):
         def augment(xb, gen, sigma=sigma):
             return xb + sigma * torch.randn(xb.shape, generator=gen) if sigma else xb
 
-        model = _fit(ImageFCN(classes=len(IMAGE_CLASSES)), x, y, epochs=epochs, batch=32, lr=3e-3,
+        model = _fit(lambda: ImageFCN(classes=len(IMAGE_CLASSES)), x, y, epochs=epochs, batch=32, lr=3e-3,
                      augment=augment, seed=0, log=log)
         torch.save(model.state_dict(), out / WEIGHTS[name][0])
         noisy = xt + 0.25 * torch.randn(xt.shape, generator=torch.Generator().manual_seed(1))
@@ -80,7 +87,7 @@ def train_pointclouds(out: Path, epochs: int = 30, count: int = 1500, sigma: flo
         rot[:, 0, 0], rot[:, 0, 1], rot[:, 1, 0], rot[:, 1, 1], rot[:, 2, 2] = c, -s, s, c, 1
         return xb @ rot.transpose(1, 2) + sigma * torch.randn(xb.shape, generator=gen)
 
-    model = _fit(PointNetSeg(classes=len(POINT_CLASSES)), x, y, epochs=epochs, batch=32, lr=2e-3,
+    model = _fit(lambda: PointNetSeg(classes=len(POINT_CLASSES)), x, y, epochs=epochs, batch=32, lr=2e-3,
                  augment=augment, seed=0, log=log)
     torch.save(model.state_dict(), out / WEIGHTS["pointclouds"][0])
     log(f"pointclouds: test accuracy {_accuracy(model, xt, yt):.3f} ({time.perf_counter() - t0:.0f} s)")
@@ -91,7 +98,6 @@ def main(argv=None):
     ap.add_argument("--task", choices=["images", "pointclouds", "all"], default="all")
     ap.add_argument("--out", default=str(HERE), help="folder for the weights (default: the package)")
     args = ap.parse_args(argv)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.task in ("images", "all"):
