@@ -45,6 +45,7 @@ from .registry import (
     register,
 )
 from .tables import RowsResult, reject_table, reject_table_rows
+from . import compat  # noqa: E402  (mtest.compat: statsmodels / R / scipy drop-ins)
 
 try:
     __version__ = _version("mtest")
@@ -95,4 +96,5 @@ __all__ = [
     "lehmann_romano",
     "register",
     "reject",
+    "compat",
 ]

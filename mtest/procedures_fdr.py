@@ -95,15 +95,16 @@ def two_stage_sorted(values, alpha: float, variant: str, maxiter: int = 1):
     r_old = r1
     m0 = float(m)
     for it in range(maxiter):
-        m0 = 1.0 * m - r_old
-        r = _bh_count(values, ecdf, alpha_prime * m / m0)
+        m0 = np.float64(m) - r_old
+        with np.errstate(divide="ignore"):  # iterating can reach m0 = 0: level inf, all rejected
+            r = _bh_count(values, ecdf, alpha_prime * m / m0)
         if it >= maxiter - 1 or r == r_old:
             break
         r_old = r  # BH rejections grow with the level, so r > r_old here
-    adjusted = bh * (m0 * 1.0 / m)
+    adjusted = bh * float(m0 * 1.0 / m)
     if variant == "bky":
         adjusted *= 1.0 + alpha
-    return np.minimum(adjusted, 1.0), m0
+    return np.minimum(adjusted, 1.0), float(m0)
 
 
 def _tsbh_adjust_sorted(values, k, alpha):
