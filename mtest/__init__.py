@@ -45,6 +45,7 @@ from .registry import (
     register,
 )
 from .tables import RowsResult, reject_table, reject_table_rows
+from .qvalue import QValueResult, qvalue
 from . import compat  # noqa: E402  (mtest.compat: statsmodels / R / scipy drop-ins)
 
 try:
@@ -96,5 +97,7 @@ __all__ = [
     "lehmann_romano",
     "register",
     "reject",
+    "QValueResult",
+    "qvalue",
     "compat",
 ]
