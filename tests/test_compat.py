@@ -234,6 +234,23 @@ def test_new_procedures_properties(method, p):
         mtest.testing.assert_rejections_contain(run, mtest.testing.procedure("fdr_bh"), p, 0.1)
 
 
+@pytest.mark.parametrize("method", list(NEW))
+def test_new_procedures_on_tables_equal_reject(method):
+    """The histogram paths (SEGCERTIFY, simulations) give reject()'s rejections exactly."""
+    rng = np.random.default_rng(5)
+    for _ in range(60):
+        n = int(rng.integers(5, 60))
+        table = mtest.binom_pvalue_table(n, 0.75, "greater")
+        index = rng.integers(max(0, n - 15), n + 1, size=int(rng.integers(1, 200)))
+        alpha = float(rng.choice([0.01, 0.05, 0.2]))
+        ref = mtest.reject(table[index], alpha, method)
+        np.testing.assert_array_equal(mtest.reject_table(table, index, alpha, method).reject,
+                                      ref.reject)
+        if method == "fdr_gbs":  # rows: stepwise procedures only
+            rows = mtest.reject_table_rows(table, np.stack([index, index]), alpha, method)
+            assert np.all(np.asarray(rows.n_rejected) == ref.n_rejected)
+
+
 REPS = 3000
 
 
