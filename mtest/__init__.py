@@ -46,6 +46,7 @@ from .registry import (
 )
 from .tables import RowsResult, reject_table, reject_table_rows
 from .qvalue import QValueResult, qvalue
+from . import compat  # noqa: E402  (mtest.compat: statsmodels / R / scipy drop-ins)
 
 try:
     __version__ = _version("mtest")
@@ -98,4 +99,5 @@ __all__ = [
     "reject",
     "QValueResult",
     "qvalue",
+    "compat",
 ]

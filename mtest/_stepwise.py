@@ -177,8 +177,16 @@ def stepdown_cutoff(flat: np.ndarray, proc: Procedure, m: int, k: int):
         t = min(1.0, 2.0 * t)
 
 
-def adjusted_flat(flat: np.ndarray, proc: Procedure, k: int, n_nan: int) -> np.ndarray:
-    """Adjusted p-values in input order (float64), NaN where the input is NaN."""
+def adjusted_flat(flat: np.ndarray, proc: Procedure, k: int, n_nan: int,
+                  alpha: float | None = None) -> np.ndarray:
+    """Adjusted p-values in input order (float64), NaN where the input is NaN.
+
+    ``alpha`` is used only by procedures whose adjusted values depend on the level
+    (``SpecialProcedure.alpha_dependent``), and required for them.
+    """
+    if getattr(proc, "alpha_dependent", False) and alpha is None:
+        raise ValueError(f"method {proc.name!r} has adjusted p-values that depend on the level; "
+                         "pass alpha (they are valid for that alpha only)")
     m = flat.size - n_nan
     out = np.empty(flat.size, dtype=np.float64)
     special = isinstance(proc, SpecialProcedure)
@@ -202,7 +210,8 @@ def adjusted_flat(flat: np.ndarray, proc: Procedure, k: int, n_nan: int) -> np.n
     valid = order[:m]
     values = values[:m]
     if special:
-        adjusted = proc.adjust_sorted(values, k)
+        adjusted = (proc.adjust_sorted(values, k, alpha) if proc.alpha_dependent
+                    else proc.adjust_sorted(values, k))
     else:
         raw = proc.raw(values, np.arange(1, m + 1, dtype=np.int64), m, k)
         if proc.step == "down":

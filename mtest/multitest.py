@@ -77,7 +77,7 @@ class MultipleTestResult:
     @cached_property
     def pvalues_adjusted(self):
         flat, shape, index, n_nan = self._source
-        adjusted = adjusted_flat(flat, get_procedure(self.method), self.k, n_nan)
+        adjusted = adjusted_flat(flat, get_procedure(self.method), self.k, n_nan, self.alpha)
         return wrap(adjusted, shape, index)
 
     def __repr__(self) -> str:
@@ -113,7 +113,7 @@ def run(pvalues, alpha, method, k, nan_policy) -> MultipleTestResult:
     m = flat.size - n_nan
     guarantee = proc.guarantee(k, alpha)
     if isinstance(proc, SpecialProcedure):
-        adjusted = adjusted_flat(flat, proc, k, n_nan)
+        adjusted = adjusted_flat(flat, proc, k, n_nan, alpha)
         mask = adjusted <= alpha
         r = int(np.count_nonzero(mask))
         values = np.sort(flat)[:m]
@@ -266,20 +266,28 @@ def lehmann_romano(pvalues, k: int, alpha: float = 0.05, *, nan_policy: str = "r
     return run(pvalues, alpha, "lehmann-romano", k, nan_policy)
 
 
-def adjust(pvalues, method: str = "holm", *, k: int = 1, nan_policy: str = "raise"):
+def adjust(pvalues, method: str = "holm", *, k: int = 1, nan_policy: str = "raise",
+           alpha: float | None = None):
     """Adjusted p-values, with R ``p.adjust`` semantics (and the k-FWER procedures).
 
     Returns an array of the input's shape (a Series with its index for a Series input), float64,
     NaN kept in place under ``nan_policy='omit'``. ``adjust(p, m) <= alpha`` is exactly the
     rejection set of ``reject(p, alpha, m)``.
 
+    ``alpha`` is needed only by the two-stage adaptive FDR procedures (``'fdr_tsbh'``,
+    ``'fdr_tsbky'``), whose adjusted p-values depend on the level and are valid for that
+    ``alpha`` only (as statsmodels'); every other procedure ignores it.
+
     Examples
     --------
     >>> import mtest
     >>> mtest.adjust([0.01, 0.04, 0.03, 0.005], method="bonferroni")
     array([0.04, 0.16, 0.12, 0.02])
+    >>> mtest.adjust([0.01, 0.04, 0.03, 0.005], method="fdr_tsbky", alpha=0.05)
+    array([0.021, 0.042, 0.042, 0.021])
     """
     proc = get_procedure(method)
     k = check_k_for(proc, k)
     flat, shape, index, n_nan = as_pvalues(pvalues, nan_policy)
-    return wrap(adjusted_flat(flat, proc, k, n_nan), shape, index)
+    alpha = None if alpha is None else check_alpha(alpha)
+    return wrap(adjusted_flat(flat, proc, k, n_nan, alpha), shape, index)

@@ -177,4 +177,5 @@ register(StepwiseProcedure(
     reference="Benjamini & Yekutieli (2001), Thm 1.3",
 ))
 
+from . import procedures_fdr  # noqa: E402,F401
 mark_builtin()

@@ -201,9 +201,14 @@ class SpecialProcedure(Procedure):
         ``adjust_sorted(values, k)``: adjusted p-values (float64, in [0, 1]) of ascending
         float64 ``values``, in the same order. A hypothesis is rejected iff its adjusted
         p-value is ``<= alpha``.
+    alpha_dependent : bool
+        ``True`` when the adjusted p-values depend on the level (the two-stage adaptive FDR
+        procedures): ``adjust_sorted`` is then called as ``adjust_sorted(values, k, alpha)``
+        and :func:`mtest.adjust` needs ``alpha``.
     """
 
     adjust_sorted: Callable
+    alpha_dependent: bool = False
 
     def __post_init__(self):
         super().__post_init__()
