@@ -45,6 +45,7 @@ from .registry import (
     register,
 )
 from .tables import RowsResult, reject_table, reject_table_rows
+from .sequential import SequentialCertifier, SequentialResult
 
 try:
     __version__ = _version("mtest")
@@ -95,4 +96,6 @@ __all__ = [
     "lehmann_romano",
     "register",
     "reject",
+    "SequentialCertifier",
+    "SequentialResult",
 ]
