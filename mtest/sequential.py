@@ -111,7 +111,7 @@ def e_holm_reject(evalues, alpha: float) -> np.ndarray:
     if m == 0:
         return np.zeros(0, dtype=bool)
     # an e-value above m/alpha rejects every set containing it; capping keeps sums finite
-    cap = m / alpha
+    cap = 2.0 * m / alpha
     capped = np.minimum(e, cap)
     srt = np.sort(capped)
     lvl = np.arange(1, m + 1, dtype=np.float64) / alpha * (1.0 + _MARGIN)
