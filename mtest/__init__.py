@@ -46,6 +46,7 @@ from .registry import (
 )
 from .tables import RowsResult, reject_table, reject_table_rows
 from .sequential import SequentialCertifier, SequentialResult
+from .radius_map import RadiusMapResult, segcertify_radius_map
 
 try:
     __version__ = _version("mtest")
@@ -98,4 +99,6 @@ __all__ = [
     "reject",
     "SequentialCertifier",
     "SequentialResult",
+    "RadiusMapResult",
+    "segcertify_radius_map",
 ]
