@@ -9,7 +9,7 @@ import mtest
 from mtest import ABSTAIN
 from conftest import FULL
 
-REPS = 20_000 if FULL else 4_000
+REPS = 8_000 if FULL else 800
 
 
 @pytest.mark.parametrize("method, k", [("holm", 1), ("bonferroni", 1), ("bonferroni", 3), ("h", 1)])
@@ -87,7 +87,7 @@ def test_inputs_not_mutated():
 
 # --- simultaneous validity ---------------------------------------------------------------------------
 
-def _overclaim_rate(p, n, taus, alpha, method, dependence, reps, seed):
+def _overclaim_rate(p, n, taus, alpha, method, dependence, reps, seed, separate=True):
     rng = np.random.default_rng(seed)
     if dependence == "comonotone":
         u = rng.random((reps, n, 1))
@@ -99,6 +99,8 @@ def _overclaim_rate(p, n, taus, alpha, method, dependence, reps, seed):
         res = mtest.segcertify_radius_map(np.zeros(p.size, dtype=np.int64), count[r], n=n, taus=taus,
                                           alpha=alpha, method=method)
         bad_map += np.any(np.where(res.level >= 0, p <= res.tau, False))
+        if not separate:
+            continue
         # the usual practice: one SEGCERTIFY per tau at alpha each, curves read off together
         best = np.full(p.size, -np.inf)
         for t in taus:
@@ -117,10 +119,11 @@ def test_all_certificates_hold_together(method, dependence):
     taus = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
     p = np.array(taus)
     alpha = 0.1
-    rate, separate = _overclaim_rate(p, 1000, taus, alpha, method, dependence, REPS // 4, seed=7)
-    assert rate <= alpha + 3 * np.sqrt(alpha * (1 - alpha) / (REPS // 4))
-    if dependence == "independent":
-        assert separate > alpha + 3 * np.sqrt(alpha * (1 - alpha) / (REPS // 4))   # the test has teeth
+    teeth = method == "holm" and dependence == "independent"
+    rate, separate = _overclaim_rate(p, 1000, taus, alpha, method, dependence, REPS, seed=7, separate=teeth)
+    assert rate <= alpha + 3 * np.sqrt(alpha * (1 - alpha) / REPS)
+    if teeth:   # separate Holm runs at alpha each overclaim here (Bonferroni's would not: see theory.md)
+        assert separate > alpha + 3 * np.sqrt(alpha * (1 - alpha) / REPS)
 
 
 # --- errors ----------------------------------------------------------------------------------------------
