@@ -47,6 +47,15 @@ from .registry import (
 from .tables import RowsResult, reject_table, reject_table_rows
 from .sequential import SequentialCertifier, SequentialResult
 from .radius_map import RadiusMapResult, segcertify_radius_map
+from .hierarchy import (
+    CITYSCAPES_HIERARCHY,
+    DEMO_IMAGE_HIERARCHY,
+    CIGResult,
+    Hierarchy,
+    HierarchyCertifyResult,
+    certified_information_gain,
+    hierarchical_segcertify,
+)
 
 try:
     __version__ = _version("mtest")
@@ -101,4 +110,11 @@ __all__ = [
     "SequentialResult",
     "RadiusMapResult",
     "segcertify_radius_map",
+    "CITYSCAPES_HIERARCHY",
+    "DEMO_IMAGE_HIERARCHY",
+    "CIGResult",
+    "Hierarchy",
+    "HierarchyCertifyResult",
+    "certified_information_gain",
+    "hierarchical_segcertify",
 ]
