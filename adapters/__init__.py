@@ -11,6 +11,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
 
 from .noise import GaussianNoise, LaplaceNoise, RotationNoise  # noqa: E402
 from .sampler import CertifyRun, Counts, SegmentationSmoother  # noqa: E402
+from .sequential import SequentialRun, certify_sequential  # noqa: E402
 from .metrics import (certified_accuracy_curve, plot_certified_accuracy, plot_segmentation,  # noqa: E402
                       segmentation_metrics)
 
@@ -25,4 +26,6 @@ __all__ = [
     "plot_certified_accuracy",
     "plot_segmentation",
     "segmentation_metrics",
+    "SequentialRun",
+    "certify_sequential",
 ]

@@ -242,3 +242,46 @@ def test_bad_updates():
         seq.update([1, 2], 31)
     with pytest.raises(ValueError, match="guess must hold at least one component"):
         mtest.SequentialCertifier(np.array([], dtype=np.int64), tau=0.75, alpha=0.01, n_max=30)
+
+
+# --- the adapter -------------------------------------------------------------------------------------------
+
+def test_adapter_rounds_see_the_fixed_n_noise_and_counts():
+    torch = pytest.importorskip("torch")
+    import mtest.adapters as ad
+
+    class Threshold(torch.nn.Module):      # class 1 where the noisy pixel is > 0
+        def forward(self, x):
+            v = x[:, 0]
+            return torch.stack([-v, v], dim=1)
+
+    x = torch.linspace(-0.5, 0.5, 3 * 4 * 5).reshape(3, 4, 5)
+    smoother = ad.SegmentationSmoother(Threshold(), ad.GaussianNoise(0.25), batch_size=7, progress=False)
+    fixed = smoother.certify(x, n0=9, n=40, tau=0.75, alpha=0.05, seed=3)
+    run = smoother.certify_sequential(x, n0=9, tau=0.75, alpha=0.05, n_max=40, round_size=40, futility=None,
+                                      seed=3)
+    np.testing.assert_array_equal(run.guess, fixed.guess)
+    np.testing.assert_allclose(run.result.log_evalues, log_evalue(fixed.count, 40 - fixed.count, 0.75))
+    assert run.n_samples == 40 and run.history[-1][0] == 40 and run.labels.shape == (4, 5)
+
+
+def test_adapter_constant_model_certifies_everything_early():
+    torch = pytest.importorskip("torch")
+    import mtest.adapters as ad
+
+    classes = torch.tensor([[0, 1, 2], [3, 3, 1]])
+
+    class Constant(torch.nn.Module):
+        def forward(self, x):
+            logits = torch.nn.functional.one_hot(classes, 4).float().movedim(-1, 0)
+            return logits.expand(x.shape[0], *logits.shape).clone()
+
+    smoother = ad.SegmentationSmoother(Constant(), ad.GaussianNoise(0.5), batch_size=8, progress=False)
+    run = smoother.certify_sequential(torch.zeros(3, 2, 3), n0=5, tau=0.9, alpha=0.001, n_max=5000, round_size=8)
+    np.testing.assert_array_equal(run.labels, classes.numpy())
+    # six equal e-values: every subset's mean is that value, so e-Holm needs only 1/alpha
+    first = next(t for t in range(1, 5000) if log_evalue(t, 0, 0.9) >= np.log(1 / 0.001))
+    assert run.n_samples == -(-first // 8) * 8          # the first round boundary after the crossing
+    assert run.radius == pytest.approx(0.5 * 1.2815515655446004)
+    with pytest.raises(ValueError, match="FWER or k-FWER"):
+        smoother.certify_sequential(torch.zeros(3, 2, 3), n0=5, tau=0.9, alpha=0.01, n_max=50, method="bh")
