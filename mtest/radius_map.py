@@ -58,12 +58,19 @@ def nested_levels(table: np.ndarray, index: np.ndarray, alpha: float, method: st
 
     ``table[j, v]`` is the p-value of level j for a component whose statistic is ``v``; it must be
     nondecreasing in j (level J - 1 is the hardest). ``index`` holds each component's v. Returns
-    the highest level with every level up to it rejected (-1: none). 'holm': step-down with the
-    number of components whose top level is not rejected as the multiplier; 'bonferroni': the
+    the highest level with every level up to it rejected (-1: none). Levels that no component
+    could reach (smallest p-value > alpha) are dropped first. 'holm': step-down with the number of
+    components whose top remaining level is not rejected as the multiplier; 'bonferroni': the
     multiplier N / k. Rejection is ``multiplier * p <= alpha``, Holm's arithmetic in mtest.
     """
-    J = table.shape[0]
     N = index.size
+    # a level whose smallest p-value exceeds alpha cannot be rejected even with multiplier 1; it
+    # depends on (n, alpha, grid) only, so dropping it fixes another grid in advance (valid), and
+    # it keeps hopeless top levels from holding every component in Holm's multiplier
+    J = int(np.count_nonzero(table.min(axis=1) <= alpha))
+    if J == 0:
+        return np.full(N, -1)
+    table = table[:J]
     hist = np.bincount(index, minlength=table.shape[1])
 
     def levels(multiplier: float) -> np.ndarray:

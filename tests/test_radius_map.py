@@ -68,6 +68,19 @@ def test_more_matches_never_lower_any_level(count, where, extra):
     assert np.all(b.level >= a.level)
 
 
+def test_unreachable_top_levels_change_nothing():
+    # 0.999^100 > alpha: no count can reject it, so it must not hold components in the multiplier
+    rng = np.random.default_rng(5)
+    count = rng.binomial(100, rng.uniform(0.6, 1, 500))
+    kw = dict(n=100, alpha=0.01)
+    a = mtest.segcertify_radius_map(np.zeros(500, dtype=np.int64), count, taus=[0.6, 0.8, 0.9], **kw)
+    b = mtest.segcertify_radius_map(np.zeros(500, dtype=np.int64), count, taus=[0.6, 0.8, 0.9, 0.999], **kw)
+    np.testing.assert_array_equal(a.level, b.level)
+    assert b.n_certified_per_level[-1] == 0
+    none = mtest.segcertify_radius_map([0, 1], [100, 100], n=100, taus=[0.999], alpha=0.01)
+    np.testing.assert_array_equal(none.level, [-1, -1])
+
+
 def test_fields_radius_and_certified_at():
     res = mtest.segcertify_radius_map([[0, 1, 2]], [[100, 95, 10]], n=100, taus=[0.5, 0.8, 0.9], alpha=0.01,
                                       sigma=0.5)
