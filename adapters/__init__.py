@@ -13,6 +13,7 @@ from .noise import GaussianNoise, LaplaceNoise, RotationNoise  # noqa: E402
 from .sampler import CertifyRun, Counts, SegmentationSmoother  # noqa: E402
 from .metrics import (ConfusionMatrix, SegmentationScores, certified_accuracy_curve,  # noqa: E402
                       dataset_metrics, plot_certified_accuracy, plot_segmentation, segmentation_metrics)
+from .sequential import SequentialRun, certify_sequential  # noqa: E402
 
 __all__ = [
     "CertifyRun",
@@ -28,4 +29,6 @@ __all__ = [
     "plot_certified_accuracy",
     "plot_segmentation",
     "segmentation_metrics",
+    "SequentialRun",
+    "certify_sequential",
 ]

@@ -47,6 +47,17 @@ from .registry import (
 from .tables import RowsResult, reject_table, reject_table_rows
 from .qvalue import QValueResult, qvalue
 from . import compat  # noqa: E402  (mtest.compat: statsmodels / R / scipy drop-ins)
+from .sequential import SequentialCertifier, SequentialResult
+from .radius_map import RadiusMapResult, segcertify_radius_map
+from .hierarchy import (
+    CITYSCAPES_HIERARCHY,
+    DEMO_IMAGE_HIERARCHY,
+    CIGResult,
+    Hierarchy,
+    HierarchyCertifyResult,
+    certified_information_gain,
+    hierarchical_segcertify,
+)
 
 try:
     __version__ = _version("mtest")
@@ -100,4 +111,15 @@ __all__ = [
     "QValueResult",
     "qvalue",
     "compat",
+    "SequentialCertifier",
+    "SequentialResult",
+    "RadiusMapResult",
+    "segcertify_radius_map",
+    "CITYSCAPES_HIERARCHY",
+    "DEMO_IMAGE_HIERARCHY",
+    "CIGResult",
+    "Hierarchy",
+    "HierarchyCertifyResult",
+    "certified_information_gain",
+    "hierarchical_segcertify",
 ]
