@@ -15,6 +15,7 @@ from .binomial import (
 )
 from .certify import (
     ABSTAIN,
+    CertificationWarning,
     CertifyResult,
     GaussianL2,
     GuessCount,
@@ -55,6 +56,7 @@ __all__ = [
     "__version__",
     "ABSTAIN",
     "BinomTestResult",
+    "CertificationWarning",
     "CertifyResult",
     "ConfidenceInterval",
     "GaussianL2",
