@@ -29,7 +29,8 @@ from .binomial import _table as _binom_table, binom_pvalue, clopper_pearson
 from .multitest import MultipleTestResult, check_k_for
 from .registry import PROCEDURES, Guarantee, Procedure, StepwiseProcedure, get_procedure
 from .tables import reject_table
-from ._validation import as_int_array, check_alpha, check_positive, check_positive_int, check_probability
+from ._validation import (as_int_array, as_label_array, check_alpha, check_positive, check_positive_int,
+                          check_probability)
 
 __all__ = [
     "ABSTAIN",
@@ -164,7 +165,7 @@ def _apply_radius(fn, p):
 # --- inputs -----------------------------------------------------------------------------------------
 
 def _check_guess_count(guess, count, n: int):
-    guess = as_int_array("guess", guess)
+    guess = as_label_array("guess", guess)
     count = as_int_array("count", count)
     if guess.shape != count.shape:
         raise ValueError(f"guess and count must have the same shape; got {guess.shape} and {count.shape}")
@@ -232,11 +233,13 @@ class SegCertifyResult:
     Attributes
     ----------
     labels : ndarray of int
-        The guess where certified, :data:`ABSTAIN` (-1) elsewhere; the input's shape.
+        The guess where certified, :data:`ABSTAIN` (-1) elsewhere; the input's shape, in a
+        signed dtype that holds every guess and -1 (uint8 guesses come back as int16).
     radius : float
         Certified radius R(tau) of every non-abstained component (NaN without sigma/radius).
     pvalues : ndarray
-        One-sided binomial p-values P(Bin(n, tau) >= count).
+        One-sided binomial p-values P(Bin(n, tau) >= count) (read-only: ``fwer`` computes its
+        adjusted p-values from them).
     reject : ndarray of bool
         Rejected nulls (= certified components).
     abstain_rate : float
@@ -509,7 +512,7 @@ def indiv_class(guess, count, *, n: int, alpha: float, sigma: float | None = Non
         raise ValueError("count must hold at least one component; got an empty array")
     p_lower = np.asarray(clopper_pearson(count, n, alpha / count.size, "greater").low, dtype=np.float64)
     certified = bool(np.all(p_lower > 0.5))
-    labels = guess.copy() if certified else np.full(guess.shape, ABSTAIN, dtype=guess.dtype)
+    labels = np.array(guess, copy=True) if certified else np.full(guess.shape, ABSTAIN, dtype=guess.dtype)
     rad = float(np.min(_apply_radius(fn, p_lower))) if certified else float("nan")
     return IndivClassResult(labels=labels, certified=certified, radius=rad, p_lower=p_lower, alpha=alpha)
 
@@ -541,13 +544,13 @@ def joint_class_from_count(guess, count: int, *, n: int, alpha: float, sigma: fl
     n = check_positive_int("n", n)
     alpha = check_alpha(alpha)
     fn = _radius_fn(sigma, radius)
-    guess = as_int_array("guess", guess)
+    guess = as_label_array("guess", guess)
     count = check_positive_int("count", count, 0)
     if count > n:
         raise ValueError(f"count must satisfy 0 <= count <= n={n}; got {count}")
     p_lower = float(clopper_pearson(count, n, alpha, "greater").low)
     certified = p_lower > 0.5
-    labels = guess.copy() if certified else np.full(guess.shape, ABSTAIN, dtype=guess.dtype)
+    labels = np.array(guess, copy=True) if certified else np.full(guess.shape, ABSTAIN, dtype=guess.dtype)
     rad = float(_apply_radius(fn, p_lower)) if certified else float("nan")
     return JointClassResult(labels=labels, certified=certified, radius=rad, p_lower=p_lower,
                             count=count, n=n, alpha=alpha)
@@ -568,8 +571,8 @@ def joint_class(samples0, samples, *, alpha: float, sigma: float | None = None,
     >>> mtest.joint_class(s0, s, alpha=0.01).labels
     array([0, 1])
     """
-    samples0 = as_int_array("samples0", samples0)
-    samples = as_int_array("samples", samples)
+    samples0 = as_label_array("samples0", samples0)
+    samples = as_label_array("samples", samples)
     if samples0.ndim < 2 or samples.ndim < 2 or samples0.shape[1:] != samples.shape[1:]:
         raise ValueError(f"samples0 and samples must have shapes (n0, ...) and (n, ...) with the same "
                          f"component shape; got {samples0.shape} and {samples.shape}")
