@@ -172,10 +172,18 @@ def reject(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int = 1,
            nan_policy: str = "raise") -> MultipleTestResult:
     """Apply a registered multiple-testing procedure.
 
+    A hypothesis is rejected exactly when its adjusted p-value is ``<= alpha`` (R's ``p.adjust``
+    convention). Equivalently, for a stepwise procedure with transform g_i (docs/theory.md), the
+    i-th critical value alpha_i is the largest double t with g_i(t) <= alpha computed in floating
+    point; it can be one ulp away from the rounded textbook constant (e.g. alpha/(m - i + 1)),
+    and ``reject`` and ``threshold`` follow alpha_i, not the constant.
+
     Parameters
     ----------
     pvalues : array_like or pandas.Series
-        p-values in [0, 1], any shape; float32 input is read without an upcast copy.
+        p-values in [0, 1], any shape and any real dtype; float32 input is read without an
+        upcast copy. A masked array's masked entries are missing values (as NaN, under
+        ``nan_policy``). A DataFrame is refused: use :func:`mtest.adjust_frame`.
     alpha : float
         Level in (0, 1).
     method : str
@@ -202,7 +210,8 @@ def reject(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int = 1,
 
 
 def bonferroni(pvalues, alpha: float = 0.05, k: int = 1, *, nan_policy: str = "raise") -> MultipleTestResult:
-    """Bonferroni single-step test: reject p <= k*alpha/m (k = 1: classic FWER control).
+    """Bonferroni single-step test: reject (m/k)*p <= alpha, i.e. p <= k*alpha/m up to one
+    rounding (k = 1: classic FWER control).
 
     With ``k > 1`` it controls the k-FWER, P(k or more false rejections) <= alpha, under any
     dependence (Lehmann & Romano 2005, Thm 2.1). Adjusted p-values are ``min(1, m*p/k)``.
@@ -234,7 +243,9 @@ def holm(pvalues, alpha: float = 0.05, *, nan_policy: str = "raise") -> Multiple
     """Holm's step-down procedure: critical values alpha/(m - i + 1); FWER <= alpha always.
 
     Rejects the r smallest p-values where r + 1 is the first sorted index with
-    p(i) > alpha/(m - i + 1) [1]_. The paper's SEGCERTIFYHOLM (§5, §6.1). Rejections take a few
+    (m - i + 1)*p(i) > alpha [1]_, i.e. p(i) above the critical value alpha_i, the largest double t
+    with (m - i + 1)*t <= alpha (alpha/(m - i + 1) up to one rounding; reject follows the
+    adjusted p-values, as R's ``p.adjust``). The paper's SEGCERTIFYHOLM (§5, §6.1). Rejections take a few
     counting passes over the data and no full sort.
 
     Parameters
@@ -266,7 +277,11 @@ def holm(pvalues, alpha: float = 0.05, *, nan_policy: str = "raise") -> Multiple
 def lehmann_romano(pvalues, k: int, alpha: float = 0.05, *, nan_policy: str = "raise") -> MultipleTestResult:
     """Lehmann–Romano step-down k-FWER procedure: P(k or more false rejections) <= alpha.
 
-    Critical values alpha_i = k*alpha/m for i <= k and k*alpha/(m + k - i) for i > k; valid under
+    Transform g_i(p) = (m/k)*p for i <= k and ((m + k - i)/k)*p for i > k; a hypothesis is
+    rejected iff its adjusted p-value is ``<= alpha``. The critical value alpha_i is the largest
+    double t with g_i(t) <= alpha: mathematically k*alpha/m for i <= k and k*alpha/(m + k - i)
+    after, but computed so that ``p <= alpha_i`` and ``g_i(p) <= alpha`` agree for every double p
+    (the rounded constants can be one ulp lower; see the example). Valid under
     any dependence [1]_ and the procedure the paper plugs into SEGCERTIFY (§5.2, App. B.2).
     ``k = 1`` is exactly Holm. Note the convention: k counts the false rejections that are *not*
     tolerated ("k or more"); some texts shift it by one. The lenient constants
@@ -297,6 +312,15 @@ def lehmann_romano(pvalues, k: int, alpha: float = 0.05, *, nan_policy: str = "r
     2
     >>> mtest.lehmann_romano(p, k=2).n_rejected
     4
+
+    One ulp above the rounded constant 3*0.01/13, (13/3)*p still rounds to 0.01 <= alpha:
+
+    >>> p = [0.002307692307692308] * 3 + [0.5] * 10
+    >>> p[0] > 3 * 0.01 / 13
+    True
+    >>> res = mtest.lehmann_romano(p, k=3, alpha=0.01)
+    >>> res.n_rejected, res.threshold >= p[0], bool(res.pvalues_adjusted[0] <= 0.01)
+    (3, True, True)
     """
     return run(pvalues, alpha, "lehmann-romano", k, nan_policy)
 
