@@ -44,7 +44,9 @@ def _check_k(k, n) -> np.ndarray:
 
 def _check_p(p) -> np.ndarray:
     try:
-        arr = None if isinstance(p, (bool, np.bool_, str)) else np.asarray(p, dtype=np.float64)
+        raw = None if isinstance(p, (bool, np.bool_, str)) else np.asarray(p)
+        # bool, complex, strings: refused rather than reinterpreted
+        arr = raw.astype(np.float64) if raw is not None and raw.dtype.kind in "iufO" else None
     except (TypeError, ValueError):
         arr = None
     if arr is None or not np.all((arr >= 0) & (arr <= 1)):
@@ -61,10 +63,11 @@ def binom_pvalue_table(n: int, p: float, alternative: str = "greater") -> np.nda
     >>> binom_pvalue_table(3, 0.5, "greater")
     array([1.   , 0.875, 0.5  , 0.125])
     """
-    n = int(_check_n(n))
-    p = float(_check_p(p))
+    n_arr, p_arr = _check_n(n), _check_p(p)
+    if n_arr.ndim or p_arr.ndim:
+        raise ValueError(f"n and p must be single numbers (one table); got n={n!r}, p={p!r}")
     check_choice("alternative", alternative, _ALTERNATIVES)
-    return _table(n, p, alternative)
+    return _table(int(n_arr), float(p_arr), alternative)
 
 
 def _table(n: int, p: float, alternative: str) -> np.ndarray:

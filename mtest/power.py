@@ -339,7 +339,8 @@ def plan_samples(N: int, tau: float, alpha: float, p_true, target_rate: float, *
     method = check_choice("method", method, ("bonferroni", "holm"))
     certifying_procedure(method)
     n_max = check_positive_int("n_max", n_max)
-    p = np.atleast_1d(np.asarray(p_true, dtype=np.float64)).ravel()
+    p = np.atleast_1d(np.asarray(p_true))
+    p = p.astype(np.float64).ravel() if p.dtype.kind in "iuf" else np.array([np.nan])
     if p.size == 0 or not np.all((p >= 0) & (p <= 1)):
         raise ValueError(f"p_true must be probabilities in [0, 1]; got {p_true!r}")
     if p.size not in (1, N):
