@@ -7,6 +7,7 @@ power studies use these paths.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,7 +63,10 @@ def reject_table(table, index, alpha: float = 0.05, method: str = "holm", *,
     pvalues = np.empty(m, dtype=np.float64)
     _kernels.gather(table_flat, flat_index, pvalues)
     if isinstance(proc, SpecialProcedure) or m == 0:
-        return run(pvalues.reshape(shape), alpha, proc, k, "raise")
+        res = run(pvalues.reshape(shape), alpha, proc, k, "raise")
+        # run saw float64 values; the caller compares in the table's dtype
+        thr = representable_threshold(res.threshold, table_in.dtype)
+        return res if thr == res.threshold else dataclasses.replace(res, threshold=thr)
     mult = np.bincount(flat_index, minlength=table_flat.size)
     present = np.flatnonzero(mult)
     order = np.argsort(table_flat[present], kind="stable")

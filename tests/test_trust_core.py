@@ -169,20 +169,23 @@ def test_threshold_agrees_with_reject_in_the_input_dtype(seed, m, name, dtype, a
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float16])
-@pytest.mark.parametrize("name", [n for n in STEPWISE])
+@pytest.mark.parametrize("name", ALL)
 def test_tables_threshold_exact_in_the_table_dtype(dtype, name):
     table = mtest.binom_pvalue_table(60, 0.6).astype(dtype)
     rng = np.random.default_rng(0)
-    index = rng.integers(30, 61, size=(20, 40))
+    # rows with rejections, and rows without (threshold just below the smallest p-value)
+    index = np.vstack([rng.integers(30, 61, size=(20, 40)), rng.integers(30, 45, size=(5, 40))])
     k = _k(name, 40)
-    rows = mtest.reject_table_rows(table, index, 0.05, name, k=k)
+    special = isinstance(mtest.get_procedure(name), SpecialProcedure)
+    rows = None if special else mtest.reject_table_rows(table, index, 0.05, name, k=k)
     for j in range(index.shape[0]):
         res = mtest.reject_table(table, index[j], 0.05, name, k=k)
         p = table[index[j]]
         np.testing.assert_array_equal(p <= res.threshold, res.reject)
         np.testing.assert_array_equal(p <= np.float64(res.threshold), res.reject)
-        assert res.n_rejected == rows.n_rejected[j]
-        if res.n_tests:
+        if not special:
+            assert res.n_rejected == rows.n_rejected[j]
+        if res.n_tests and not special:
             np.testing.assert_array_equal(p <= rows.threshold[j], res.reject)
             np.testing.assert_array_equal(p <= float(rows.threshold[j]), res.reject)
 
@@ -204,9 +207,10 @@ def test_uint8_guess_255_is_a_class_not_abstain():
     assert mtest.cohen_certify(guess, [100, 10], n=100, alpha=0.01).labels.tolist() == [255, -1]
 
 
-@pytest.mark.parametrize("dtype", INT_DTYPES)
-def test_every_integer_dtype_gives_the_int64_answer(dtype):
-    rng = np.random.default_rng(7)
+@given(dtype=st.sampled_from(INT_DTYPES), seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=60)
+def test_every_integer_dtype_gives_the_int64_answer(dtype, seed):
+    rng = np.random.default_rng(seed)
     high = min(np.iinfo(np.dtype(dtype)).max, 100)
     guess64 = rng.integers(0, min(high, 19) + 1, size=(6, 5))
     count64 = rng.integers(0, high + 1, size=(6, 5))
