@@ -60,12 +60,11 @@ def scan_pvalues(p):
 
 @numba.njit(**_JIT)
 def _mix64(x):
-    """splitmix64's finalizer: every input bit moves about half the output bits."""
-    x ^= x >> np.uint64(30)
+    """A xorshift-multiply-xorshift mixer (one multiply): nonlinear, so a sum of mixed terms
+    changes when values move between positions."""
+    x ^= x >> np.uint64(29)
     x *= np.uint64(0xBF58476D1CE4E5B9)
-    x ^= x >> np.uint64(27)
-    x *= np.uint64(0x94D049BB133111EB)
-    x ^= x >> np.uint64(31)
+    x ^= x >> np.uint64(32)
     return x
 
 
@@ -73,16 +72,18 @@ def _mix64(x):
 def _scan_fingerprint_serial(p, bits, offset):
     """:func:`_scan_serial` plus a 64-bit fingerprint of the bits: the sum (mod 2^64) of
     mix(bits[i] + (offset + i + 1) * golden), so chunks combine by addition and a moved,
-    swapped or changed value changes it (up to a 2^-64 chance)."""
+    swapped or changed value changes it (up to a ~2^-64 chance)."""
     n_nan = 0
     n_low = 0
     n_high = 0
     n_inf = 0
     h = np.uint64(0)
     golden = np.uint64(0x9E3779B97F4A7C15)
+    position = np.uint64(offset) * golden
     for i in range(p.size):
         v = p[i]
-        h += _mix64(np.uint64(bits[i]) + np.uint64(offset + i + 1) * golden)
+        position += golden  # (offset + i + 1) * golden, without a multiply
+        h += _mix64(np.uint64(bits[i]) + position)
         if np.isnan(v):
             n_nan += 1
         elif np.isinf(v):

@@ -73,15 +73,21 @@ def test_large_input_modified_after_return_is_refused(name):
     assert r2.pvalues_adjusted is a
 
 
-def test_large_input_swap_and_sort_detected():
+@pytest.mark.parametrize("size", [COPY_BELOW * 2, 300_000])  # serial and parallel scans
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_large_input_swap_and_sort_detected(size, dtype):
     rng = np.random.default_rng(1)
-    p = rng.random(COPY_BELOW * 2)
+    p = rng.random(size).astype(dtype)
     r = mtest.holm(p)
-    p[[10, 20]] = p[[20, 10]]
+    p[[10, size - 20]] = p[[size - 20, 10]]
     with pytest.raises(RuntimeError):
         r.pvalues_adjusted
     r = mtest.holm(p)
     p.sort()
+    with pytest.raises(RuntimeError):
+        r.pvalues_adjusted
+    r = mtest.holm(p[::2])  # a strided view is guarded too
+    p[4] = 0.5 if p[4] != 0.5 else 0.25
     with pytest.raises(RuntimeError):
         r.pvalues_adjusted
 
