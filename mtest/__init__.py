@@ -15,6 +15,7 @@ from .binomial import (
 )
 from .certify import (
     ABSTAIN,
+    CertificationWarning,
     CertifyResult,
     GaussianL2,
     GuessCount,
@@ -68,6 +69,7 @@ __all__ = [
     "__version__",
     "ABSTAIN",
     "BinomTestResult",
+    "CertificationWarning",
     "CertifyResult",
     "ConfidenceInterval",
     "GaussianL2",

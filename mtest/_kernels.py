@@ -58,6 +58,74 @@ def scan_pvalues(p):
     return _scan_parallel(p, 64)
 
 
+@numba.njit(**_JIT)
+def _mix64(x):
+    """A xorshift-multiply-xorshift mixer (one multiply): nonlinear, so a sum of mixed terms
+    changes when values move between positions."""
+    x ^= x >> np.uint64(29)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(32)
+    return x
+
+
+@numba.njit(**_JIT)
+def _scan_fingerprint_serial(p, bits, offset):
+    """:func:`_scan_serial` plus a 64-bit fingerprint of the bits: the sum (mod 2^64) of
+    mix(bits[i] + (offset + i + 1) * golden), so chunks combine by addition and a moved,
+    swapped or changed value changes it (up to a ~2^-64 chance)."""
+    n_nan = 0
+    n_low = 0
+    n_high = 0
+    n_inf = 0
+    h = np.uint64(0)
+    golden = np.uint64(0x9E3779B97F4A7C15)
+    position = np.uint64(offset) * golden
+    for i in range(p.size):
+        v = p[i]
+        position += golden  # (offset + i + 1) * golden, without a multiply
+        h += _mix64(np.uint64(bits[i]) + position)
+        if np.isnan(v):
+            n_nan += 1
+        elif np.isinf(v):
+            n_inf += 1
+        elif v < 0:
+            n_low += 1
+        elif v > 1:
+            n_high += 1
+    return n_nan, n_low, n_high, n_inf, h
+
+
+@numba.njit(parallel=True, **_JIT)
+def _scan_fingerprint_parallel(p, bits, chunks):
+    counts = np.zeros((chunks, 4), dtype=np.int64)
+    hashes = np.zeros(chunks, dtype=np.uint64)
+    step = (p.size + chunks - 1) // chunks
+    for c in numba.prange(chunks):
+        lo = min(p.size, c * step)
+        hi = min(p.size, (c + 1) * step)
+        a, b, d, e, h = _scan_fingerprint_serial(p[lo:hi], bits[lo:hi], lo)
+        counts[c, 0] = a
+        counts[c, 1] = b
+        counts[c, 2] = d
+        counts[c, 3] = e
+        hashes[c] = h
+    h = np.uint64(0)
+    for c in range(chunks):
+        h += hashes[c]
+    return counts[:, 0].sum(), counts[:, 1].sum(), counts[:, 2].sum(), counts[:, 3].sum(), h
+
+
+def scan_pvalues_fingerprint(p):
+    """:func:`scan_pvalues` fused with a 64-bit fingerprint of the values' bits (one pass):
+    (#NaN, #below 0, #above 1, #infinite, fingerprint as a Python int)."""
+    bits = p.view(np.uint64 if p.dtype.itemsize == 8 else np.uint32)
+    if p.size < PARALLEL_MIN:
+        out = _scan_fingerprint_serial(p, bits, 0)
+    else:
+        out = _scan_fingerprint_parallel(p, bits, 64)
+    return tuple(int(v) for v in out)
+
+
 @numba.njit(parallel=True, **_JIT)
 def count_le(p, t):
     """#{p <= t}; NaN never counts."""

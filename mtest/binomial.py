@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import beta, binom
+from scipy.special import betainc, betaincc, betainccinv, betaincinv
+from scipy.stats import binom
 
 from . import _kernels
 from ._validation import as_int_array, check_alpha, check_choice
@@ -43,7 +44,9 @@ def _check_k(k, n) -> np.ndarray:
 
 def _check_p(p) -> np.ndarray:
     try:
-        arr = None if isinstance(p, (bool, np.bool_, str)) else np.asarray(p, dtype=np.float64)
+        raw = None if isinstance(p, (bool, np.bool_, str)) else np.asarray(p)
+        # bool, complex, strings: refused rather than reinterpreted
+        arr = raw.astype(np.float64) if raw is not None and raw.dtype.kind in "iufO" else None
     except (TypeError, ValueError):
         arr = None
     if arr is None or not np.all((arr >= 0) & (arr <= 1)):
@@ -60,10 +63,11 @@ def binom_pvalue_table(n: int, p: float, alternative: str = "greater") -> np.nda
     >>> binom_pvalue_table(3, 0.5, "greater")
     array([1.   , 0.875, 0.5  , 0.125])
     """
-    n = int(_check_n(n))
-    p = float(_check_p(p))
+    n_arr, p_arr = _check_n(n), _check_p(p)
+    if n_arr.ndim or p_arr.ndim:
+        raise ValueError(f"n and p must be single numbers (one table); got n={n!r}, p={p!r}")
     check_choice("alternative", alternative, _ALTERNATIVES)
-    return _table(n, p, alternative)
+    return _table(int(n_arr), float(p_arr), alternative)
 
 
 def _table(n: int, p: float, alternative: str) -> np.ndarray:
@@ -189,13 +193,61 @@ def clopper_pearson(k, n, alpha: float, alternative: str = "greater") -> Confide
     high = np.ones(k_f.shape)
     if alternative in ("greater", "two-sided"):
         pos = k_f > 0
-        low[pos] = beta.ppf(tail, k_f[pos], n_f[pos] - k_f[pos] + 1)
+        # P(Bin(n, low) >= k) = tail: the regularized incomplete beta I_low(k, n - k + 1)
+        low[pos] = _solve_tail(k_f[pos], n_f[pos] - k_f[pos] + 1, tail, upper=False)
     if alternative in ("less", "two-sided"):
         below = k_f < n_f
-        high[below] = beta.isf(tail, k_f[below] + 1, n_f[below] - k_f[below])
+        # P(Bin(n, high) <= k) = tail: the complement 1 - I_high(k + 1, n - k), never 1 - tiny
+        high[below] = _solve_tail(k_f[below] + 1, n_f[below] - k_f[below], tail, upper=True)
     if k_f.ndim == 0:
         low, high = low[()], high[()]
     return ConfidenceInterval(low=low, high=high)
+
+
+#: relative accuracy a closed-form inverse must show to be kept (else: bisection)
+_CP_RTOL = 1e-12
+
+
+def _solve_tail(a, b, tail: float, *, upper: bool) -> np.ndarray:
+    """Clopper–Pearson bound: x with I_x(a, b) = tail (lower) or 1 - I_x(a, b) = tail (upper).
+
+    scipy's inverse (``betaincinv`` / ``betainccinv``) answers almost everywhere; for tiny tails
+    it can return NaN or a wrong root (``beta.ppf(1e-100, 2, 4)`` is 3.6x too large). Each
+    answer is therefore checked against the forward function, which stays accurate there: the
+    true root must lie within a relative 1e-12 of it. Where not, a bisection over the doubles
+    finds the bound, the largest x with I_x <= tail (lower) or the smallest with
+    1 - I_x <= tail (upper), so the bound errs on the conservative side.
+    """
+    fun, inverse = (betaincc, betainccinv) if upper else (betainc, betaincinv)
+    with np.errstate(all="ignore"):
+        x = inverse(a, b, tail)
+        ok = np.isfinite(x) & (x >= 0) & (x <= 1)
+        x = np.where(ok, x, 0.5)
+        below = fun(a, b, x * (1 - _CP_RTOL))
+        above = fun(a, b, np.minimum(1.0, x * (1 + _CP_RTOL)))
+        # I_x increases in x, its complement decreases: the root is bracketed by the two
+        ok &= (above <= tail) & (tail <= below) if upper else (below <= tail) & (tail <= above)
+    if not ok.all():
+        x[~ok] = _bisect_tail(fun, a[~ok], b[~ok], tail, upper)
+    return x
+
+
+def _bisect_tail(fun, a, b, tail: float, upper: bool) -> np.ndarray:
+    """Bisection over the bit patterns of the doubles in [0, 1] (at most 64 steps)."""
+    lo = np.zeros(a.shape, dtype=np.int64)                      # 0.0
+    hi = np.full(a.shape, np.float64(1.0).view(np.int64))       # 1.0
+    with np.errstate(all="ignore"):
+        while True:
+            open_ = hi - lo > 1
+            if not open_.any():
+                break
+            mid = lo + (hi - lo) // 2
+            value = fun(a, b, mid.view(np.float64))
+            # lower: keep I_lo <= tail < I_hi; upper: keep 1 - I_lo > tail >= 1 - I_hi
+            go_up = value > tail if upper else value <= tail
+            lo = np.where(open_ & go_up, mid, lo)
+            hi = np.where(open_ & ~go_up, mid, hi)
+    return (hi if upper else lo).view(np.float64)
 
 
 @dataclass(frozen=True)

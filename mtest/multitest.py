@@ -24,7 +24,7 @@ import numpy as np
 
 from . import _kernels, procedures as _procedures  # noqa: F401  (registers the built-ins)
 from ._stepwise import adjusted_flat, n_rejected, threshold
-from ._validation import as_pvalues, check_alpha, check_k
+from ._validation import as_pvalues, check_alpha, check_k, fingerprint_of, read_pvalues
 from .registry import PROCEDURES, Guarantee, SpecialProcedure, get_procedure
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "check_k_for",
     "run",
     "wrap",
+    "representable_threshold",
 ]
 
 
@@ -49,8 +50,11 @@ class MultipleTestResult:
     reject : ndarray of bool or pandas.Series
         Same shape as the input (same index for a Series); ``True`` where the null is rejected.
     threshold : float
-        Every tested p-value ``<= threshold`` is rejected and every one above it is not.
-        NaN when nothing was tested.
+        Every tested p-value ``<= threshold`` is rejected and every one above it is not, and
+        ``p <= threshold`` evaluated on your own array gives exactly ``reject``: the threshold is
+        a value of the input's dtype (the largest float32 at or below the critical value for
+        float32 input), so NumPy's casting of a Python float cannot move it. NaN when nothing
+        was tested.
     n_rejected : int
         Number of rejections.
     n_tests : int
@@ -61,7 +65,10 @@ class MultipleTestResult:
         What the rejections control, e.g. ``FWER <= 0.05 under arbitrary dependence``.
     pvalues_adjusted : ndarray or pandas.Series
         Adjusted p-values (R ``p.adjust`` semantics), computed on first access only.
-        ``reject == (pvalues_adjusted <= alpha)`` holds exactly.
+        ``reject == (pvalues_adjusted <= alpha)`` holds exactly. The result never changes after
+        it is returned: it keeps a private copy of an input below 65 536 values; for a larger
+        input that is not copied, it keeps a 64-bit fingerprint of the values and refuses
+        (``RuntimeError``) to compute adjusted values from an input modified since.
     """
 
     reject: Any
@@ -76,8 +83,15 @@ class MultipleTestResult:
 
     @cached_property
     def pvalues_adjusted(self):
-        flat, shape, index, n_nan = self._source
-        adjusted = adjusted_flat(flat, get_procedure(self.method), self.k, n_nan, self.alpha)
+        flat, shape, index, n_nan, fingerprint, proc = self._source
+        if fingerprint is not None and fingerprint_of(flat) != fingerprint:
+            raise RuntimeError(
+                f"the input array was modified after {self.method}() returned, so its adjusted "
+                "p-values can no longer be computed from it (the rejections and threshold are "
+                "those of the original values); call mtest.adjust on the original values, or "
+                "read pvalues_adjusted before modifying the array")
+        # the procedure object itself: an unregistered one may share a registered one's name
+        adjusted = adjusted_flat(flat, proc, self.k, n_nan, self.alpha)
         return wrap(adjusted, shape, index)
 
     def __repr__(self) -> str:
@@ -96,6 +110,21 @@ def wrap(flat: np.ndarray, shape, index):
     return out
 
 
+def representable_threshold(thr: float, dtype) -> float:
+    """The largest value of ``dtype`` at or below ``thr``, as a Python float.
+
+    For p-values of that dtype ``p <= thr`` and ``p <= result`` agree, and NumPy's conversion of
+    the Python float to ``dtype`` (NumPy 2 casts a Python scalar to the array's dtype) is exact.
+    """
+    dtype = np.dtype(dtype)
+    if dtype == np.float64 or not np.isfinite(thr):
+        return float(thr)
+    t = dtype.type(thr)
+    if float(t) > thr:
+        t = np.nextafter(t, dtype.type(-np.inf))
+    return float(t)
+
+
 def check_k_for(proc: Procedure, k: Any) -> int:
     k = check_k(k)
     if k != 1 and not proc.uses_k:
@@ -109,38 +138,52 @@ def run(pvalues, alpha, method, k, nan_policy) -> MultipleTestResult:
     proc = get_procedure(method)
     alpha = check_alpha(alpha)
     k = check_k_for(proc, k)
-    flat, shape, index, n_nan = as_pvalues(pvalues, nan_policy)
+    special = isinstance(proc, SpecialProcedure)
+    # the adjusted values of a stepwise procedure are computed later, from flat: protect it
+    v = read_pvalues(pvalues, nan_policy, protect=not special)
+    flat, shape, index, n_nan = v.flat, v.shape, v.index, v.n_nan
+    if v.fingerprint is None and flat.flags.writeable:
+        flat.flags.writeable = False  # private: nothing may change it through a result
     m = flat.size - n_nan
     guarantee = proc.guarantee(k, alpha)
-    if isinstance(proc, SpecialProcedure):
+    if special:
         adjusted = adjusted_flat(flat, proc, k, n_nan, alpha)
         mask = adjusted <= alpha
         r = int(np.count_nonzero(mask))
         values = np.sort(flat)[:m]
         thr = threshold(proc, r, m, k, alpha, lambda j: values[j - 1])
+        thr = representable_threshold(thr, v.dtype)
         result = MultipleTestResult(wrap(mask, shape, index), thr, r, m, proc.name, alpha, k,
-                                    guarantee, (flat, shape, index, n_nan))
+                                    guarantee, (flat, shape, index, n_nan, None, proc))
         object.__setattr__(result, "pvalues_adjusted", wrap(adjusted, shape, index))
         return result
     r = n_rejected(flat, proc, m, k, alpha)
-    thr = threshold(proc, r, m, k, alpha)
+    thr = representable_threshold(threshold(proc, r, m, k, alpha), v.dtype)
     mask = np.empty(flat.size, dtype=bool)
     if m:
         _kernels.less_equal(flat, thr, mask)
     else:
         mask[:] = False
     return MultipleTestResult(wrap(mask, shape, index), thr, r, m, proc.name, alpha, k,
-                              guarantee, (flat, shape, index, n_nan))
+                              guarantee, (flat, shape, index, n_nan, v.fingerprint, proc))
 
 
 def reject(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int = 1,
            nan_policy: str = "raise") -> MultipleTestResult:
     """Apply a registered multiple-testing procedure.
 
+    A hypothesis is rejected exactly when its adjusted p-value is ``<= alpha`` (R's ``p.adjust``
+    convention). Equivalently, for a stepwise procedure with transform g_i (docs/theory.md), the
+    i-th critical value alpha_i is the largest double t with g_i(t) <= alpha computed in floating
+    point; it can be one ulp away from the rounded textbook constant (e.g. alpha/(m - i + 1)),
+    and ``reject`` and ``threshold`` follow alpha_i, not the constant.
+
     Parameters
     ----------
     pvalues : array_like or pandas.Series
-        p-values in [0, 1], any shape; float32 input is read without an upcast copy.
+        p-values in [0, 1], any shape and any real dtype; float32 input is read without an
+        upcast copy. A masked array's masked entries are missing values (as NaN, under
+        ``nan_policy``). A DataFrame is refused: use :func:`mtest.adjust_frame`.
     alpha : float
         Level in (0, 1).
     method : str
@@ -167,7 +210,8 @@ def reject(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int = 1,
 
 
 def bonferroni(pvalues, alpha: float = 0.05, k: int = 1, *, nan_policy: str = "raise") -> MultipleTestResult:
-    """Bonferroni single-step test: reject p <= k*alpha/m (k = 1: classic FWER control).
+    """Bonferroni single-step test: reject (m/k)*p <= alpha, i.e. p <= k*alpha/m up to one
+    rounding (k = 1: classic FWER control).
 
     With ``k > 1`` it controls the k-FWER, P(k or more false rejections) <= alpha, under any
     dependence (Lehmann & Romano 2005, Thm 2.1). Adjusted p-values are ``min(1, m*p/k)``.
@@ -199,7 +243,9 @@ def holm(pvalues, alpha: float = 0.05, *, nan_policy: str = "raise") -> Multiple
     """Holm's step-down procedure: critical values alpha/(m - i + 1); FWER <= alpha always.
 
     Rejects the r smallest p-values where r + 1 is the first sorted index with
-    p(i) > alpha/(m - i + 1) [1]_. The paper's SEGCERTIFYHOLM (§5, §6.1). Rejections take a few
+    (m - i + 1)*p(i) > alpha [1]_, i.e. p(i) above the critical value alpha_i, the largest double t
+    with (m - i + 1)*t <= alpha (alpha/(m - i + 1) up to one rounding; reject follows the
+    adjusted p-values, as R's ``p.adjust``). The paper's SEGCERTIFYHOLM (§5, §6.1). Rejections take a few
     counting passes over the data and no full sort.
 
     Parameters
@@ -231,7 +277,11 @@ def holm(pvalues, alpha: float = 0.05, *, nan_policy: str = "raise") -> Multiple
 def lehmann_romano(pvalues, k: int, alpha: float = 0.05, *, nan_policy: str = "raise") -> MultipleTestResult:
     """Lehmann–Romano step-down k-FWER procedure: P(k or more false rejections) <= alpha.
 
-    Critical values alpha_i = k*alpha/m for i <= k and k*alpha/(m + k - i) for i > k; valid under
+    Transform g_i(p) = (m/k)*p for i <= k and ((m + k - i)/k)*p for i > k; a hypothesis is
+    rejected iff its adjusted p-value is ``<= alpha``. The critical value alpha_i is the largest
+    double t with g_i(t) <= alpha: mathematically k*alpha/m for i <= k and k*alpha/(m + k - i)
+    after, but computed so that ``p <= alpha_i`` and ``g_i(p) <= alpha`` agree for every double p
+    (the rounded constants can be one ulp lower; see the example). Valid under
     any dependence [1]_ and the procedure the paper plugs into SEGCERTIFY (§5.2, App. B.2).
     ``k = 1`` is exactly Holm. Note the convention: k counts the false rejections that are *not*
     tolerated ("k or more"); some texts shift it by one. The lenient constants
@@ -262,6 +312,15 @@ def lehmann_romano(pvalues, k: int, alpha: float = 0.05, *, nan_policy: str = "r
     2
     >>> mtest.lehmann_romano(p, k=2).n_rejected
     4
+
+    One ulp above the rounded constant 3*0.01/13, (13/3)*p still rounds to 0.01 <= alpha:
+
+    >>> p = [0.002307692307692308] * 3 + [0.5] * 10
+    >>> p[0] > 3 * 0.01 / 13
+    True
+    >>> res = mtest.lehmann_romano(p, k=3, alpha=0.01)
+    >>> res.n_rejected, res.threshold >= p[0], bool(res.pvalues_adjusted[0] <= 0.01)
+    (3, True, True)
     """
     return run(pvalues, alpha, "lehmann-romano", k, nan_policy)
 

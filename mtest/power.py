@@ -19,6 +19,7 @@ from scipy.stats import binom
 from ._plotting import colour, new_figure, save_figure
 from ._validation import check_alpha, check_choice, check_positive_int, check_probability
 from .binomial import _table as _binom_table, clopper_pearson
+from .certify import certifying_procedure
 from .tables import reject_table_rows
 from .oracle import TRUE_CLASS, Oracle
 
@@ -29,7 +30,8 @@ __all__ = ["MethodSpec", "StudySpec", "FIGURES", "figure_spec", "run_study", "pl
 @dataclass(frozen=True)
 class MethodSpec:
     """A method of the study: ``kind`` in {'joint', 'indiv', 'segcertify'}; for SEGCERTIFY the FWER
-    ``procedure`` and ``k``. ``alpha`` overrides the study's alpha (k-FWER study)."""
+    ``procedure`` and ``k`` (FWER or k-FWER under arbitrary dependence, as
+    :func:`mtest.segcertify` requires). ``alpha`` overrides the study's alpha (k-FWER study)."""
 
     label: str
     kind: str
@@ -114,7 +116,8 @@ def _cell_params(spec: StudySpec, x):
 
 
 def _segcertify_rows(draws, method: MethodSpec, alpha, tau, table):
-    rows = reject_table_rows(table, draws.count, alpha, method.procedure, k=method.k)
+    proc, k = certifying_procedure(method.procedure, method.k)  # the one check SEGCERTIFY makes
+    rows = reject_table_rows(table, draws.count, alpha, proc, k=k)
     pv = table[draws.count]
     certified = pv <= rows.threshold[:, None]
     return certified, np.full(draws.count.shape[0], ndtri(tau)), tau
@@ -163,6 +166,9 @@ def run_study(spec: StudySpec, *, seed: int = 0, progress: bool = True, max_cell
     import pandas as pd
     from tqdm.auto import tqdm
 
+    for m in spec.methods:  # refuse a non-certifying procedure before any sampling
+        if m.kind == "segcertify":
+            certifying_procedure(m.procedure, m.k)
     rng = np.random.default_rng(seed)
     table = _binom_table(spec.n, spec.tau, "greater")
     records = []
@@ -329,8 +335,10 @@ def plan_samples(N: int, tau: float, alpha: float, p_true, target_rate: float, *
     alpha = check_alpha(alpha)
     target_rate = check_probability("target_rate", target_rate, low=0.0, low_open=True)
     method = check_choice("method", method, ("bonferroni", "holm"))
+    certifying_procedure(method)
     n_max = check_positive_int("n_max", n_max)
-    p = np.atleast_1d(np.asarray(p_true, dtype=np.float64)).ravel()
+    p = np.atleast_1d(np.asarray(p_true))
+    p = p.astype(np.float64).ravel() if p.dtype.kind in "iuf" else np.array([np.nan])
     if p.size == 0 or not np.all((p >= 0) & (p <= 1)):
         raise ValueError(f"p_true must be probabilities in [0, 1]; got {p_true!r}")
     if p.size not in (1, N):

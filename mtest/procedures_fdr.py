@@ -157,6 +157,7 @@ register(InflatedLevelProcedure(
     alpha_dependent=True,
     level_bound=lambda alpha: alpha / (1.0 - alpha),
     bound_text="alpha/(1 - alpha)",
+    formula="as `fdr_tsbky` with α in both stages",
     reference="statsmodels fdrcorrection_twostage(method='bh'); equals Benjamini, Krieger & "
               "Yekutieli (2006), Definition 6, at level alpha/(1 - alpha)",
 ))
@@ -167,6 +168,7 @@ register(SpecialProcedure(
     dependence="independent",
     adjust_sorted=_tsbky_adjust_sorted,
     alpha_dependent=True,
+    formula="BH at α/(1+α); then BH at α/(1+α)·m/m̂₀, m̂₀ = m − r₁",
     reference="Benjamini, Krieger & Yekutieli (2006), Definition 6 and Theorem 2",
 ))
 
@@ -192,5 +194,6 @@ register(StepwiseProcedure(
     dependence="independent",
     raw=_gbs_raw,
     critical_guess=_gbs_guess,
+    formula="((m + 1 − i)/i) p/(1 − p)",
     reference="Gavrilov, Benjamini & Sarkar (2009), Theorem 1",
 ))
