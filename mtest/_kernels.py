@@ -362,3 +362,62 @@ def insertion_fix(values, order, budget):
         values[j + 1] = v
         order[j + 1] = o
     return True
+
+
+# =================================================================================================
+# Grouped adjustment (mtest.frames) and delimited text (mtest adjust, mtest/cli.py)
+# =================================================================================================
+
+@numba.njit(**_JIT)
+def bucket_order(order, key, n_keys):
+    """Stable counting sort: ``order`` (e.g. rows sorted by p) regrouped by ``key[row]``.
+
+    Returns (rows sorted by (key, previous order), start of each key's run; n_keys + 1 entries).
+    """
+    starts = np.zeros(n_keys + 1, dtype=np.int64)
+    for i in range(order.size):
+        starts[key[order[i]] + 1] += 1
+    for g in range(n_keys):
+        starts[g + 1] += starts[g]
+    slot = starts[:-1].copy()
+    out = np.empty(order.size, dtype=np.int64)
+    for i in range(order.size):
+        row = order[i]
+        g = key[row]
+        out[slot[g]] = row
+        slot[g] += 1
+    return out, starts
+
+
+@numba.njit(**_JIT)
+def segmented_adjust(raw, starts, valid, mode, out):
+    """Adjusted p-values of consecutive families: family g is ``raw[starts[g]:starts[g+1]]``.
+
+    The first ``valid[g]`` entries of a family are its tested hypotheses in ascending p order; the
+    rest (NaN p-values) get NaN. mode 0: single step, min(1, raw); 1: step-down, min(1, running
+    max); 2: step-up, min(1, running min from the top). Same comparisons as numpy's accumulate.
+    """
+    for g in range(starts.size - 1):
+        a = starts[g]
+        b = a + valid[g]
+        if mode == 1:
+            cur = -np.inf
+            for i in range(a, b):
+                v = raw[i]
+                if not cur >= v:
+                    cur = v
+                out[i] = cur if cur < 1.0 else 1.0
+        elif mode == 2:
+            cur = np.inf
+            for i in range(b - 1, a - 1, -1):
+                v = raw[i]
+                if not cur <= v:
+                    cur = v
+                out[i] = cur if cur < 1.0 else 1.0
+        else:
+            for i in range(a, b):
+                v = raw[i]
+                out[i] = v if v < 1.0 else 1.0
+        for i in range(b, starts[g + 1]):
+            out[i] = np.nan
+    return out
