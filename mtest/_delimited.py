@@ -74,6 +74,9 @@ def _header_names(raw: bytes, sep: str) -> list:
 
 _NONE = np.zeros(0, dtype=np.int64)
 
+#: records formatted and written per step (bounds the extra memory; the progress bar's step)
+CHUNK_RECORDS = 1 << 20
+
 
 def _find_header(buf, code: int, source: str):
     """(start, end, next) of the first non-blank record, scanning a growing prefix."""
@@ -237,8 +240,9 @@ def format_floats(values):
 
 
 def write_passthrough(f, table: TextTable, adjusted, reject, names=("p_adjusted", "reject"),
-                      chunk: int = 1 << 20, progress=None):
+                      chunk: int | None = None, progress=None):
     """Write ``table``'s bytes with two columns added, ``chunk`` records at a time."""
+    chunk = chunk or CHUNK_RECORDS
     sep = bytes([table.sep])
     start, end, after = table.header
     buf = table.buf
