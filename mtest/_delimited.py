@@ -111,7 +111,11 @@ def read_text(path, sep: str, wanted) -> TextTable:
         raise TextFormatError(f"INPUT {source!r} is empty: no header row and no data")
     code = ord(sep)
     header = _find_header(buf, code, source)
-    names = _header_names(bytes(buf[header[0]:header[1]]), sep)
+    raw_header = bytes(buf[header[0]:header[1]])
+    if b"\r" in raw_header:
+        raise TextFormatError(f"{source}: lines end with a bare CR (old Mac style); only LF and CR LF "
+                              "line endings are read — convert the file first")
+    names = _header_names(raw_header, sep)
     columns = np.array(sorted(set(wanted(names))), dtype=np.int64)
     starts, ends, nexts, fields, ranges, error = _kernels.text_records(buf, header[2], code, QUOTE, columns)
     if error >= 0:

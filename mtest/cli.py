@@ -314,7 +314,8 @@ def _writer(data: _Input, fmt_out: str, adjusted, reject, progress):
     from . import _delimited
 
     if data.text is not None and fmt_out == data.fmt:
-        return lambda f: _delimited.write_passthrough(f, data.text, adjusted, reject, progress=progress)
+        return lambda f: _delimited.write_passthrough(f, data.text, adjusted, reject,
+                                                      progress=progress.writing(data.n_rows))
     if fmt_out == "parquet":
         _need_pyarrow("writing Parquet")
         import pyarrow.parquet as pq
@@ -373,7 +374,7 @@ def _output_path(target, source):
     from pathlib import Path
 
     real = Path(os.path.realpath(target))
-    if real == Path(os.path.realpath(source)):
+    if real.exists() and os.path.samefile(real, source):
         raise CLIError(f"refusing to overwrite the input {str(source)!r}; choose another -o OUTPUT")
     if real.is_dir():
         raise CLIError(f"OUTPUT {str(target)!r} is a directory; give a file name")
@@ -513,7 +514,7 @@ def _cmd_adjust(args) -> int:
                            f"({time.perf_counter() - t0:.1f} s)")
             adjusted, reject = _adjust_groups(data.p, data.codes, data.n_groups, proc, alpha, k)
             progress.stage(f"writing {target} ({time.perf_counter() - t0:.1f} s)")
-            write = _writer(data, fmt_out, adjusted, reject, progress.writing(data.n_rows))
+            write = _writer(data, fmt_out, adjusted, reject, progress)
             _write_table_atomic(write, real, target)
         finally:
             progress.close()

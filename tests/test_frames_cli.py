@@ -242,11 +242,12 @@ def test_cli_text_errors(tmp_path, capsys):
         "p,p_adjusted\n0.1,1\n": r"already has a column 'p_adjusted'",
         "": r"is empty: no header row and no data",
         "\n\n": r"holds only blank lines",
+        "p\r0.1\r0.2\r": r"lines end with a bare CR",
     }
     import re
     for content, message in cases.items():
         src = tmp_path / "in.csv"
-        src.write_text(content)
+        src.write_bytes(content.encode())
         assert main(["adjust", str(src), "-o", str(tmp_path / "o.csv")]) == 2
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1 and re.search(message, err), (content, err)
@@ -538,4 +539,7 @@ def test_cli_symlinked_output_is_written_through(tmp_path):
     to_input = tmp_path / "to_input.csv"
     to_input.symlink_to(src)
     assert main(["adjust", str(src), "-o", str(to_input)]) == 2
+    hard = tmp_path / "hard.csv"
+    hard.hardlink_to(src)
+    assert main(["adjust", str(src), "-o", str(hard)]) == 2
     assert src.read_text() == "p\n0.1\n"
