@@ -139,7 +139,7 @@ def column_bytes(table: TextTable, column: int, strip: bool = False):
         wanted = np.array([column], dtype=np.int64)
         _, _, _, _, ranges, _ = _kernels.text_records(table.buf, table.header[2], table.sep, QUOTE, wanted)
         table.columns[column] = (ranges[0, 0][table.rows], ranges[1, 0][table.rows])
-    a, b = table.columns[column]
+    a, b = table.columns.pop(column)  # each column is gathered once; free its ranges
     out = np.empty(int((b - a).sum()), dtype=np.uint8)
     offsets = np.empty(len(table) + 1, dtype=np.int64)
     used = _kernels.gather_fields(table.buf, a, b, QUOTE, strip, out, offsets)
@@ -206,7 +206,7 @@ def group_codes(table: TextTable, columns):
 
     codes = np.zeros(len(table), dtype=np.int64)
     n_groups = 1 if len(table) else 0
-    for column in columns:
+    for position, column in enumerate(columns):
         data, offsets = column_bytes(table, column)
         if _have_pyarrow():
             import pyarrow.compute as pc
@@ -218,6 +218,9 @@ def group_codes(table: TextTable, columns):
             values = [bytes(data[offsets[r]:offsets[r + 1]]) for r in range(len(table))]
             these, uniques = pd.factorize(np.array(values, dtype=object))
             n_these = len(uniques)
+        if position == 0:
+            codes, n_groups = these, n_these
+            continue
         codes, uniques = pd.factorize(codes * max(n_these, 1) + these)
         codes = codes.astype(np.int64)
         n_groups = len(uniques)

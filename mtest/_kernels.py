@@ -396,6 +396,7 @@ def segmented_adjust(raw, starts, valid, mode, out):
     The first ``valid[g]`` entries of a family are its tested hypotheses in ascending p order; the
     rest (NaN p-values) get NaN. mode 0: single step, min(1, raw); 1: step-down, min(1, running
     max); 2: step-up, min(1, running min from the top). Same comparisons as numpy's accumulate.
+    ``out`` may be ``raw`` (each entry is read before it is written).
     """
     for g in range(starts.size - 1):
         a = starts[g]

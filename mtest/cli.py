@@ -509,7 +509,11 @@ def _cmd_adjust(args) -> int:
     with _Signals():
         try:
             progress.stage(f"reading {source}")
-            data = _read_parquet_input(source, args) if fmt_in == "parquet" else _read_text_input(source, fmt_in, args)
+            try:
+                data = (_read_parquet_input(source, args) if fmt_in == "parquet"
+                        else _read_text_input(source, fmt_in, args))
+            except OSError as exc:
+                raise CLIError(f"cannot read INPUT {str(source)!r}: {exc.strerror or exc}") from exc
             progress.stage(f"adjusting {data.n_rows} p-values in {data.n_groups} families "
                            f"({time.perf_counter() - t0:.1f} s)")
             adjusted, reject = _adjust_groups(data.p, data.codes, data.n_groups, proc, alpha, k)

@@ -115,29 +115,33 @@ def _adjust_groups(p, codes, n_groups, proc, alpha, k):
     by_m = np.argsort(m_of, kind="stable")
     position = np.empty(n_groups, dtype=np.int64)
     position[by_m] = np.arange(n_groups, dtype=np.int64)
-    key = position[codes]
-    # NaN sorts last; the order among tied p-values cannot change any adjusted value
     if proc.step == "single":  # no order needed, only the NaN rows last
         within = np.concatenate([np.flatnonzero(~nan), np.flatnonzero(nan)])
-    else:
+    else:  # NaN sorts last; the order among tied p-values cannot change any adjusted value
         within = np.argsort(p)
-    rows, starts = _kernels.bucket_order(within, key, n_groups)  # by (family, p), NaN last
+    del nan
+    rows, starts = _kernels.bucket_order(within, position[codes], n_groups)  # by (family, p)
+    del within
     values = p[rows]
     m_sorted = m_of[by_m]
-    ranks = np.arange(p.size, dtype=np.int64) - np.repeat(starts[:-1], np.diff(starts)) + 1
-    raw = np.full(p.size, np.nan)
-    tested = ~np.isnan(values)
+    sizes = np.diff(starts)
+    raw = np.empty(p.size, dtype=np.float64)
     size_change = np.flatnonzero(np.diff(m_sorted)) + 1
     for a, b in zip(np.r_[0, size_change], np.r_[size_change, n_groups]):
+        lo, hi = int(starts[a]), int(starts[b])
         m = int(m_sorted[a])
-        if m == 0:
+        if m == 0 or lo == hi:
             continue
-        block = slice(starts[a], starts[b])
-        sel = np.flatnonzero(tested[block]) + starts[a]
-        raw[sel] = proc.raw(values[sel], None if proc.step == "single" else ranks[sel], m, k)
-    out = np.empty(p.size, dtype=np.float64)
-    _kernels.segmented_adjust(raw, starts, m_sorted, _MODES[proc.step], out)
-    adjusted[rows] = out
+        ranks = np.arange(lo + 1, hi + 1, dtype=np.int64) - np.repeat(starts[a:b], sizes[a:b])
+        tested = ranks <= m  # each family's NaN rows sit after its m tested ones
+        if tested.all():
+            raw[lo:hi] = proc.raw(values[lo:hi], None if proc.step == "single" else ranks, m, k)
+        else:
+            raw[lo:hi][tested] = proc.raw(values[lo:hi][tested],
+                                          None if proc.step == "single" else ranks[tested], m, k)
+    del values
+    _kernels.segmented_adjust(raw, starts, m_sorted, _MODES[proc.step], raw)  # in place
+    adjusted[rows] = raw
     np.less_equal(adjusted, alpha, out=reject)
     return adjusted, reject
 
