@@ -122,8 +122,9 @@ def read_text(path, sep: str, wanted) -> TextTable:
         raise TextFormatError(f"{source}: a quoted field opened on line "
                               f"{int(np.count_nonzero(buf[:error] == 10)) + 1} is never closed")
     rows = np.flatnonzero(ends > starts)
+    pick = (lambda x: x) if rows.size == starts.size else (lambda x: x[rows])  # no blank line: views
     table = TextTable(buf, code, header, names, starts, ends, nexts, rows,
-                      {int(c): (ranges[0, w][rows], ranges[1, w][rows]) for w, c in enumerate(columns)},
+                      {int(c): (pick(ranges[0, w]), pick(ranges[1, w])) for w, c in enumerate(columns)},
                       source)
     ragged = rows[fields[rows] != len(names)]
     if ragged.size:
@@ -139,7 +140,7 @@ def column_bytes(table: TextTable, column: int, strip: bool = False):
         wanted = np.array([column], dtype=np.int64)
         _, _, _, _, ranges, _ = _kernels.text_records(table.buf, table.header[2], table.sep, QUOTE, wanted)
         table.columns[column] = (ranges[0, 0][table.rows], ranges[1, 0][table.rows])
-    a, b = table.columns.pop(column)  # each column is gathered once; free its ranges
+    a, b = table.columns[column]
     out = np.empty(int((b - a).sum()), dtype=np.uint8)
     offsets = np.empty(len(table) + 1, dtype=np.int64)
     used = _kernels.gather_fields(table.buf, a, b, QUOTE, strip, out, offsets)

@@ -206,21 +206,28 @@ class _Input:
         self.text, self.arrow, self.p_index = text, arrow, p_index
 
 
-def _read_text_input(source, fmt, args) -> _Input:
+def _read_text_input(source, fmt, args, convert: bool) -> _Input:
+    """Scan a CSV/TSV file once; ``convert``: every column will be needed (another format)."""
     from . import _delimited
 
-    def wanted(names):
+    def needed(names):
         _refuse_output_names(names, str(source))
         return [_column_index(names, c, what, str(source))
                 for c, what in [(args.column, "column")] + [(c, "--by column") for c in args.by or []]]
 
+    def wanted(names):
+        return needed(names) + (list(range(len(names))) if convert else [])
+
     table = _delimited.read_text(source, _SEPARATORS[fmt], wanted)
-    j, *by = wanted(table.names)
+    j, *by = needed(table.names)
     data, offsets = _delimited.column_bytes(table, j, strip=True)
     p, missing, bad = _delimited.parse_pvalues(data, offsets)
     _check_pvalue_column(p, missing, bad, lambda r: _delimited.field_text(data, offsets, r),
                          args.column, args.nan_policy, str(source))
+    del data, offsets
     codes, n_groups = _delimited.group_codes(table, by)
+    if not convert:  # the same format is copied through: the field ranges are done with
+        table.columns.clear()
     return _Input(fmt, len(table), p, codes, n_groups, text=table, p_index=j)
 
 
@@ -511,7 +518,7 @@ def _cmd_adjust(args) -> int:
             progress.stage(f"reading {source}")
             try:
                 data = (_read_parquet_input(source, args) if fmt_in == "parquet"
-                        else _read_text_input(source, fmt_in, args))
+                        else _read_text_input(source, fmt_in, args, convert=fmt_out != fmt_in))
             except OSError as exc:
                 raise CLIError(f"cannot read INPUT {str(source)!r}: {exc.strerror or exc}") from exc
             progress.stage(f"adjusting {data.n_rows} p-values in {data.n_groups} families "
