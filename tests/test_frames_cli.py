@@ -341,7 +341,12 @@ def test_cli_missing_by_keys_are_families_and_counted(tmp_path, capsys):
     assert "5 rows in 3 groups" in capsys.readouterr().out
 
 
-def test_cli_grouped_matches_adjust_frame_on_two_keys(tmp_path, capsys):
+@pytest.mark.parametrize("pyarrow_present", [True, False])
+def test_cli_grouped_matches_adjust_frame_on_two_keys(tmp_path, capsys, monkeypatch, pyarrow_present):
+    from mtest import _delimited
+
+    if not pyarrow_present:
+        monkeypatch.setattr(_delimited, "_have_pyarrow", lambda: False)
     rng = np.random.default_rng(3)
     df = pd.DataFrame({"a": rng.integers(0, 4, 500), "b": rng.choice(["x", "y", "z"], 500),
                        "p": rng.random(500) ** 4})
