@@ -430,3 +430,259 @@ def insertion_fix(values, order, budget):
         values[j + 1] = v
         order[j + 1] = o
     return True
+
+
+# =================================================================================================
+# Grouped adjustment (mtest.frames) and delimited text (mtest adjust, mtest/cli.py)
+# =================================================================================================
+
+@numba.njit(**_JIT)
+def bucket_order(order, key, n_keys):
+    """Stable counting sort: ``order`` (e.g. rows sorted by p) regrouped by ``key[row]``.
+
+    Returns (rows sorted by (key, previous order), start of each key's run; n_keys + 1 entries).
+    """
+    starts = np.zeros(n_keys + 1, dtype=np.int64)
+    for i in range(order.size):
+        starts[key[order[i]] + 1] += 1
+    for g in range(n_keys):
+        starts[g + 1] += starts[g]
+    slot = starts[:-1].copy()
+    out = np.empty(order.size, dtype=np.int64)
+    for i in range(order.size):
+        row = order[i]
+        g = key[row]
+        out[slot[g]] = row
+        slot[g] += 1
+    return out, starts
+
+
+@numba.njit(**_JIT)
+def segmented_adjust(raw, starts, valid, mode, out):
+    """Adjusted p-values of consecutive families: family g is ``raw[starts[g]:starts[g+1]]``.
+
+    The first ``valid[g]`` entries of a family are its tested hypotheses in ascending p order; the
+    rest (NaN p-values) get NaN. mode 0: single step, min(1, raw); 1: step-down, min(1, running
+    max); 2: step-up, min(1, running min from the top). Same comparisons as numpy's accumulate.
+    ``out`` may be ``raw`` (each entry is read before it is written).
+    """
+    for g in range(starts.size - 1):
+        a = starts[g]
+        b = a + valid[g]
+        if mode == 1:
+            cur = -np.inf
+            for i in range(a, b):
+                v = raw[i]
+                if not cur >= v:
+                    cur = v
+                out[i] = cur if cur < 1.0 else 1.0
+        elif mode == 2:
+            cur = np.inf
+            for i in range(b - 1, a - 1, -1):
+                v = raw[i]
+                if not cur <= v:
+                    cur = v
+                out[i] = cur if cur < 1.0 else 1.0
+        else:
+            for i in range(a, b):
+                v = raw[i]
+                out[i] = v if v < 1.0 else 1.0
+        for i in range(b, starts[g + 1]):
+            out[i] = np.nan
+    return out
+
+
+@numba.njit(**_JIT)
+def text_records(buf, begin, sep, quote, wanted):
+    """Records of delimited text from byte ``begin``, in one pass.
+
+    Returns (start, end of content, start of the next record, #fields, field ranges, error):
+    ``ranges[0, c, r]``/``ranges[1, c, r]`` is the raw byte range (quotes included) of field
+    ``wanted[c]`` (0-based) of record r, empty at the record's end when it has too few fields.
+    A record ends at LF outside quotes; a CR right before that LF belongs to the terminator. A
+    quote opens a quoted field only at the start of a field; inside one, two quotes are a quote.
+    ``error`` is -1, or the offset where a quoted field opens that is never closed.
+    """
+    n = buf.size
+    cap = 1
+    for i in range(begin, n):
+        if buf[i] == 10:
+            cap += 1
+    n_wanted = wanted.size
+    start_of = np.empty(cap, dtype=np.int64)
+    end_of = np.empty(cap, dtype=np.int64)
+    next_of = np.empty(cap, dtype=np.int64)
+    fields_of = np.empty(cap, dtype=np.int64)
+    ranges = np.empty((2, n_wanted, cap), dtype=np.int64)
+    r = 0
+    i = begin
+    while i < n:
+        start = i
+        field = 0
+        field_start = i
+        in_quotes = False
+        opened = -1
+        while i < n:
+            c = buf[i]
+            if in_quotes:
+                if c == quote:
+                    if i + 1 < n and buf[i + 1] == quote:
+                        i += 2
+                        continue
+                    in_quotes = False
+                i += 1
+                continue
+            if c == 10:
+                break
+            if c == sep:
+                for w in range(n_wanted):
+                    if wanted[w] == field:
+                        ranges[0, w, r] = field_start
+                        ranges[1, w, r] = i
+                field += 1
+                i += 1
+                field_start = i
+                continue
+            if c == quote and i == field_start:
+                in_quotes = True
+                opened = i
+            i += 1
+        if in_quotes:
+            return start_of[:r], end_of[:r], next_of[:r], fields_of[:r], ranges[:, :, :r], opened
+        end = i
+        if end > start and buf[end - 1] == 13:
+            end -= 1
+        for w in range(n_wanted):
+            if wanted[w] == field:
+                ranges[0, w, r] = field_start
+                ranges[1, w, r] = end if end > field_start else field_start
+            elif wanted[w] > field:
+                ranges[0, w, r] = end
+                ranges[1, w, r] = end
+        start_of[r] = start
+        end_of[r] = end
+        next_of[r] = i + 1 if i < n else n
+        fields_of[r] = field + 1
+        r += 1
+        i = i + 1
+    return start_of[:r], end_of[:r], next_of[:r], fields_of[:r], ranges[:, :, :r], -1
+
+
+@numba.njit(**_JIT)
+def gather_fields(buf, a, b, quote, strip, out, offsets):
+    """Field values without their quotes ("" inside quotes is one quote) into ``out``/``offsets``.
+
+    ``strip``: also drop spaces and tabs around the value (the p column). Returns the bytes used.
+    """
+    pos = 0
+    offsets[0] = 0
+    for r in range(a.size):
+        i = a[r]
+        end = b[r]
+        first = pos
+        if i < end and buf[i] == quote:
+            i += 1
+            while i < end:
+                c = buf[i]
+                if c == quote:
+                    if i + 1 < end and buf[i + 1] == quote:
+                        out[pos] = quote
+                        pos += 1
+                        i += 2
+                        continue
+                    i += 1
+                    break
+                out[pos] = c
+                pos += 1
+                i += 1
+        while i < end:  # text after a closing quote is kept, as pandas and csv do
+            out[pos] = buf[i]
+            pos += 1
+            i += 1
+        if strip:
+            lo = first
+            while lo < pos and (out[lo] == 32 or out[lo] == 9):
+                lo += 1
+            hi = pos
+            while hi > lo and (out[hi - 1] == 32 or out[hi - 1] == 9):
+                hi -= 1
+            for j in range(lo, hi):
+                out[first + j - lo] = out[j]
+            pos = first + hi - lo
+        offsets[r + 1] = pos
+    return pos
+
+
+@numba.njit(**_JIT)
+def number_syntax(data, offsets, out):
+    """out[r] = 0 if field r is a decimal number ([+-]digits[.digits][e[+-]digits], or .digits),
+    1 if it is empty, 2 otherwise."""
+    for r in range(offsets.size - 1):
+        i = offsets[r]
+        end = offsets[r + 1]
+        if i == end:
+            out[r] = 1
+            continue
+        if data[i] == 43 or data[i] == 45:
+            i += 1
+        digits = 0
+        while i < end and 48 <= data[i] <= 57:
+            i += 1
+            digits += 1
+        if i < end and data[i] == 46:
+            i += 1
+            while i < end and 48 <= data[i] <= 57:
+                i += 1
+                digits += 1
+        ok = digits > 0
+        if ok and i < end and (data[i] == 101 or data[i] == 69):
+            i += 1
+            if i < end and (data[i] == 43 or data[i] == 45):
+                i += 1
+            exp = 0
+            while i < end and 48 <= data[i] <= 57:
+                i += 1
+                exp += 1
+            ok = exp > 0
+        out[r] = 0 if ok and i == end else 2
+    return out
+
+
+@numba.njit(**_JIT)
+def assemble_records(buf, starts, ends, nexts, row_of, adj_data, adj_offsets, reject, sep, out):
+    """Each record verbatim with ``sep p_adjusted sep reject`` before its line terminator.
+
+    ``row_of[r]`` is the data row of record r (index into adj_*/reject), or -1 for a record copied
+    unchanged (a blank line). Returns the bytes written to ``out``.
+    """
+    pos = 0
+    for r in range(starts.size):
+        for i in range(starts[r], ends[r]):
+            out[pos] = buf[i]
+            pos += 1
+        row = row_of[r]
+        if row >= 0:
+            out[pos] = sep
+            pos += 1
+            for i in range(adj_offsets[row], adj_offsets[row + 1]):
+                out[pos] = adj_data[i]
+                pos += 1
+            out[pos] = sep
+            pos += 1
+            if reject[row]:
+                out[pos] = 116  # true
+                out[pos + 1] = 114
+                out[pos + 2] = 117
+                out[pos + 3] = 101
+                pos += 4
+            else:
+                out[pos] = 102  # false
+                out[pos + 1] = 97
+                out[pos + 2] = 108
+                out[pos + 3] = 115
+                out[pos + 4] = 101
+                pos += 5
+        for i in range(ends[r], nexts[r]):
+            out[pos] = buf[i]
+            pos += 1
+    return pos
