@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _kernels, procedures as _procedures  # noqa: F401  (registers the built-ins)
+from . import _kernels, _torch_backend, procedures as _procedures  # noqa: F401  (registers the built-ins)
 from ._stepwise import adjusted_flat, n_rejected, threshold
 from ._validation import as_pvalues, check_alpha, check_k
 from .registry import PROCEDURES, Guarantee, SpecialProcedure, get_procedure
@@ -163,6 +163,8 @@ def reject(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int = 1,
     >>> res.n_rejected, res.threshold
     (1, 0.0125)
     """
+    if _torch_backend.is_tensor(pvalues):  # stays on its device (mtest._torch_backend)
+        return _torch_backend.reject_torch(pvalues, alpha, method, k=k, nan_policy=nan_policy)
     return run(pvalues, alpha, method, k, nan_policy)
 
 
@@ -286,6 +288,8 @@ def adjust(pvalues, method: str = "holm", *, k: int = 1, nan_policy: str = "rais
     >>> mtest.adjust([0.01, 0.04, 0.03, 0.005], method="fdr_tsbky", alpha=0.05)
     array([0.021, 0.042, 0.042, 0.021])
     """
+    if _torch_backend.is_tensor(pvalues):  # stays on its device (mtest._torch_backend)
+        return _torch_backend.adjust_torch(pvalues, method, k=k, nan_policy=nan_policy)
     proc = get_procedure(method)
     k = check_k_for(proc, k)
     flat, shape, index, n_nan = as_pvalues(pvalues, nan_policy)
