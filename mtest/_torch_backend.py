@@ -279,6 +279,8 @@ def _device_raw(torch, proc, values, ranks, n_tests: np.ndarray, k: int):
     ``ranks`` (M,) or None for single-step, family sizes ``n_tests`` (B,)), else None."""
     if PROCEDURES.get(proc.name) is not proc:  # unregistered objects may reuse a built-in name
         return None
+    if n_tests.size and (n_tests == n_tests[0]).all():
+        n_tests = n_tests[:1]  # one factor row serves every family
     if ranks is None:
         ranks = torch.ones(1, dtype=torch.int64, device=values.device)
     m_col = torch.as_tensor(n_tests, device=values.device)[:, None]
@@ -332,10 +334,8 @@ def _decide_sorted(torch, proc, rows, n_tests: np.ndarray, k: int, alpha: float)
                                                            alpha)
         ok = values <= torch.as_tensor(bounds, device=rows.device)
     ok &= ranks <= m_col  # NaN (last) is never tested
-    if proc.step == "down":  # the number of leading passes
-        fail = ~ok
-        first = fail.to(torch.uint8).argmax(dim=1)
-        r = torch.where(fail.any(dim=1), first, m_col[:, 0])
+    if proc.step == "down":  # the number of leading passes: the first failing rank - 1
+        r = torch.where(ok, m_col, ranks - 1).amin(dim=1)
     else:  # the largest passing rank (families reaching here have m >= 1)
         r = torch.where(ok, ranks, 0).amax(dim=1)
     return r.cpu().numpy().astype(np.int64)
@@ -496,12 +496,16 @@ def _adjusted_rows(families: _Families, proc, k: int):
     raw = _device_raw(torch, proc, values, ranks, m, k)
     if raw is None:
         raw = _host_raw(torch, proc, values, True, m, k)
-    untested = ranks > torch.as_tensor(m, device=device)[:, None]
+    untested = ranks > torch.as_tensor(m, device=device)[:, None] if families.has_nan else None
+    if untested is not None:  # NaN sorts last: keep it out of the running extremes
+        raw = raw.masked_fill(untested, -math.inf if proc.step == "down" else math.inf)
     if proc.step == "down":
-        adjusted = torch.cummax(raw.masked_fill(untested, -math.inf), dim=1).values
+        adjusted = torch.cummax(raw, dim=1).values
     else:  # running minimum from the top
-        adjusted = torch.cummin(raw.masked_fill(untested, math.inf).flip(1), dim=1).values.flip(1)
-    adjusted = adjusted.clamp_max_(1.0).masked_fill_(untested, math.nan)
+        adjusted = torch.cummin(raw.flip(1), dim=1).values.flip(1)
+    adjusted = adjusted.clamp_max_(1.0)
+    if untested is not None:
+        adjusted = adjusted.masked_fill_(untested, math.nan)
     return torch.empty_like(adjusted).scatter_(1, order, adjusted)
 
 
