@@ -112,6 +112,13 @@ def main(argv=None) -> int:
     rows = []
     header = ["work", "shape", "data", "implementation", "ms", "vs torch.sort", "vs numpy path",
               "torch = numpy"]
+    width = [30, 12, 8, 18, 10, 13, 13, 13]
+    print(" | ".join(h.ljust(w) for h, w in zip(header, width)), flush=True)
+
+    def emit(row):
+        rows.append(row)
+        cells = [f"{v:.3g}" if isinstance(v, float) else str(v) for v in row]
+        print(" | ".join(c.ljust(w) for c, w in zip(cells, width)), flush=True)
     for shape in shapes:
         batched = len(shape) == 2
         axis = 1 if batched else None
@@ -121,8 +128,8 @@ def main(argv=None) -> int:
             label = "x".join(f"{n:.0e}" if n >= 10**4 else str(n) for n in shape)
             t_sort = best_time(lambda: torch.sort(x, dim=-1), args.repeats, sync)
             t_sum = best_time(lambda: x.sum(dim=-1), args.repeats, sync)
-            rows.append(["yardstick", label, kind, "torch.sort", t_sort * 1e3, "", "", ""])
-            rows.append(["yardstick", label, kind, "torch.sum (one pass)", t_sum * 1e3, "", "", ""])
+            emit(["yardstick", label, kind, "torch.sort", t_sort * 1e3, "", "", ""])
+            emit(["yardstick", label, kind, "torch.sum (one pass)", t_sum * 1e3, "", "", ""])
             for work, method, k, what in CASES:
                 if what == "reject":
                     fn = lambda: reject_torch(x, 0.05, method, k=k, axis=axis)  # noqa: E731
@@ -134,16 +141,10 @@ def main(argv=None) -> int:
                 t_numpy = best_time(lambda: numpy_path(host, method, k, what, batched),
                                     max(1, args.repeats - 1), lambda: None)
                 same = agreement(got(), numpy_path(host, method, k, what, batched))
-                rows.append([work, label, kind, "numpy path (CPU)", t_numpy * 1e3, t_numpy / t_sort,
-                             "", ""])
-                rows.append([work, label, kind, f"mtest torch ({device.type})", t_torch * 1e3,
-                             t_torch / t_sort, t_torch / t_numpy, same])
+                emit([work, label, kind, "numpy path (CPU)", t_numpy * 1e3, t_numpy / t_sort, "", ""])
+                emit([work, label, kind, f"mtest torch ({device.type})", t_torch * 1e3,
+                      t_torch / t_sort, t_torch / t_numpy, same])
             del x
-    width = [max(len(str(h)), 14) for h in header]
-    print(" | ".join(h.ljust(w) for h, w in zip(header, width)))
-    for row in rows:
-        cells = [f"{v:.3g}" if isinstance(v, float) else str(v) for v in row]
-        print(" | ".join(c.ljust(w) for c, w in zip(cells, width)))
     if args.out:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, "w", newline="") as f:

@@ -1,5 +1,10 @@
 """torch tensors: rejections and adjusted p-values on the tensor's device, batched along an axis,
-bit for bit the numpy path's (mtest.reject / mtest.adjust on each family). CI runs CPU torch."""
+bit for bit the numpy path's (mtest.reject / mtest.adjust on each family).
+
+CI runs CPU torch. On a GPU machine the same tests run on the GPU with
+``MTEST_TORCH_DEVICE=cuda pytest tests/test_torch_backend.py``.
+"""
+import os
 import subprocess
 import sys
 import textwrap
@@ -15,6 +20,22 @@ from mtest.testing.strategies import pvalue_arrays
 torch = pytest.importorskip("torch")
 from mtest import _torch_backend  # noqa: E402
 from mtest._torch_backend import SIDAK_MAX_ULPS, TorchTestResult, adjust_torch, reject_torch  # noqa: E402
+
+#: the device under test (inputs are created there; results must stay there)
+DEVICE = torch.device(os.environ.get("MTEST_TORCH_DEVICE", "cpu"))
+
+
+def _t(array):
+    return torch.from_numpy(np.ascontiguousarray(array)).to(DEVICE)
+
+
+def _tensor(*args, **kwargs):
+    return torch.tensor(*args, **kwargs).to(DEVICE)
+
+
+def _zeros(*shape):
+    return torch.zeros(*shape, dtype=torch.float64, device=DEVICE)
+
 
 STEPWISE = [name for name, proc in mtest.PROCEDURES.items()
             if isinstance(proc, mtest.StepwiseProcedure)]
@@ -61,10 +82,12 @@ def _inputs(rng, m):
 def _check_family(res, index, p_family, method, alpha, k, nan_policy="raise"):
     """One family of a TorchTestResult against the numpy path on the same values."""
     ref = mtest.reject(p_family, alpha, method, k=k, nan_policy=nan_policy)
-    got_reject = res.reject[index].numpy()
+    got_reject = res.reject[index].cpu().numpy()
     assert np.array_equal(got_reject, ref.reject), (method, index)
     assert int(res.n_rejected[index]) == ref.n_rejected
     assert int(res.n_tests[index]) == ref.n_tests
+    for value in (res.reject, res.threshold, res.n_rejected, res.n_tests):
+        assert value.device == DEVICE
     assert _same_bits(float(res.threshold[index]), ref.threshold) or (
         np.isnan(ref.threshold) and np.isnan(float(res.threshold[index])))
 
@@ -85,7 +108,7 @@ def test_reject_equals_numpy_bitwise(method, dtype, passes, monkeypatch):
         for name, p in _inputs(rng, m).items():
             p = p.astype(dtype)
             for alpha in (0.05, 0.2):
-                res = reject_torch(torch.from_numpy(p), alpha, method, k=k)
+                res = reject_torch(_t(p), alpha, method, k=k)
                 _check_family(res, (), p, method, alpha, k)
                 assert res.reject.dtype == torch.bool and res.threshold.dtype == torch.float64
                 assert res.n_rejected.dtype == torch.int64 and res.threshold.shape == ()
@@ -99,13 +122,13 @@ def test_adjust_equals_numpy_bitwise(method, dtype):
     for m in (1, 2, 3, 17, 1000):
         for name, p in _inputs(rng, m).items():
             p = p.astype(dtype)
-            got = adjust_torch(torch.from_numpy(p), method, k=k)
+            got = adjust_torch(_t(p), method, k=k)
             want = mtest.adjust(p, method, k=k)
-            assert got.dtype == torch.float64 and got.shape == p.shape
+            assert got.dtype == torch.float64 and got.shape == p.shape and got.device == DEVICE
             if method in ULP_BOUNDED:
-                assert _ulps(got.numpy(), want) <= SIDAK_MAX_ULPS, (method, name, m)
+                assert _ulps(got.cpu().numpy(), want) <= SIDAK_MAX_ULPS, (method, name, m)
             else:
-                assert _same_bits(got.numpy(), want), (method, name, m)
+                assert _same_bits(got.cpu().numpy(), want), (method, name, m)
 
 
 @pytest.mark.parametrize("method", ULP_BOUNDED)
@@ -116,7 +139,7 @@ def test_sidak_ulp_bound_over_the_whole_range(method):
     for m in (2, 3, 7, 50, 1000, 100_003):
         p = np.concatenate([rng.random(m // 2 + 1), 10.0 ** rng.uniform(-300, 0, m // 2 + 1),
                             1.0 - 10.0 ** rng.uniform(-16, -1, m // 2 + 1)])[:m]
-        got = adjust_torch(torch.from_numpy(p), method).numpy()
+        got = adjust_torch(_t(p), method).cpu().numpy()
         assert _ulps(got, mtest.adjust(p, method)) <= SIDAK_MAX_ULPS
 
 
@@ -128,7 +151,7 @@ def test_sidak_rejections_are_exact_even_where_the_transform_differs():
         for m in (2, 10, 1000):
             crit = _stepwise.critical_values(proc, np.arange(1, m + 1), m, 1, 0.05)
             for p in (crit, np.nextafter(crit, 2.0), np.nextafter(crit, -1.0)):
-                res = reject_torch(torch.from_numpy(p.copy()), 0.05, method)
+                res = reject_torch(_t(p.copy()), 0.05, method)
                 _check_family(res, (), p, method, 0.05, 1)
 
 
@@ -137,16 +160,16 @@ def test_sidak_rejections_are_exact_even_where_the_transform_differs():
        alpha=st.sampled_from([0.01, 0.05, 0.3]), k=st.integers(1, 4))
 def test_random_inputs_equal_numpy(p, method, alpha, k):
     k = k if mtest.get_procedure(method).uses_k else 1
-    tensor = torch.from_numpy(p)
+    tensor = _t(p)
     res = reject_torch(tensor, alpha, method, k=k, nan_policy="omit")
     _check_family(res, (), p, method, alpha, k, "omit")
-    got = adjust_torch(tensor, method, k=k, nan_policy="omit").numpy()
+    got = adjust_torch(tensor, method, k=k, nan_policy="omit").cpu().numpy()
     want = mtest.adjust(p, method, k=k, nan_policy="omit")
     if method in ULP_BOUNDED:
         assert _ulps(got, want) <= SIDAK_MAX_ULPS
     else:
         assert _same_bits(got, want) or np.array_equal(got, want, equal_nan=True)
-        assert np.array_equal(res.reject.numpy(), got <= alpha)
+        assert np.array_equal(res.reject.cpu().numpy(), got <= alpha)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -162,13 +185,13 @@ def test_batched_families_along_an_axis(method, axis):
     # per family: a mix of classes (uniform, tiny, ties) so families take different paths
     p = np.where(rng.random(shape) < 0.5, 10.0 ** rng.uniform(-6, -1, shape), rng.random(shape))
     p[0] = rng.choice([0.001, 0.01, 0.3], shape[1:])
-    res = reject_torch(torch.from_numpy(p), 0.05, method, k=k, axis=axis)
-    adjusted = adjust_torch(torch.from_numpy(p), method, k=k, axis=axis).numpy()
+    res = reject_torch(_t(p), 0.05, method, k=k, axis=axis)
+    adjusted = adjust_torch(_t(p), method, k=k, axis=axis).cpu().numpy()
     ax = axis % p.ndim
     assert res.reject.shape == p.shape and adjusted.shape == p.shape
     assert res.threshold.shape == tuple(n for i, n in enumerate(shape) if i != ax)
     moved = np.moveaxis(p, ax, -1)
-    moved_reject = np.moveaxis(res.reject.numpy(), ax, -1)
+    moved_reject = np.moveaxis(res.reject.cpu().numpy(), ax, -1)
     moved_adjusted = np.moveaxis(adjusted, ax, -1)
     for index in np.ndindex(moved.shape[:-1]):
         family = moved[index]
@@ -194,8 +217,8 @@ def test_batched_nan_omit_families_of_different_sizes(method, passes, monkeypatc
     for row, share in enumerate([0.0, 0.1, 0.5, 0.9, 0.98, 1.0]):  # the last family is all NaN
         p[row, rng.random(50) < share] = np.nan
     p[5] = np.nan
-    res = reject_torch(torch.from_numpy(p), 0.05, method, k=k, axis=1, nan_policy="omit")
-    adjusted = adjust_torch(torch.from_numpy(p), method, k=k, axis=1, nan_policy="omit").numpy()
+    res = reject_torch(_t(p), 0.05, method, k=k, axis=1, nan_policy="omit")
+    adjusted = adjust_torch(_t(p), method, k=k, axis=1, nan_policy="omit").cpu().numpy()
     for row in range(6):
         _check_family(res, row, p[row], method, 0.05, k, "omit")
         want = mtest.adjust(p[row], method, k=k, nan_policy="omit")
@@ -217,7 +240,7 @@ def test_slow_counting_needs_the_sorted_fallback():
         crit = _stepwise.critical_values(proc, np.arange(1, m + 1), m, k, 0.05)
         ladder = np.stack([crit, np.nextafter(crit, 2.0), np.r_[crit[:150], np.ones(50)],
                            np.r_[np.nextafter(crit[:150], 2.0), crit[150:]]])
-        res = reject_torch(torch.from_numpy(ladder), 0.05, method, k=k, axis=1)
+        res = reject_torch(_t(ladder), 0.05, method, k=k, axis=1)
         for row in range(len(ladder)):
             _check_family(res, row, ladder[row], method, 0.05, k)
 
@@ -230,7 +253,7 @@ def test_stepdown_ladder_takes_more_than_the_counting_passes(monkeypatch):
     real = _torch_backend._decide_sorted
     monkeypatch.setattr(_torch_backend, "_decide_sorted",
                         lambda *a, **kw: calls.append(1) or real(*a, **kw))
-    res = reject_torch(torch.from_numpy(crit.copy()), 0.05, "holm")
+    res = reject_torch(_t(crit.copy()), 0.05, "holm")
     assert calls and int(res.n_rejected) == m == mtest.holm(crit).n_rejected
 
 
@@ -247,28 +270,28 @@ def test_float32_compares_exactly_against_float64_critical_values():
         c = _stepwise.critical_values(proc, np.arange(1, m + 1), m, 1, 0.05)
         c32 = c.astype(np.float32)
         p = np.stack([c32, np.nextafter(c32, np.float32(2)), np.nextafter(c32, np.float32(-1))])
-        res = reject_torch(torch.from_numpy(p), 0.05, method, axis=1)
+        res = reject_torch(_t(p), 0.05, method, axis=1)
         for row in range(3):
             _check_family(res, row, p[row], method, 0.05, 1)
-            assert np.array_equal(res.reject[row].numpy(),
+            assert np.array_equal(res.reject[row].cpu().numpy(),
                                   p[row].astype(np.float64) <= float(res.threshold[row]))
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_half_precision_is_read_as_float32(dtype):
     rng = np.random.default_rng(6)
-    p = torch.from_numpy(rng.random(300) ** 4).to(dtype)
-    as32 = p.to(torch.float32).numpy()
+    p = _t(rng.random(300) ** 4).to(dtype)
+    as32 = p.to(torch.float32).cpu().numpy()
     res = reject_torch(p, 0.1, "hochberg")
     _check_family(res, (), as32, "hochberg", 0.1, 1)
-    assert _same_bits(adjust_torch(p, "holm").numpy(), mtest.adjust(as32, "holm"))
+    assert _same_bits(adjust_torch(p, "holm").cpu().numpy(), mtest.adjust(as32, "holm"))
 
 
 def test_integer_tensors_are_read_as_float64():
-    p = torch.tensor([0, 1, 0, 1, 1])
+    p = _tensor([0, 1, 0, 1, 1])
     res = reject_torch(p, 0.05, "holm")
     assert res.reject.tolist() == [True, False, True, False, False]
-    assert _same_bits(adjust_torch(p, "fdr_bh").numpy(), mtest.adjust(p.numpy(), "fdr_bh"))
+    assert _same_bits(adjust_torch(p, "fdr_bh").cpu().numpy(), mtest.adjust(p.cpu().numpy(), "fdr_bh"))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -282,7 +305,7 @@ def test_invalid_values_raise_the_numpy_message(bad):
     with pytest.raises(ValueError) as numpy_error:
         mtest.reject(np.array(bad), 0.05, "holm")
     for dtype in (torch.float64, torch.float32):
-        tensor = torch.tensor(bad, dtype=dtype)
+        tensor = _tensor(bad, dtype=dtype)
         for call in (lambda: reject_torch(tensor, 0.05, "holm"),
                      lambda: adjust_torch(tensor, "holm"),
                      lambda: mtest.reject(tensor),
@@ -295,29 +318,29 @@ def test_invalid_values_raise_the_numpy_message(bad):
 
 def test_nan_omit_still_refuses_out_of_range():
     with pytest.raises(ValueError, match=r"pvalues must lie in \[0, 1\]; got 2.0"):
-        reject_torch(torch.tensor([float("nan"), 2.0, 0.1]), 0.05, "holm", nan_policy="omit")
+        reject_torch(_tensor([float("nan"), 2.0, 0.1]), 0.05, "holm", nan_policy="omit")
 
 
-@pytest.mark.parametrize("tensor", [torch.tensor([True, False]),
-                                    torch.tensor([0.1 + 0j, 0.2 + 0j])])
+@pytest.mark.parametrize("tensor", [_tensor([True, False]),
+                                    _tensor([0.1 + 0j, 0.2 + 0j])])
 def test_non_numeric_dtypes_raise_the_numpy_message(tensor):
     with pytest.raises(ValueError, match="pvalues must be a numeric array of p-values") as error:
         reject_torch(tensor, 0.05, "holm")
     with pytest.raises(ValueError) as numpy_error:
-        mtest.reject(tensor.numpy(), 0.05, "holm")
+        mtest.reject(tensor.cpu().numpy(), 0.05, "holm")
     assert str(error.value) == str(numpy_error.value)
     with pytest.raises(ValueError, match="pvalues"):
         adjust_torch(tensor, "holm")
 
 
 def test_argument_errors_name_the_argument():
-    p = torch.rand(4, 5, dtype=torch.float64)
+    p = _t(np.random.default_rng(9).random((4, 5)))
     with pytest.raises(ValueError, match=r"axis must be None or an integer in \[-2, 1\].*got 2"):
         reject_torch(p, 0.05, "holm", axis=2)
     with pytest.raises(ValueError, match="axis"):
         adjust_torch(p, "holm", axis=1.0)
     with pytest.raises(ValueError, match="axis"):
-        reject_torch(torch.tensor(0.5, dtype=torch.float64), 0.05, "holm", axis=0)
+        reject_torch(_tensor(0.5, dtype=torch.float64), 0.05, "holm", axis=0)
     with pytest.raises(ValueError, match=r"alpha must lie strictly between 0 and 1; got 1.5"):
         reject_torch(p, 1.5, "holm")
     with pytest.raises(ValueError, match=r"k \(2\) is only defined for the k-FWER procedures"):
@@ -332,7 +355,7 @@ def test_argument_errors_name_the_argument():
 
 def test_inputs_are_not_mutated_and_gradients_are_ignored():
     rng = np.random.default_rng(7)
-    base = torch.from_numpy(rng.random((3, 64)) ** 3)
+    base = _t(rng.random((3, 64)) ** 3)
     for method in ALL:
         for axis in (None, 1):
             p = base.clone().t().requires_grad_(True).t()  # non-contiguous, needs grad
@@ -344,15 +367,15 @@ def test_inputs_are_not_mutated_and_gradients_are_ignored():
 
 def test_empty_and_single_families():
     for method in ALL:
-        res = reject_torch(torch.zeros(0, dtype=torch.float64), 0.05, method)
+        res = reject_torch(_zeros(0), 0.05, method)
         assert res.reject.shape == (0,) and int(res.n_rejected) == 0 and int(res.n_tests) == 0
         assert np.isnan(float(res.threshold))
-        assert adjust_torch(torch.zeros(0), method).shape == (0,)
-        res = reject_torch(torch.zeros(0, 4), 0.05, method, axis=1)
+        assert adjust_torch(_zeros(0), method).shape == (0,)
+        res = reject_torch(_zeros(0, 4), 0.05, method, axis=1)
         assert res.reject.shape == (0, 4) and res.threshold.shape == (0,)
-        res = reject_torch(torch.zeros(3, 0), 0.05, method, axis=1)
+        res = reject_torch(_zeros(3, 0), 0.05, method, axis=1)
         assert res.n_rejected.tolist() == [0, 0, 0] and res.reject.shape == (3, 0)
-        scalar = torch.tensor(0.01, dtype=torch.float64)
+        scalar = _tensor(0.01, dtype=torch.float64)
         _check_family(reject_torch(scalar, 0.05, method), (), np.array(0.01), method, 0.05, 1)
 
 
@@ -361,7 +384,7 @@ def test_empty_and_single_families():
 
 
 def test_public_reject_and_adjust_dispatch_tensors():
-    p = torch.tensor([0.01, 0.04, 0.03, 0.005], dtype=torch.float64)
+    p = _tensor([0.01, 0.04, 0.03, 0.005], dtype=torch.float64)
     res = mtest.reject(p, 0.05, "holm")
     assert isinstance(res, TorchTestResult) and res.reject.tolist() == [True, False, False, True]
     assert res.guarantee == mtest.get_procedure("holm").guarantee(1, 0.05)
@@ -371,7 +394,7 @@ def test_public_reject_and_adjust_dispatch_tensors():
     assert torch.equal(res.reject, res.pvalues_adjusted <= 0.05)
     lr = mtest.reject(p, 0.05, "lr", k=2)
     assert lr.k == 2 and lr.guarantee.error_rate == "kfwer"
-    assert "n_rejected=2" in repr(res) and "device=cpu" in repr(res)
+    assert "n_rejected=2" in repr(res) and f"device={DEVICE}" in repr(res)
 
 
 def test_user_procedures_use_their_own_transform():
@@ -390,11 +413,11 @@ def test_user_procedures_use_their_own_transform():
     p = np.where(rng.random((4, 80)) < 0.5, rng.random((4, 80)) * 1e-3, rng.random((4, 80)))
     p[1, :5] = np.nan
     for proc in (double, single):
-        res = reject_torch(torch.from_numpy(p), 0.05, proc, axis=1, nan_policy="omit")
-        adjusted = adjust_torch(torch.from_numpy(p), proc, axis=1, nan_policy="omit").numpy()
+        res = reject_torch(_t(p), 0.05, proc, axis=1, nan_policy="omit")
+        adjusted = adjust_torch(_t(p), proc, axis=1, nan_policy="omit").cpu().numpy()
         for row in range(4):
             ref = mtest.reject(p[row], 0.05, proc, nan_policy="omit")
-            assert np.array_equal(res.reject[row].numpy(), ref.reject)
+            assert np.array_equal(res.reject[row].cpu().numpy(), ref.reject)
             assert np.array_equal(adjusted[row], mtest.adjust(p[row], proc, nan_policy="omit"),
                                   equal_nan=True)
 
