@@ -153,6 +153,8 @@ def reject(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int = 1,
     Returns
     -------
     MultipleTestResult
+        For a ``torch.Tensor`` a ``TorchTestResult`` on the tensor's device, bitwise this result
+        (see ``mtest._torch_backend.reject_torch``, which also takes ``axis``).
 
     Examples
     --------
@@ -274,7 +276,8 @@ def adjust(pvalues, method: str = "holm", *, k: int = 1, nan_policy: str = "rais
 
     Returns an array of the input's shape (a Series with its index for a Series input), float64,
     NaN kept in place under ``nan_policy='omit'``. ``adjust(p, m) <= alpha`` is exactly the
-    rejection set of ``reject(p, alpha, m)``.
+    rejection set of ``reject(p, alpha, m)``. A ``torch.Tensor`` gives a float64 tensor on its
+    device (``mtest._torch_backend.adjust_torch``).
 
     ``alpha`` is needed only by the two-stage adaptive FDR procedures (``'fdr_tsbh'``,
     ``'fdr_tsbky'``), whose adjusted p-values depend on the level and are valid for that
