@@ -96,12 +96,17 @@ def _check_family(res, index, p_family, method, alpha, k, nan_policy="raise"):
 # bitwise equality with the numpy path
 
 
-@pytest.mark.parametrize("passes", [_torch_backend.MAX_COUNTING_PASSES, 0],
-                         ids=["counting", "sorted-decision"])
+@pytest.mark.parametrize("passes, kernels", [(_torch_backend.MAX_COUNTING_PASSES, True),
+                                             (_torch_backend.MAX_COUNTING_PASSES, False),
+                                             (0, True)],
+                         ids=["counting", "counting-in-torch", "sorted-decision"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("method", ALL)
-def test_reject_equals_numpy_bitwise(method, dtype, passes, monkeypatch):
+def test_reject_equals_numpy_bitwise(method, dtype, passes, kernels, monkeypatch):
+    """Both ways of counting on CPU tensors (mtest's kernel; torch comparisons, as on a GPU) and
+    the sorted decision of undecided families."""
     monkeypatch.setattr(_torch_backend, "MAX_COUNTING_PASSES", passes)
+    monkeypatch.setattr(_torch_backend, "COUNT_CPU_WITH_KERNELS", kernels)
     rng = np.random.default_rng(1)
     k = _k_for(method)
     for m in (1, 2, 3, 17, 1000):
@@ -206,10 +211,13 @@ def test_batched_families_along_an_axis(method, axis):
             assert _same_bits(moved_adjusted[index], want)
 
 
-@pytest.mark.parametrize("passes", [_torch_backend.MAX_COUNTING_PASSES, 0])
+@pytest.mark.parametrize("passes, kernels", [(_torch_backend.MAX_COUNTING_PASSES, True),
+                                             (_torch_backend.MAX_COUNTING_PASSES, False),
+                                             (0, True)])
 @pytest.mark.parametrize("method", ALL)
-def test_batched_nan_omit_families_of_different_sizes(method, passes, monkeypatch):
+def test_batched_nan_omit_families_of_different_sizes(method, passes, kernels, monkeypatch):
     monkeypatch.setattr(_torch_backend, "MAX_COUNTING_PASSES", passes)
+    monkeypatch.setattr(_torch_backend, "COUNT_CPU_WITH_KERNELS", kernels)
     rng = np.random.default_rng(5)
     k = _k_for(method, 2)
     p = np.where(rng.random((6, 50)) < 0.5, 10.0 ** rng.uniform(-5, -1, (6, 50)),
