@@ -96,6 +96,11 @@ def main(argv=None) -> int:
     parser.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--only", default=None, choices=["reject", "adjust"],
+                        help="only rejections or only adjusted p-values")
+    parser.add_argument("--sizes", default=None,
+                        help="comma-separated shapes, e.g. '1000000,1000x10000' (default: 10^6, "
+                             "10^7, 1000x10^4)")
     parser.add_argument("--clock", default="wall", choices=["wall", "process"],
                         help="'process': CPU time of this process (all threads), for a loaded "
                              "shared CPU machine; CPU devices only")
@@ -115,6 +120,8 @@ def main(argv=None) -> int:
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     dtype = getattr(torch, args.dtype)
     shapes = [(10**5,), (100, 1000)] if args.quick else [(10**6,), (10**7,), (1000, 10**4)]
+    if args.sizes:
+        shapes = [tuple(int(n) for n in item.split("x")) for item in args.sizes.split(",")]
     print(f"device: {device_name(device)}")
     print(f"torch {torch.__version__}, numpy {np.__version__}, mtest {mtest.__version__}, "
           f"python {platform.python_version()}, dtype {args.dtype}, clock {args.clock}")
@@ -142,6 +149,8 @@ def main(argv=None) -> int:
             emit(["yardstick", label, kind, "torch.sort", t_sort * 1e3, "", "", ""])
             emit(["yardstick", label, kind, "torch.sum (one pass)", t_sum * 1e3, "", "", ""])
             for work, method, k, what in CASES:
+                if args.only and what != args.only:
+                    continue
                 if what == "reject":
                     fn = lambda: reject_torch(x, 0.05, method, k=k, axis=axis)  # noqa: E731
                     got = lambda: fn().reject.cpu().numpy()  # noqa: E731

@@ -466,7 +466,9 @@ def reject_torch(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int =
         if proc.step == "single":
             thr = _critical(proc, np.ones(len(m), dtype=np.int64), m, k, alpha)
             mask = _le_per_family(torch, rows, thr)
-            r = None
+            # on a GPU the mask's sum is one cheap pass; on CPU torch the kernel counts faster
+            r = (_count_le(torch, rows, np.where(m > 0, thr, -np.inf))
+                 if rows.device.type == "cpu" and COUNT_CPU_WITH_KERNELS else None)
         else:
             r = _n_rejected(torch, proc, families, k, alpha)
             thr = _critical(proc, np.maximum(r, 1), m, k, alpha)
