@@ -16,7 +16,8 @@ torch is imported lazily (``mtest`` imports without it); this module is reached 
   on the device, a running maximum (step-down) or a running minimum from the top (step-up),
   ``min(., 1)``, scattered back. The transforms of Bonferroni, Holm, Lehmann–Romano, Hochberg,
   BH and BY are one IEEE multiplication of the p-value by a factor built from integers by IEEE
-  operations, so they equal numpy's bit for bit on every device. Divisions never take a CPU
+  operations, and Gavrilov–Benjamini–Sarkar's is IEEE operations in numpy's order, so they equal
+  numpy's bit for bit on every device. Divisions never take a CPU
   scalar as divisor (CUDA turns ``tensor / cpu_scalar`` into a multiplication by the reciprocal,
   which can differ by an ulp). Šidák and Holm–Šidák use ``log1p`` and ``expm1``, whose torch
   implementations (Sleef on CPU, CUDA's libdevice) differ from numpy's by up to an ulp each: their
@@ -28,9 +29,9 @@ torch is imported lazily (``mtest`` imports without it); this module is reached 
   computed from the exactly upcast sorted values in float64 and returned as float64, as
   :func:`mtest.adjust` does (a float32 result would break ``reject == (adjusted <= alpha)``).
   Integer tensors are read as float64.
-* Hommel (a :class:`~mtest.registry.SpecialProcedure`) has no device algorithm: each family is
-  copied to the CPU, run by the numpy path, and the results copied back (a Python loop over
-  families). User-registered stepwise procedures run on the device for the rejections (the engine's
+* Hommel and the two-stage FDR procedures (:class:`~mtest.registry.SpecialProcedure`) have no
+  device algorithm: each family is copied to the CPU, run by the numpy path, and the results
+  copied back (a Python loop over families). User-registered stepwise procedures run on the device for the rejections (the engine's
   critical values serve every procedure); their adjusted values evaluate ``proc.raw`` on the CPU.
 """
 from __future__ import annotations
@@ -66,6 +67,8 @@ SIDAK_MAX_ULPS = 4
 
 #: procedures whose device transform equals numpy's bit for bit (a product p * factor(i, m, k))
 _PRODUCT_FORM = ("bonferroni", "holm", "lehmann-romano", "hochberg", "fdr_bh", "fdr_by")
+#: ... and those whose device transform is bitwise numpy's, usable for decisions
+_EXACT_RAW = _PRODUCT_FORM + ("fdr_gbs",)
 
 
 def is_tensor(obj: Any) -> bool:
@@ -117,7 +120,8 @@ class TorchTestResult:
     @cached_property
     def pvalues_adjusted(self):
         families, = self._source
-        return families.restore(_adjusted_rows(families, get_procedure(self.method), self.k))
+        return families.restore(_adjusted_rows(families, get_procedure(self.method), self.k,
+                                               self.alpha))
 
     def __repr__(self) -> str:
         k = f", k={self.k}" if self.k != 1 else ""
@@ -302,6 +306,9 @@ def _device_raw(torch, proc, values, ranks, n_tests: np.ndarray, k: int):
         return -torch.expm1(m_col.to(torch.float64) * torch.log1p(-values))
     if proc.name == "holm-sidak":  # -expm1((m - i + 1) log1p(-p))
         return -torch.expm1((m_col - ranks + 1).to(torch.float64) * torch.log1p(-values))
+    if proc.name == "fdr_gbs":  # (m + 1.0 - i) / i * p / (1 - p), numpy's order of operations
+        f64 = torch.float64
+        return (m_col + 1 - ranks).to(f64) / ranks.to(f64) * values / (1.0 - values)
     return None
 
 
@@ -335,7 +342,7 @@ def _decide_sorted(torch, proc, rows, n_tests: np.ndarray, k: int, alpha: float)
     ranks = torch.arange(1, size + 1, device=rows.device)
     m_col = torch.as_tensor(n_tests, device=rows.device)[:, None]
     raw = _device_raw(torch, proc, values, ranks, n_tests, k) \
-        if proc.name in _PRODUCT_FORM else None
+        if proc.name in _EXACT_RAW else None
     if raw is not None:  # raw_i(p) <= alpha is p <= critical_i, bit for bit
         ok = raw <= alpha
     else:
@@ -388,8 +395,9 @@ def _n_rejected(torch, proc, families: _Families, k: int, alpha: float) -> np.nd
     return r
 
 
-def _special_cpu(proc, families: _Families, k: int, alpha: float | None):
-    """SpecialProcedure (Hommel): each family through the numpy path on the CPU."""
+def _special_cpu(proc, families: _Families, k: int, alpha: float | None, reject: bool):
+    """SpecialProcedure (Hommel, the two-stage FDR procedures): each family through the numpy
+    path on the CPU."""
     from .multitest import run
 
     torch = _torch()
@@ -400,8 +408,8 @@ def _special_cpu(proc, families: _Families, k: int, alpha: float | None):
     thr = np.full(len(host), np.nan)
     for b, row in enumerate(host):
         n_nan = row.size - int(families.n_tests[b])
-        adjusted[b] = adjusted_flat(row, proc, k, n_nan)
-        if alpha is not None:
+        adjusted[b] = adjusted_flat(row, proc, k, n_nan, alpha)
+        if reject:
             res = run(row, alpha, proc, k, "omit")
             mask[b], r[b], thr[b] = res.reject, res.n_rejected, res.threshold
     device = families.device
@@ -461,7 +469,7 @@ def reject_torch(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int =
     guarantee = proc.guarantee(k, alpha)
     adjusted = None
     if isinstance(proc, SpecialProcedure):
-        adjusted, mask, r, thr = _special_cpu(proc, families, k, alpha)
+        adjusted, mask, r, thr = _special_cpu(proc, families, k, alpha, True)
     else:
         if proc.step == "single":
             thr = _critical(proc, np.ones(len(m), dtype=np.int64), m, k, alpha)
@@ -490,13 +498,13 @@ def reject_torch(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int =
 # adjusted p-values
 
 
-def _adjusted_rows(families: _Families, proc, k: int):
+def _adjusted_rows(families: _Families, proc, k: int, alpha: float | None = None):
     """(B, M) float64 adjusted p-values on the device, NaN where the input is NaN."""
     torch = _torch()
     rows, m = families.rows, families.n_tests
     device = families.device
     if isinstance(proc, SpecialProcedure):
-        return _special_cpu(proc, families, k, None)[0]
+        return _special_cpu(proc, families, k, alpha, False)[0]
     if proc.step == "single":
         values = rows.to(torch.float64)
         raw = _device_raw(torch, proc, values, None, m, k)
@@ -524,13 +532,14 @@ def _adjusted_rows(families: _Families, proc, k: int):
 
 
 def adjust_torch(pvalues, method: str = "holm", *, k: int = 1, axis: int | None = None,
-                 nan_policy: str = "raise"):
+                 nan_policy: str = "raise", alpha: float | None = None):
     """Adjusted p-values of a torch tensor (R ``p.adjust`` semantics), on its device.
 
     Returns a float64 tensor of the input's shape on its device, NaN kept in place under
     ``nan_policy='omit'``: bitwise :func:`mtest.adjust` of each family, except Šidák and
     Holm–Šidák (within :data:`SIDAK_MAX_ULPS` ulps: torch's ``log1p``/``expm1`` are not numpy's).
-    Parameters as in :func:`reject_torch`.
+    Parameters as in :func:`reject_torch`; ``alpha`` only for the procedures whose adjusted
+    values depend on the level (the two-stage FDR procedures), as in :func:`mtest.adjust`.
 
     Examples
     --------
@@ -545,5 +554,8 @@ def adjust_torch(pvalues, method: str = "holm", *, k: int = 1, axis: int | None 
     """
     proc = get_procedure(method)
     k = _check_k(proc, k)
+    alpha = None if alpha is None else check_alpha(alpha)
+    if getattr(proc, "alpha_dependent", False) and alpha is None:
+        adjusted_flat(np.zeros(0), proc, k, 0, None)  # the numpy path's error: pass alpha
     families = _families(pvalues, nan_policy, axis)
-    return families.restore(_adjusted_rows(families, proc, k))
+    return families.restore(_adjusted_rows(families, proc, k, alpha))

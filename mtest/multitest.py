@@ -292,7 +292,7 @@ def adjust(pvalues, method: str = "holm", *, k: int = 1, nan_policy: str = "rais
     array([0.021, 0.042, 0.042, 0.021])
     """
     if _torch_backend.is_tensor(pvalues):  # stays on its device (mtest._torch_backend)
-        return _torch_backend.adjust_torch(pvalues, method, k=k, nan_policy=nan_policy)
+        return _torch_backend.adjust_torch(pvalues, method, k=k, nan_policy=nan_policy, alpha=alpha)
     proc = get_procedure(method)
     k = check_k_for(proc, k)
     flat, shape, index, n_nan = as_pvalues(pvalues, nan_policy)

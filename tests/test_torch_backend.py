@@ -127,8 +127,8 @@ def test_adjust_equals_numpy_bitwise(method, dtype):
     for m in (1, 2, 3, 17, 1000):
         for name, p in _inputs(rng, m).items():
             p = p.astype(dtype)
-            got = adjust_torch(_t(p), method, k=k)
-            want = mtest.adjust(p, method, k=k)
+            got = adjust_torch(_t(p), method, k=k, alpha=0.05)
+            want = mtest.adjust(p, method, k=k, alpha=0.05)
             assert got.dtype == torch.float64 and got.shape == p.shape and got.device == DEVICE
             if method in ULP_BOUNDED:
                 assert _ulps(got.cpu().numpy(), want) <= SIDAK_MAX_ULPS, (method, name, m)
@@ -168,8 +168,8 @@ def test_random_inputs_equal_numpy(p, method, alpha, k):
     tensor = _t(p)
     res = reject_torch(tensor, alpha, method, k=k, nan_policy="omit")
     _check_family(res, (), p, method, alpha, k, "omit")
-    got = adjust_torch(tensor, method, k=k, nan_policy="omit").cpu().numpy()
-    want = mtest.adjust(p, method, k=k, nan_policy="omit")
+    got = adjust_torch(tensor, method, k=k, nan_policy="omit", alpha=alpha).cpu().numpy()
+    want = mtest.adjust(p, method, k=k, nan_policy="omit", alpha=alpha)
     if method in ULP_BOUNDED:
         assert _ulps(got, want) <= SIDAK_MAX_ULPS
     else:
@@ -191,7 +191,7 @@ def test_batched_families_along_an_axis(method, axis):
     p = np.where(rng.random(shape) < 0.5, 10.0 ** rng.uniform(-6, -1, shape), rng.random(shape))
     p[0] = rng.choice([0.001, 0.01, 0.3], shape[1:])
     res = reject_torch(_t(p), 0.05, method, k=k, axis=axis)
-    adjusted = adjust_torch(_t(p), method, k=k, axis=axis).cpu().numpy()
+    adjusted = adjust_torch(_t(p), method, k=k, axis=axis, alpha=0.05).cpu().numpy()
     ax = axis % p.ndim
     assert res.reject.shape == p.shape and adjusted.shape == p.shape
     assert res.threshold.shape == tuple(n for i, n in enumerate(shape) if i != ax)
@@ -204,7 +204,7 @@ def test_batched_families_along_an_axis(method, axis):
         assert np.array_equal(moved_reject[index], ref.reject)
         assert int(res.n_rejected[index]) == ref.n_rejected
         assert _same_bits(float(res.threshold[index]), ref.threshold)
-        want = mtest.adjust(family, method, k=k)
+        want = mtest.adjust(family, method, k=k, alpha=0.05)
         if method in ULP_BOUNDED:
             assert _ulps(moved_adjusted[index], want) <= SIDAK_MAX_ULPS
         else:
@@ -226,10 +226,11 @@ def test_batched_nan_omit_families_of_different_sizes(method, passes, kernels, m
         p[row, rng.random(50) < share] = np.nan
     p[5] = np.nan
     res = reject_torch(_t(p), 0.05, method, k=k, axis=1, nan_policy="omit")
-    adjusted = adjust_torch(_t(p), method, k=k, axis=1, nan_policy="omit").cpu().numpy()
+    adjusted = adjust_torch(_t(p), method, k=k, axis=1, nan_policy="omit",
+                            alpha=0.05).cpu().numpy()
     for row in range(6):
         _check_family(res, row, p[row], method, 0.05, k, "omit")
-        want = mtest.adjust(p[row], method, k=k, nan_policy="omit")
+        want = mtest.adjust(p[row], method, k=k, nan_policy="omit", alpha=0.05)
         if method in ULP_BOUNDED:
             assert _ulps(adjusted[row], want) <= SIDAK_MAX_ULPS
         else:
@@ -361,6 +362,23 @@ def test_argument_errors_name_the_argument():
         reject_torch(np.array([0.1]), 0.05, "holm")
 
 
+def test_level_dependent_adjusted_values_need_alpha():
+    """The two-stage FDR procedures' adjusted values depend on alpha: required, as in mtest.adjust,
+    and the result's adjusted values use the result's alpha."""
+    p = np.array([0.001, 0.01, 0.02, 0.03, 0.04, 0.6])
+    for method in [n for n, proc in mtest.PROCEDURES.items() if getattr(proc, "alpha_dependent", False)]:
+        with pytest.raises(ValueError, match="pass alpha") as error:
+            adjust_torch(_t(p), method)
+        with pytest.raises(ValueError) as numpy_error:
+            mtest.adjust(p, method)
+        assert str(error.value) == str(numpy_error.value)
+        for alpha in (0.05, 0.2):
+            res = reject_torch(_t(p), alpha, method)
+            want = mtest.adjust(p, method, alpha=alpha)
+            assert _same_bits(res.pvalues_adjusted.cpu().numpy(), want)
+            assert _same_bits(mtest.adjust(_t(p), method, alpha=alpha).cpu().numpy(), want)
+
+
 def test_inputs_are_not_mutated_and_gradients_are_ignored():
     rng = np.random.default_rng(7)
     base = _t(rng.random((3, 64)) ** 3)
@@ -369,7 +387,7 @@ def test_inputs_are_not_mutated_and_gradients_are_ignored():
             p = base.clone().t().requires_grad_(True).t()  # non-contiguous, needs grad
             before = p.detach().clone()
             reject_torch(p, 0.05, method, k=1, axis=axis).pvalues_adjusted
-            adjust_torch(p, method, axis=axis)
+            adjust_torch(p, method, axis=axis, alpha=0.05)
             assert torch.equal(p.detach(), before) and p.requires_grad
 
 
@@ -378,7 +396,7 @@ def test_empty_and_single_families():
         res = reject_torch(_zeros(0), 0.05, method)
         assert res.reject.shape == (0,) and int(res.n_rejected) == 0 and int(res.n_tests) == 0
         assert np.isnan(float(res.threshold))
-        assert adjust_torch(_zeros(0), method).shape == (0,)
+        assert adjust_torch(_zeros(0), method, alpha=0.05).shape == (0,)
         res = reject_torch(_zeros(0, 4), 0.05, method, axis=1)
         assert res.reject.shape == (0, 4) and res.threshold.shape == (0,)
         res = reject_torch(_zeros(3, 0), 0.05, method, axis=1)
