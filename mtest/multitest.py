@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _kernels, procedures as _procedures  # noqa: F401  (registers the built-ins)
+from . import _kernels, _torch_backend, procedures as _procedures  # noqa: F401  (registers the built-ins)
 from ._stepwise import adjusted_flat, n_rejected, threshold
 from ._validation import as_pvalues, check_alpha, check_k, fingerprint_of, read_pvalues
 from .registry import PROCEDURES, Guarantee, SpecialProcedure, get_procedure
@@ -196,6 +196,8 @@ def reject(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int = 1,
     Returns
     -------
     MultipleTestResult
+        For a ``torch.Tensor`` a ``TorchTestResult`` on the tensor's device, bitwise this result
+        (see ``mtest._torch_backend.reject_torch``, which also takes ``axis``).
 
     Examples
     --------
@@ -206,6 +208,8 @@ def reject(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int = 1,
     >>> res.n_rejected, res.threshold
     (1, 0.0125)
     """
+    if _torch_backend.is_tensor(pvalues):  # stays on its device (mtest._torch_backend)
+        return _torch_backend.reject_torch(pvalues, alpha, method, k=k, nan_policy=nan_policy)
     return run(pvalues, alpha, method, k, nan_policy)
 
 
@@ -331,7 +335,8 @@ def adjust(pvalues, method: str = "holm", *, k: int = 1, nan_policy: str = "rais
 
     Returns an array of the input's shape (a Series with its index for a Series input), float64,
     NaN kept in place under ``nan_policy='omit'``. ``adjust(p, m) <= alpha`` is exactly the
-    rejection set of ``reject(p, alpha, m)``.
+    rejection set of ``reject(p, alpha, m)``. A ``torch.Tensor`` gives a float64 tensor on its
+    device (``mtest._torch_backend.adjust_torch``).
 
     ``alpha`` is needed only by the two-stage adaptive FDR procedures (``'fdr_tsbh'``,
     ``'fdr_tsbky'``), whose adjusted p-values depend on the level and are valid for that
@@ -345,6 +350,8 @@ def adjust(pvalues, method: str = "holm", *, k: int = 1, nan_policy: str = "rais
     >>> mtest.adjust([0.01, 0.04, 0.03, 0.005], method="fdr_tsbky", alpha=0.05)
     array([0.021, 0.042, 0.042, 0.021])
     """
+    if _torch_backend.is_tensor(pvalues):  # stays on its device (mtest._torch_backend)
+        return _torch_backend.adjust_torch(pvalues, method, k=k, nan_policy=nan_policy, alpha=alpha)
     proc = get_procedure(method)
     k = check_k_for(proc, k)
     flat, shape, index, n_nan = as_pvalues(pvalues, nan_policy)
