@@ -417,6 +417,18 @@ def _special_cpu(proc, families: _Families, k: int, alpha: float | None, reject:
             r, thr)
 
 
+
+def _in_dtype(thr, float32: bool) -> np.ndarray:
+    """Thresholds as the numpy path reports them: for float32 p-values the largest float32 at or
+    below the critical value (``mtest.multitest.representable_threshold``, vectorized)."""
+    thr = np.asarray(thr, dtype=np.float64)
+    if not float32:
+        return thr
+    t32 = thr.astype(np.float32)
+    over = t32.astype(np.float64) > thr
+    t32[over] = np.nextafter(t32[over], np.float32(-np.inf))
+    return t32.astype(np.float64)
+
 def reject_torch(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int = 1,
                  axis: int | None = None, nan_policy: str = "raise") -> TorchTestResult:
     """Apply a registered multiple-testing procedure to a torch tensor, on its device.
@@ -484,7 +496,8 @@ def reject_torch(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int =
     n_rejected = mask.sum(dim=1) if r is None else torch.as_tensor(r, device=device)
     result = TorchTestResult(
         reject=families.restore(mask),
-        threshold=families.per_family(torch.as_tensor(thr, dtype=torch.float64, device=device)),
+        threshold=families.per_family(torch.as_tensor(_in_dtype(thr, rows.dtype == torch.float32),
+                                                      dtype=torch.float64, device=device)),
         n_rejected=families.per_family(n_rejected),
         n_tests=families.per_family(torch.as_tensor(m, device=device)),
         method=proc.name, alpha=alpha, k=k, axis=families.axis, guarantee=guarantee,
