@@ -50,7 +50,7 @@ def _sizes(values: np.ndarray) -> np.ndarray:
     return values.shape[1] - np.count_nonzero(np.isnan(values), axis=1)
 
 
-def adjusted_families(values: np.ndarray, proc: Procedure, k: int):
+def adjusted_families(values: np.ndarray, proc: Procedure, k: int, alpha: float | None = None):
     """Adjusted p-values of every row of ``values`` (F, m), float64, NaN kept; and the sizes m_f."""
     n_families, width = values.shape
     sizes = _sizes(values)
@@ -64,7 +64,8 @@ def adjusted_families(values: np.ndarray, proc: Procedure, k: int):
         rows = np.flatnonzero(sizes == m)
         block = ordered[rows, :m]
         if isinstance(proc, SpecialProcedure):
-            adjusted = np.stack([proc.adjust_sorted(np.ascontiguousarray(row), k) for row in block])
+            args = (k, alpha) if proc.alpha_dependent else (k,)
+            adjusted = np.stack([proc.adjust_sorted(np.ascontiguousarray(row), *args) for row in block])
         elif proc.step == "single":
             adjusted = np.minimum(proc.raw(block, None, m, k), 1.0)
         else:

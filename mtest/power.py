@@ -48,7 +48,7 @@ class StudySpec:
     x: str
     grid: tuple
     N: int
-    k_bad: int
+    n_bad: int
     gamma: float
     n0: int
     n: int
@@ -68,15 +68,15 @@ _GAMMAS = tuple(np.round(np.arange(0, 0.1 + 1e-12, 0.001), 3))
 _NS = (100, 1_000, 10_000, 100_000, 1_000_000)
 
 FIGURES = {
-    "2a": StudySpec("2a", "gamma", _GAMMAS, N=100, k_bad=1, gamma=0.0, n0=100, n=100, alpha=0.001,
+    "2a": StudySpec("2a", "gamma", _GAMMAS, N=100, n_bad=1, gamma=0.0, n0=100, n=100, alpha=0.001,
                     tau=0.75, reps=600, methods=_BASELINES,
                     title="Fig. 2a: N = 100, one component with error 5γ, n0 = n = 100"),
-    "2b": StudySpec("2b", "gamma", _GAMMAS, N=100, k_bad=1, gamma=0.0, n0=1000, n=1000, alpha=0.001,
+    "2b": StudySpec("2b", "gamma", _GAMMAS, N=100, n_bad=1, gamma=0.0, n0=1000, n=1000, alpha=0.001,
                     tau=0.75, reps=600, methods=_BASELINES,
                     title="Fig. 2b: as 2a with n0 = n = 1000"),
-    "2c": StudySpec("2c", "N", _NS, N=0, k_bad=0, gamma=0.05, n0=1000, n=1000, alpha=0.1, tau=0.9,
+    "2c": StudySpec("2c", "N", _NS, N=0, n_bad=0, gamma=0.05, n0=1000, n=1000, alpha=0.1, tau=0.9,
                     reps=20, methods=_SEG, title="Fig. 2c: γ = 0.05, n0 = n = 1000, α = 0.1, τ = 0.9"),
-    "kfwer": StudySpec("kfwer", "N", _NS, N=0, k_bad=0, gamma=0.05, n0=1000, n=1000, alpha=0.1,
+    "kfwer": StudySpec("kfwer", "N", _NS, N=0, n_bad=0, gamma=0.05, n0=1000, n=1000, alpha=0.1,
                        tau=0.9, reps=20, methods=(), title="k-FWER (App. B.2): SEGCERTIFY with "
                        "Lehmann–Romano, γ = 0.05, n0 = n = 1000, τ = 0.9"),
 }
@@ -147,7 +147,7 @@ def _summarize(certified, wrong, null, radius, k):
 def run_study(spec: StudySpec, *, seed: int = 0, progress: bool = True, max_cells: int = 20_000_000):
     """Run one figure's study and return a tidy :class:`pandas.DataFrame` (one row per x × method).
 
-    Columns: figure, x, N, k_bad, gamma, n0, n, alpha, tau, method, fwer_k, reps, certified_rate,
+    Columns: figure, x, N, n_bad, gamma, n0, n, alpha, tau, method, fwer_k, reps, certified_rate,
     certified_rate_se, wrong_rate (certified with the wrong class, per component),
     error_event_rate (fraction of repetitions with >= fwer_k certified true nulls), mean_radius
     (in units of sigma, over repetitions that certified anything), seconds.
@@ -175,7 +175,7 @@ def run_study(spec: StudySpec, *, seed: int = 0, progress: bool = True, max_cell
     cells = tqdm(spec.grid, desc=f"figure {spec.figure}", unit="cell", disable=not progress)
     for x in cells:
         N, gamma = _cell_params(spec, x)
-        oracle = Oracle(N=N, k=min(spec.k_bad, N), gamma=gamma)
+        oracle = Oracle(N=N, n_bad=min(spec.n_bad, N), gamma=gamma)
         methods = spec.methods or _kfwer_methods(N)
         chunk = max(1, min(spec.reps, max_cells // N))
         acc = {m.label: [] for m in methods}
@@ -216,7 +216,7 @@ def run_study(spec: StudySpec, *, seed: int = 0, progress: bool = True, max_cell
             summary = _summarize(certified, wrong, null, radius, m.k if m.kind == "segcertify" else 1)
             if m.kind == "joint":  # one test over the whole vector: one error event per repetition
                 summary["error_event_rate"] = float(np.mean(certified[:, 0] & null[:, 0]))
-            records.append(dict(figure=spec.figure, x=x, N=N, k_bad=oracle.k, gamma=gamma,
+            records.append(dict(figure=spec.figure, x=x, N=N, n_bad=oracle.n_bad, gamma=gamma,
                                 n0=spec.n0, n=spec.n,
                                 alpha=m.alpha if m.alpha is not None else spec.alpha, tau=spec.tau,
                                 method=m.label, fwer_k=m.k, reps=spec.reps, **summary,

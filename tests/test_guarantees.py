@@ -140,7 +140,7 @@ def test_power_study_refuses_bh_before_sampling():
     with pytest.raises(ValueError, match="SEGCERTIFY needs FWER"):
         run_study(spec, progress=False)
     # the row-wise helper the study uses checks too
-    draws = mtest.oracle.Oracle(N=10, k=0, gamma=0.0).sample_counts(10, 10, 2, np.random.default_rng(0))
+    draws = mtest.oracle.Oracle(N=10, n_bad=0, gamma=0.0).sample_counts(10, 10, 2, np.random.default_rng(0))
     with pytest.raises(ValueError, match="SEGCERTIFY needs FWER"):
         mtest.power._segcertify_rows(draws, MethodSpec("x", "segcertify", "fdr_by"), 0.1, 0.75,
                                      binom_pvalue_table(10, 0.75))
