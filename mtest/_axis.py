@@ -36,7 +36,8 @@ def check_axis(axis, ndim: int) -> int:
 def to_families(arr: np.ndarray, axis: int) -> np.ndarray:
     """(F, m) view or copy with one family per row."""
     moved = np.moveaxis(arr, axis, -1)
-    return moved.reshape(-1, moved.shape[-1]) if moved.ndim else moved.reshape(1, 1)
+    n_families = int(np.prod(moved.shape[:-1], dtype=np.int64))
+    return moved.reshape(n_families, moved.shape[-1])
 
 
 def from_families(rows: np.ndarray, shape: tuple, axis: int) -> np.ndarray:
