@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 from scipy.special import ndtri
 
-from .binomial import _table as _binom_table, binom_pvalue, clopper_pearson
+from .binomial import binom_pvalue, clopper_pearson, table_and_index
 from .multitest import MultipleTestResult
 from .tables import reject_table
 from ._validation import as_int_array, check_alpha, check_positive, check_positive_int, check_probability
@@ -281,7 +281,8 @@ def segcertify(guess, count, *, n: int, tau: float, alpha: float, method: str = 
     guess, count = _check_guess_count(guess, count, n)
     if count.size == 0:
         raise ValueError("count must hold at least one component; got an empty array")
-    fwer = reject_table(_binom_table(n, tau, "greater"), count, alpha, method, k=k)
+    # n + 1 tabulated p-values when the components are many, else those of the distinct counts
+    fwer = reject_table(*table_and_index(count, n, tau, "greater"), alpha, method, k=k)
     labels = np.where(fwer.reject, guess, ABSTAIN)
     pvalues = fwer._source[0].reshape(count.shape)
     return SegCertifyResult(

@@ -11,10 +11,15 @@ import pytest
 import mtest
 
 
-def run_python(code: str, timeout: float = 300) -> str:
-    """Run ``code`` in a fresh interpreter; fail (not hang) past ``timeout`` seconds."""
+def run_python(code: str, timeout: float = 300, memory_cap: bool = False) -> str:
+    """Run ``code`` in a fresh interpreter; fail (not hang) past ``timeout`` seconds. With
+    ``memory_cap`` its address space is capped (3 GiB): a table of 10^8 doubles fails fast."""
+    code = textwrap.dedent(code)
+    if memory_cap:
+        code = ("import resource\n"
+                "resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))\n" + code)
     try:
-        out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True,
                              text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         pytest.fail(f"did not finish within {timeout} s")
@@ -81,3 +86,110 @@ def test_poor_critical_guess_finishes():
         print(mtest.reject(p, 0.05, method="slow-guess").threshold == mtest.holm(p).threshold)
     """, timeout=240)
     assert out.split() == ["True"]
+
+
+# --- exact binomial tests: tables only where they pay -------------------------------------
+
+def _random_binomial_cases(rng, size):
+    """(k, n, p) with n up to 10^9, p near 0 and 1, k at and around the mode and in the tails."""
+    cases = []
+    for _ in range(size):
+        n = int(rng.choice([1, 2, 7, 100, 10**4, 10**6, 10**8, 10**9, rng.integers(1, 10**7)]))
+        p = float(rng.choice([0.0, 1.0, 1e-9, 1 - 1e-9, 0.5, 0.3, rng.uniform(),
+                              rng.uniform(0, 1e-3), 1 - rng.uniform(0, 1e-3)]))
+        mode = int(np.floor(p * n))
+        spread = np.sqrt(n * p * (1 - p) + 1)
+        k = int(rng.choice([0, n, mode, mode + 1, mode - 1, rng.integers(0, n + 1),
+                            mode + int(rng.normal() * 3 * spread)]))
+        cases.append((min(max(k, 0), n), n, p))
+    return cases
+
+
+def test_binomtest_huge_n_equals_scipy():
+    # scipy.stats.binomtest is the definition (two-sided: outcomes no more likely than k);
+    # the old code tabulated all n + 1 p-values: 25-44 s and 4.3 GB at n = 10^8
+    cases = _random_binomial_cases(np.random.default_rng(2024), 400)
+    cases.append((10**8 // 2 + 1000, 10**8, 0.5))
+    out = run_python("""
+        import numpy as np, scipy.stats as st, mtest
+        cases = CASES
+        bad = []
+        for k, n, p in cases:
+            for alt in ("two-sided", "greater", "less"):
+                ours = mtest.binomtest(k, n, p, alternative=alt).pvalue
+                ref = st.binomtest(k, n, p, alternative=alt).pvalue
+                if ours != ref:
+                    bad.append((k, n, p, alt, ours, ref))
+        print(len(cases), bad)
+    """.replace("CASES", repr(cases)), timeout=300, memory_cap=True)
+    assert out.strip() == f"{len(cases)} []", out
+
+
+def test_binom_pvalue_few_counts_huge_n_equals_scipy():
+    out = run_python("""
+        import numpy as np, scipy.stats as st, mtest
+        n, p = 10**9, 0.3
+        k = np.array([[0, 1, 3 * 10**8], [3 * 10**8 + 12345, 299_990_000, n]])
+        for alt in ("two-sided", "greater", "less"):
+            ours = mtest.binom_pvalue(k, n, p, alternative=alt)
+            ref = np.array([[st.binomtest(int(v), n, p, alternative=alt).pvalue for v in row]
+                            for row in k])
+            assert ours.shape == k.shape and np.array_equal(ours, ref), (alt, ours, ref)
+        # varying n (two-sided): no table per distinct n either
+        ns = np.array([10**9, 10**9 - 1, 5 * 10**8, 10**8 + 3])
+        ks = ns // 3
+        ours = mtest.binom_pvalue(ks, ns, 1 / 3, alternative="two-sided")
+        ref = [st.binomtest(int(a), int(b), 1 / 3).pvalue for a, b in zip(ks, ns)]
+        assert np.array_equal(ours, ref), (ours, ref)
+        print("ok")
+    """, timeout=300, memory_cap=True)
+    assert out.strip() == "ok"
+
+
+@pytest.mark.parametrize("alternative", ["two-sided", "greater", "less"])
+@pytest.mark.parametrize("p", [0.0, 1.0, 0.5, 0.37, 1e-6, 1 - 1e-6])
+def test_binom_pvalue_table_and_direct_paths_agree(alternative, p):
+    # many counts (the table) and few counts (direct) give the same doubles as scipy
+    from scipy.stats import binomtest
+
+    for n in (1, 2, 9, 400):
+        k = np.arange(n + 1)
+        many = mtest.binom_pvalue(np.tile(k, 4), n, p, alternative=alternative)[: n + 1]
+        few = np.array([float(mtest.binom_pvalue(v, n, p, alternative=alternative)) for v in k])
+        ref = np.array([binomtest(int(v), n, p, alternative=alternative).pvalue for v in k])
+        assert np.array_equal(many, ref)
+        assert np.array_equal(few, ref)
+        assert np.array_equal(mtest.binom_pvalue_table(n, p, alternative), ref)
+
+
+def test_segcertify_huge_n_small_map():
+    # 10^9 samples per component and a 10 x 10 map: no table of 10^9 + 1 p-values (8 GB)
+    out = run_python("""
+        import numpy as np, scipy.stats as st, mtest
+        n, tau = 10**9, 0.9
+        rng = np.random.default_rng(5)
+        count = rng.binomial(n, rng.choice([0.9, 0.90005, 0.95, 0.2], size=(10, 10)))
+        guess = rng.integers(0, 4, size=(10, 10))
+        res = mtest.segcertify(guess, count, n=n, tau=tau, alpha=0.001)
+        ref = st.binom.sf(count - 1, n, tau)
+        assert np.array_equal(res.pvalues, ref)
+        assert np.array_equal(res.reject, mtest.holm(ref, 0.001).reject)
+        assert np.array_equal(res.labels, np.where(res.reject, guess, mtest.ABSTAIN))
+        print("ok")
+    """, timeout=300, memory_cap=True)
+    assert out.strip() == "ok"
+
+
+def test_segcertify_table_and_distinct_count_paths_agree():
+    from mtest.binomial import table_and_index
+
+    rng = np.random.default_rng(6)
+    n, tau = 1000, 0.75
+    count = rng.binomial(n, rng.uniform(0.6, 1.0, size=(7, 9)))
+    full = mtest.binom_pvalue_table(n, tau, "greater")
+    table, index = table_and_index(count, n, tau, "greater")
+    assert table.size < n + 1  # 63 counts: the distinct ones only
+    assert np.array_equal(table[index], full[count])
+    many = np.tile(count, (20, 20))  # 25200 counts >= n + 1: the full table
+    table, index = table_and_index(many, n, tau, "greater")
+    assert table.size == n + 1 and np.array_equal(table[index], full[many])
