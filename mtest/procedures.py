@@ -153,7 +153,7 @@ register(SpecialProcedure(
     error_rate="fwer",
     dependence="prds",
     adjust_sorted=_hommel_adjust_sorted,
-    reference="Hommel (1988); R p.adjust's algorithm, O(m^2)",
+    reference="Hommel (1988); in O(m) after sorting: Meijer, Krebs & Goeman (2019)",
 ))
 register(StepwiseProcedure(
     name="fdr_bh",
