@@ -8,6 +8,11 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from . import _threading
+
+# the threading layer is chosen here, before any parallel kernel can run (docs/design.md)
+_threading.configure()
+
 _JIT = dict(nogil=True, cache=True)
 
 #: below this size a kernel runs its serial loop: starting the thread pool costs ~50 µs, which
@@ -484,3 +489,125 @@ def insertion_fix(values, order, budget):
         values[j + 1] = v
         order[j + 1] = o
     return True
+
+
+@numba.njit(parallel=True, **_JIT)
+def pack_value_keys(bits, shift, drop, index_bits):
+    """uint64 sort keys of every element: value bits ``((b << shift) >> drop)``, then the index.
+
+    float64 (``shift`` 2, ``drop`` = index bits): the top bits of the pattern, truncated (ties
+    fixed by :func:`order_tied_prefixes`); float32 (``bits & 0x7fffffff``, no shift or drop): all
+    31 value bits, exact. Non-negative doubles and floats order like their bit patterns.
+    """
+    out = np.empty(bits.size, dtype=np.uint64)
+    s = np.uint64(shift)
+    d = np.uint64(drop)
+    ib = np.uint64(index_bits)
+    sign = np.uint64(0x7FFFFFFF) if bits.itemsize == 4 else np.uint64(0xFFFFFFFFFFFFFFFF)
+    for i in numba.prange(bits.size):
+        b = np.uint64(bits[i]) & sign
+        out[i] = (((b << s) >> d) << ib) | np.uint64(i)
+    return out
+
+
+@numba.njit(**_JIT)
+def pack_value_keys_where(values, bits, below, size, shift, drop, index_bits):
+    """As :func:`pack_value_keys`, for the ``size`` elements with ``values <= below`` only
+    (NaN never), in input order."""
+    out = np.empty(size, dtype=np.uint64)
+    s = np.uint64(shift)
+    d = np.uint64(drop)
+    ib = np.uint64(index_bits)
+    sign = np.uint64(0x7FFFFFFF) if bits.itemsize == 4 else np.uint64(0xFFFFFFFFFFFFFFFF)
+    j = 0
+    for i in range(values.size):
+        if values[i] <= below:
+            b = np.uint64(bits[i]) & sign
+            out[j] = (((b << s) >> d) << ib) | np.uint64(i)
+            j += 1
+    return out
+
+
+@numba.njit(**_JIT)
+def _key_less(a, b, values, mask):
+    va = values[np.int64(a & mask)]
+    vb = values[np.int64(b & mask)]
+    return va < vb or (va == vb and a < b)
+
+
+@numba.njit(**_JIT)
+def _sort_run(keys, lo, hi, values, mask):
+    """Sort keys[lo:hi] in place by (value, index): insertion sort, or heapsort for long runs."""
+    n = hi - lo
+    if n <= 32:
+        for i in range(lo + 1, hi):
+            key = keys[i]
+            j = i - 1
+            while j >= lo and _key_less(key, keys[j], values, mask):
+                keys[j + 1] = keys[j]
+                j -= 1
+            keys[j + 1] = key
+        return
+    # heapsort: O(n log n), no extra memory
+    for start in range(n // 2 - 1, -1, -1):
+        root = start
+        while 2 * root + 1 < n:
+            child = 2 * root + 1
+            if child + 1 < n and _key_less(keys[lo + child], keys[lo + child + 1], values, mask):
+                child += 1
+            if _key_less(keys[lo + root], keys[lo + child], values, mask):
+                keys[lo + root], keys[lo + child] = keys[lo + child], keys[lo + root]
+                root = child
+            else:
+                break
+    for end in range(n - 1, 0, -1):
+        keys[lo], keys[lo + end] = keys[lo + end], keys[lo]
+        root = 0
+        while 2 * root + 1 < end:
+            child = 2 * root + 1
+            if child + 1 < end and _key_less(keys[lo + child], keys[lo + child + 1], values, mask):
+                child += 1
+            if _key_less(keys[lo + root], keys[lo + child], values, mask):
+                keys[lo + root], keys[lo + child] = keys[lo + child], keys[lo + root]
+                root = child
+            else:
+                break
+
+
+@numba.njit(**_JIT)
+def order_tied_prefixes(keys, index_bits, values):
+    """Sorted truncated keys put in true value order: each run of equal value bits is sorted by
+    the values it points to (runs are short unless the values agree in their leading bits)."""
+    ib = np.uint64(index_bits)
+    mask = (np.uint64(1) << ib) - np.uint64(1)
+    n = keys.size
+    i = 0
+    while i < n:
+        prefix = keys[i] >> ib
+        j = i + 1
+        while j < n and (keys[j] >> ib) == prefix:
+            j += 1
+        if j - i > 1:
+            _sort_run(keys, i, j, values, mask)
+        i = j
+
+
+@numba.njit(parallel=True, **_JIT)
+def key_indices(keys, index_bits):
+    """The element indices held in the low ``index_bits`` of ``keys``."""
+    mask = (np.uint64(1) << np.uint64(index_bits)) - np.uint64(1)
+    out = np.empty(keys.size, dtype=np.int64)
+    for i in numba.prange(keys.size):
+        out[i] = np.int64(keys[i] & mask)
+    return out
+
+
+def _serialize_parallel_kernels() -> None:
+    """Behind a layer that is not thread-safe, parallel kernels take the process-wide lock."""
+    for name, obj in list(globals().items()):
+        if isinstance(obj, numba.core.registry.CPUDispatcher) and obj.targetoptions.get("parallel"):
+            globals()[name] = _threading.serialized(obj)
+
+
+if _threading.needs_lock():
+    _serialize_parallel_kernels()
