@@ -575,11 +575,19 @@ def _sort_run(keys, lo, hi, values, mask):
 
 
 @numba.njit(**_JIT)
-def order_tied_prefixes(keys, index_bits, values):
-    """Sorted truncated keys put in true value order: each run of equal value bits is sorted by
-    the values it points to (runs are short unless the values agree in their leading bits)."""
+def order_tied_prefixes(keys, index_bits, values, bits):
+    """Sorted truncated float64 keys put in true value order.
+
+    A run of keys with equal kept bits holds values that differ only in the low
+    ``index_bits - 2`` bits of their patterns (the bits the key dropped). Up to 2^33 elements
+    those bits and the index fit one uint64, so the run is re-keyed exactly and sorted as
+    integers (the index stays in the low bits, which is all the later pass reads); beyond that,
+    the run is sorted by comparing the values.
+    """
     ib = np.uint64(index_bits)
     mask = (np.uint64(1) << ib) - np.uint64(1)
+    low = (np.uint64(1) << np.uint64(index_bits - 2)) - np.uint64(1)
+    exact = index_bits <= 33
     n = keys.size
     i = 0
     while i < n:
@@ -588,7 +596,13 @@ def order_tied_prefixes(keys, index_bits, values):
         while j < n and (keys[j] >> ib) == prefix:
             j += 1
         if j - i > 1:
-            _sort_run(keys, i, j, values, mask)
+            if exact:
+                for t in range(i, j):
+                    idx = keys[t] & mask
+                    keys[t] = ((bits[np.int64(idx)] & low) << ib) | idx
+                keys[i:j].sort()
+            else:
+                _sort_run(keys, i, j, values, mask)
         i = j
 
 

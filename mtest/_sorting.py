@@ -55,7 +55,7 @@ def sorted_keys(values: np.ndarray, below: float | None = None, size: int | None
         keys = _kernels.pack_value_keys_where(values, bits, below, size, shift, drop, index_bits)
     keys = _sort_u64(keys)
     if not exact:
-        _kernels.order_tied_prefixes(keys, index_bits, values)
+        _kernels.order_tied_prefixes(keys, index_bits, values, bits)
     return keys, index_bits
 
 
