@@ -237,32 +237,36 @@ def _slope_gap(p, lo, hi, d):
     return a - b, 8e-16 * (abs(a) + abs(b))
 
 
-@numba.njit(**_JIT)
-def simes_of_top_sets(p):
-    """s[j - 1] = Simes p-value of the j largest of ascending ``p``, for j = 1..m, in O(m).
+#: elements per call of the chunked O(m) loops: Python handles Ctrl-C between calls
+CHUNK = 1 << 22
 
-    s_j = min over k = 1..j of j * p(m - j + k) / k (R ``p.adjust`` arithmetic: the product, then
-    the division). The minimizing p-value is the point of the lower convex hull of (0, 0) and
-    {(l, p(l))} touched by the tangent from (m - j, 0); as j grows the tangent point only moves
-    left, so one pointer walks the hull (Meijer, Krebs & Goeman 2019, Biometrical Journal 61(6)).
-    Collinear points stay on the hull, and every vertex tied with the tangent point up to
-    rounding is evaluated, so the minimum is R's to the last bit: a tie line passes through
-    (d, 0) for one d only, so the extra evaluations add up to O(m).
-    """
+
+@numba.njit(**_JIT)
+def _clearly_above(lhs, rhs):
+    """lhs > rhs by more than the rounding of the products and differences behind them."""
+    return lhs - rhs > 1e-14 * (abs(lhs) + abs(rhs))
+
+
+@numba.njit(**_JIT)
+def _hull_extend(p, hull, top, start, stop):
+    """Add the points (i, p(i)), i in [start, stop) (1-based), to the lower convex hull of (0, 0)
+    and the points before them (a monotone stack); returns the new stack size."""
     m = p.size
-    hull = np.empty(m, dtype=np.int64)
-    top = 0
-    for i in range(1, m + 1):
-        if i != m and i != 1 and (m - 1) * (p[i - 1] - p[0]) > (i - 1) * (p[m - 1] - p[0]):
-            continue  # strictly above the chord from the first to the last point
+    for i in range(start, stop):
+        if i != m and i != 1 and _clearly_above(
+                (m - 1) * (p[i - 1] - p[0]), (i - 1) * (p[m - 1] - p[0])):
+            continue  # above the chord from the first to the last point
         while True:
+            # pop only what is non-convex beyond rounding: collinear points stay, so that
+            # every p-value tied with the tangent is evaluated
             if top >= 2:
                 a = hull[top - 2]
                 b = hull[top - 1]
-                notconvex = (i - a) * (p[b - 1] - p[a - 1]) > (b - a) * (p[i - 1] - p[a - 1])
+                notconvex = _clearly_above((i - a) * (p[b - 1] - p[a - 1]),
+                                           (b - a) * (p[i - 1] - p[a - 1]))
             elif top == 1:
                 b = hull[0]
-                notconvex = i * p[b - 1] > b * p[i - 1]  # against the chord from (0, 0)
+                notconvex = _clearly_above(i * p[b - 1], b * p[i - 1])  # chord from (0, 0)
             else:
                 notconvex = False
             if not notconvex:
@@ -270,9 +274,15 @@ def simes_of_top_sets(p):
             top -= 1
         hull[top] = i
         top += 1
-    s = np.empty(m, dtype=np.float64)
-    k = top - 1
-    for j in range(1, m + 1):
+    return top
+
+
+@numba.njit(**_JIT)
+def _simes_range(p, hull, top, k, j_start, j_stop, s):
+    """s[j - 1] for j in [j_start, j_stop), the tangent pointer starting at hull vertex ``k``;
+    returns the pointer."""
+    m = p.size
+    for j in range(j_start, j_stop):
         d = m - j
         while k >= 1:
             gap, err = _slope_gap(p, hull[k - 1], hull[k], d)
@@ -301,31 +311,49 @@ def simes_of_top_sets(p):
             if v < best:
                 best = v
         s[j - 1] = best
+    return k
+
+
+def simes_of_top_sets(p):
+    """s[j - 1] = Simes p-value of the j largest of ascending ``p``, for j = 1..m, in O(m).
+
+    s_j = min over k = 1..j of j * p(m - j + k) / k (R ``p.adjust`` arithmetic: the product, then
+    the division). The minimizing p-value is the point of the lower convex hull of (0, 0) and
+    {(l, p(l))} touched by the tangent from (m - j, 0); as j grows the tangent point only moves
+    left, so one pointer walks the hull (Meijer, Krebs & Goeman 2019, Biometrical Journal 61(6)).
+    Collinear points stay on the hull, and every vertex tied with the tangent point up to
+    rounding is evaluated, so the minimum is R's to the last bit: a tie line passes through
+    (d, 0) for one d only, so the extra evaluations add up to O(m). Runs in chunks.
+    """
+    m = p.size
+    hull = np.empty(m, dtype=np.int64)
+    top = 0
+    for a in range(1, m + 1, CHUNK):
+        top = _hull_extend(p, hull, top, a, min(m + 1, a + CHUNK))
+    s = np.empty(m, dtype=np.float64)
+    k = top - 1
+    for a in range(1, m + 1, CHUNK):
+        k = _simes_range(p, hull, top, k, a, min(m + 1, a + CHUNK), s)
     return s
 
 
 @numba.njit(**_JIT)
-def hommel_sorted(p):
-    """Hommel adjusted p-values of ascending ``p`` (m >= 3), in O(m) (Meijer et al. 2019).
-
-    With s_j the Simes p-value of the j largest p-values (:func:`simes_of_top_sets`; s_(m+1) = 0),
-    the adjusted p-value of p(i) is min(j * p(i), s_j) for the largest j with
-    (j - 1) * p(i) <= s_j; that j does not grow with i, so one pointer serves all i. R's
-    ``p.adjust`` takes the maximum over every j of min(j * p(i), s_j); the terms of larger j are
-    s_j in exact arithmetic no larger than the answer, but may round above it, so their maximum
-    (a suffix maximum of s) and the neighbour j - 1 are included: each value is then R's, bit
-    for bit wherever the rounding of the candidates does (see tests/test_cost.py).
-    """
-    m = p.size
-    s = simes_of_top_sets(p)
-    above = np.empty(m + 2, dtype=np.float64)  # above[j] = max of s_jj over jj > j
+def _suffix_max(s):
+    """above[j] = max of s_jj over jj > j (1-based s_jj = s[jj - 1]), 0 past the end."""
+    m = s.size
+    above = np.empty(m + 2, dtype=np.float64)
     above[m + 1] = 0.0
     above[m] = 0.0
     for jj in range(m, 0, -1):
         above[jj - 1] = above[jj] if above[jj] > s[jj - 1] else s[jj - 1]
-    out = np.empty(m, dtype=np.float64)
-    j = m + 1
-    for i in range(m):
+    return above
+
+
+@numba.njit(**_JIT)
+def _hommel_range(p, s, above, j, start, stop, out):
+    """Adjusted values of p[start:stop], the rank pointer starting at ``j``; returns it."""
+    m = p.size
+    for i in range(start, stop):
         x = p[i]
         while j > 1:
             alpha = s[j - 1] if j <= m else 0.0
@@ -342,6 +370,27 @@ def hommel_sorted(p):
             if v > best:
                 best = v
         out[i] = best
+    return j
+
+
+def hommel_sorted(p):
+    """Hommel adjusted p-values of ascending ``p`` (m >= 3), in O(m) (Meijer et al. 2019).
+
+    With s_j the Simes p-value of the j largest p-values (:func:`simes_of_top_sets`; s_(m+1) = 0),
+    the adjusted p-value of p(i) is min(j * p(i), s_j) for the largest j with
+    (j - 1) * p(i) <= s_j; that j does not grow with i, so one pointer serves all i. R's
+    ``p.adjust`` takes the maximum over every j of min(j * p(i), s_j); the terms of larger j are
+    s_j in exact arithmetic no larger than the answer, but may round above it, so their maximum
+    (a suffix maximum of s) and the neighbour j - 1 are included: each value is then R's, bit
+    for bit wherever the rounding of the candidates does (see tests/test_cost.py). Runs in chunks.
+    """
+    m = p.size
+    s = simes_of_top_sets(p)
+    above = _suffix_max(s)
+    out = np.empty(m, dtype=np.float64)
+    j = m + 1
+    for a in range(0, m, CHUNK):
+        j = _hommel_range(p, s, above, j, a, min(m, a + CHUNK), out)
     return out
 
 

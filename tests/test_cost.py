@@ -321,3 +321,38 @@ def test_adjusted_memory_per_pvalue():
         print((status("VmHWM:") - base) / m)
     """, timeout=600)
     assert float(out) <= 26.0, f"{float(out):.1f} bytes per p-value"
+
+
+def test_chunked_loops_equal_one_shot(monkeypatch):
+    # the O(m) Hommel loops and the adjusted-value pass run in chunks (for Ctrl-C); with tiny
+    # chunks every boundary case is crossed and the values must not change
+    from mtest import _kernels, _stepwise
+    from mtest._kernels import hommel_sorted_quadratic
+
+    rng = np.random.default_rng(31)
+    cases = list(_hommel_cases(rng, 40, sizes=(3, 17, 200, 1000)))
+    expected_hommel = []
+    for p in cases:
+        order = np.argsort(p, kind="stable")
+        e = np.empty(p.size)
+        e[order] = hommel_sorted_quadratic(p[order])
+        expected_hommel.append(e)
+    expected_bh = [_reference_adjusted(p, "fdr_bh") for p in cases]
+    expected_holm = [_reference_adjusted(p, "holm") for p in cases]
+    monkeypatch.setattr(_kernels, "CHUNK", 7)
+    monkeypatch.setattr(_stepwise, "PASS_CHUNK", 5)
+    for p, e_hommel, e_bh, e_holm in zip(cases, expected_hommel, expected_bh, expected_holm):
+        assert np.array_equal(mtest.adjust(p, "hommel"), e_hommel)
+        assert np.array_equal(mtest.adjust(p, "fdr_bh"), e_bh)
+        assert np.array_equal(mtest.adjust(p * 1e-9, "holm"), _reference_adjusted(p * 1e-9, "holm"))
+        assert np.array_equal(mtest.adjust(p, "holm"), e_holm)
+
+
+def test_hommel_collinear_pvalues_bit_for_bit():
+    # p(i) = c i / m: every point on one line through the origin, the worst case for the hull
+    from mtest._kernels import hommel_sorted_quadratic
+
+    for m in range(3, 160):
+        for c in (0.37, 1.0, 0.1, 0.0123):
+            p = np.arange(1, m + 1) / m * c
+            assert np.array_equal(mtest.adjust(p[::-1], "hommel")[::-1], hommel_sorted_quadratic(p))
