@@ -33,12 +33,16 @@ _GUESS_FACTORS = {"0.99": 0.99, "1.01": 1.01, "zero": 0.0, "one": 1.0, "nan": np
                   "tiny": 1e-300, "negative": -3.0, "inf": np.inf}
 
 
-def _custom_holm(label, base="holm"):
-    """Holm's (or BH's) transform registered under a new name with a deliberately poor guess."""
-    from mtest.registry import PROCEDURES, StepwiseProcedure, register
+@pytest.fixture
+def custom_holm():
+    """Registers Holm's (or BH's) transform under a new name with a deliberately poor guess;
+    removes it from the registry afterwards."""
+    from mtest.registry import PROCEDURES, StepwiseProcedure, _unregister, register
 
-    name = f"{base}-guess-{label}"
-    if name not in PROCEDURES:
+    names = []
+
+    def make(label, base="holm"):
+        name = f"{base}-guess-{label}"
         proc = PROCEDURES[base]
         factor = _GUESS_FACTORS[label]
 
@@ -49,16 +53,22 @@ def _custom_holm(label, base="holm"):
             return factor * exact
 
         register(StepwiseProcedure(name=name, step=proc.step, error_rate=proc.error_rate,
-                                   dependence=proc.dependence, raw=proc.raw, critical_guess=guess))
-    return name
+                                   dependence=proc.dependence, raw=proc.raw, critical_guess=guess,
+                                   reference="test: a deliberately poor critical_guess"))
+        names.append(name)
+        return name
+
+    yield make
+    for name in names:
+        _unregister(name)
 
 
 @pytest.mark.parametrize("base", ["holm", "fdr_bh"])
 @pytest.mark.parametrize("label", sorted(_GUESS_FACTORS))
-def test_poor_critical_guess_gives_the_exact_critical_values(label, base):
+def test_poor_critical_guess_gives_the_exact_critical_values(label, base, custom_holm):
     # rejections, threshold and adjusted values equal the built-in's, whose guess is exact;
     # with a 0.99x guess the old one-ulp walk needed ~10^13 steps
-    name = _custom_holm(label, base)
+    name = custom_holm(label, base)
     rng = np.random.default_rng(12)
     for m in (1, 5, 1000, 300_000):
         p = np.concatenate([rng.uniform(0, 1e-4, m // 3 + 1), rng.uniform(0, 1, m)])[:m]
