@@ -8,6 +8,11 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from . import _threading
+
+# the threading layer is chosen here, before any parallel kernel can run (docs/design.md)
+_threading.configure()
+
 _JIT = dict(nogil=True, cache=True)
 
 #: below this size a kernel runs its serial loop: starting the thread pool costs ~50 µs, which
@@ -287,8 +292,179 @@ def decide_table_rows(index2d, table, perm, crit, single_step, step_up, out_r, o
 
 
 @numba.njit(**_JIT)
+def _simes_term(p, j, ell, d):
+    """R's rounding of j * p(ell) / (ell - d): the product, then the division."""
+    return (j * p[ell - 1]) / (ell - d)
+
+
+@numba.njit(**_JIT)
+def _slope_gap(p, lo, hi, d):
+    """Sign of slope(lo) - slope(hi) as seen from (d, 0), and a bound on its rounding error."""
+    a = p[lo - 1] * (hi - d)
+    b = p[hi - 1] * (lo - d)
+    return a - b, 8e-16 * (abs(a) + abs(b))
+
+
+#: elements per call of the chunked O(m) loops: Python handles Ctrl-C between calls
+CHUNK = 1 << 22
+
+
+@numba.njit(**_JIT)
+def _clearly_above(lhs, rhs):
+    """lhs > rhs by more than the rounding of the products and differences behind them."""
+    return lhs - rhs > 1e-14 * (abs(lhs) + abs(rhs))
+
+
+@numba.njit(**_JIT)
+def _hull_extend(p, hull, top, start, stop):
+    """Add the points (i, p(i)), i in [start, stop) (1-based), to the lower convex hull of (0, 0)
+    and the points before them (a monotone stack); returns the new stack size."""
+    m = p.size
+    for i in range(start, stop):
+        if i != m and i != 1 and _clearly_above(
+                (m - 1) * (p[i - 1] - p[0]), (i - 1) * (p[m - 1] - p[0])):
+            continue  # above the chord from the first to the last point
+        while True:
+            # pop only what is non-convex beyond rounding: collinear points stay, so that
+            # every p-value tied with the tangent is evaluated
+            if top >= 2:
+                a = hull[top - 2]
+                b = hull[top - 1]
+                notconvex = _clearly_above((i - a) * (p[b - 1] - p[a - 1]),
+                                           (b - a) * (p[i - 1] - p[a - 1]))
+            elif top == 1:
+                b = hull[0]
+                notconvex = _clearly_above(i * p[b - 1], b * p[i - 1])  # chord from (0, 0)
+            else:
+                notconvex = False
+            if not notconvex:
+                break
+            top -= 1
+        hull[top] = i
+        top += 1
+    return top
+
+
+@numba.njit(**_JIT)
+def _simes_range(p, hull, top, k, j_start, j_stop, s):
+    """s[j - 1] for j in [j_start, j_stop), the tangent pointer starting at hull vertex ``k``;
+    returns the pointer."""
+    m = p.size
+    for j in range(j_start, j_stop):
+        d = m - j
+        while k >= 1:
+            gap, err = _slope_gap(p, hull[k - 1], hull[k], d)
+            if gap < -err:  # the next vertex to the left is clearly better
+                k -= 1
+            else:
+                break
+        best = _simes_term(p, j, hull[k], d)
+        # vertices tied with the tangent point up to rounding, on either side
+        t = k if best > 0.0 else 0  # a run of zero p-values ties everywhere, and 0 is the least
+        while t >= 1 and hull[t - 1] > d:
+            gap, err = _slope_gap(p, hull[t - 1], hull[t], d)
+            if gap > err:
+                break
+            t -= 1
+            v = _simes_term(p, j, hull[t], d)
+            if v < best:
+                best = v
+        t = k if best > 0.0 else top
+        while t + 1 < top:
+            gap, err = _slope_gap(p, hull[t], hull[t + 1], d)
+            if gap < -err:
+                break
+            t += 1
+            v = _simes_term(p, j, hull[t], d)
+            if v < best:
+                best = v
+        s[j - 1] = best
+    return k
+
+
+def simes_of_top_sets(p):
+    """s[j - 1] = Simes p-value of the j largest of ascending ``p``, for j = 1..m, in O(m).
+
+    s_j = min over k = 1..j of j * p(m - j + k) / k (R ``p.adjust`` arithmetic: the product, then
+    the division). The minimizing p-value is the point of the lower convex hull of (0, 0) and
+    {(l, p(l))} touched by the tangent from (m - j, 0); as j grows the tangent point only moves
+    left, so one pointer walks the hull (Meijer, Krebs & Goeman 2019, Biometrical Journal 61(6)).
+    Collinear points stay on the hull, and every vertex tied with the tangent point up to
+    rounding is evaluated, so the minimum is R's to the last bit: a tie line passes through
+    (d, 0) for one d only, so the extra evaluations add up to O(m). Runs in chunks.
+    """
+    m = p.size
+    hull = np.empty(m, dtype=np.int64)
+    top = 0
+    for a in range(1, m + 1, CHUNK):
+        top = _hull_extend(p, hull, top, a, min(m + 1, a + CHUNK))
+    s = np.empty(m, dtype=np.float64)
+    k = top - 1
+    for a in range(1, m + 1, CHUNK):
+        k = _simes_range(p, hull, top, k, a, min(m + 1, a + CHUNK), s)
+    return s
+
+
+@numba.njit(**_JIT)
+def _suffix_max(s):
+    """above[j] = max of s_jj over jj > j (1-based s_jj = s[jj - 1]), 0 past the end."""
+    m = s.size
+    above = np.empty(m + 2, dtype=np.float64)
+    above[m + 1] = 0.0
+    above[m] = 0.0
+    for jj in range(m, 0, -1):
+        above[jj - 1] = above[jj] if above[jj] > s[jj - 1] else s[jj - 1]
+    return above
+
+
+@numba.njit(**_JIT)
+def _hommel_range(p, s, above, j, start, stop, out):
+    """Adjusted values of p[start:stop], the rank pointer starting at ``j``; returns it."""
+    m = p.size
+    for i in range(start, stop):
+        x = p[i]
+        while j > 1:
+            alpha = s[j - 1] if j <= m else 0.0
+            if (j - 1) * x <= alpha:
+                break
+            j -= 1
+        best = above[j] if j <= m else 0.0
+        if x > best:
+            best = x
+        for jj in range(max(1, j - 1), min(j, m) + 1):
+            v = jj * x
+            if s[jj - 1] < v:
+                v = s[jj - 1]
+            if v > best:
+                best = v
+        out[i] = best
+    return j
+
+
 def hommel_sorted(p):
-    """Hommel adjusted p-values of ascending ``p`` (m >= 3), R ``p.adjust`` arithmetic, O(m^2)."""
+    """Hommel adjusted p-values of ascending ``p`` (m >= 3), in O(m) (Meijer et al. 2019).
+
+    With s_j the Simes p-value of the j largest p-values (:func:`simes_of_top_sets`; s_(m+1) = 0),
+    the adjusted p-value of p(i) is min(j * p(i), s_j) for the largest j with
+    (j - 1) * p(i) <= s_j; that j does not grow with i, so one pointer serves all i. R's
+    ``p.adjust`` takes the maximum over every j of min(j * p(i), s_j); the terms of larger j are
+    s_j in exact arithmetic no larger than the answer, but may round above it, so their maximum
+    (a suffix maximum of s) and the neighbour j - 1 are included: each value is then R's, bit
+    for bit wherever the rounding of the candidates does (see tests/test_cost.py). Runs in chunks.
+    """
+    m = p.size
+    s = simes_of_top_sets(p)
+    above = _suffix_max(s)
+    out = np.empty(m, dtype=np.float64)
+    j = m + 1
+    for a in range(0, m, CHUNK):
+        j = _hommel_range(p, s, above, j, a, min(m, a + CHUNK), out)
+    return out
+
+
+@numba.njit(**_JIT)
+def hommel_sorted_quadratic(p):
+    """R ``p.adjust``'s O(m^2) Hommel loop (the reference the linear kernel is tested against)."""
     n = p.size
     q0 = np.inf
     for i in range(n):
@@ -489,6 +665,40 @@ def segmented_adjust(raw, starts, valid, mode, out):
                 out[i] = v if v < 1.0 else 1.0
         for i in range(b, starts[g + 1]):
             out[i] = np.nan
+@numba.njit(parallel=True, **_JIT)
+def pack_value_keys(bits, shift, drop, index_bits):
+    """uint64 sort keys of every element: value bits ``((b << shift) >> drop)``, then the index.
+
+    float64 (``shift`` 2, ``drop`` = index bits): the top bits of the pattern, truncated (ties
+    fixed by :func:`order_tied_prefixes`); float32 (``bits & 0x7fffffff``, no shift or drop): all
+    31 value bits, exact. Non-negative doubles and floats order like their bit patterns.
+    """
+    out = np.empty(bits.size, dtype=np.uint64)
+    s = np.uint64(shift)
+    d = np.uint64(drop)
+    ib = np.uint64(index_bits)
+    sign = np.uint64(0x7FFFFFFF) if bits.itemsize == 4 else np.uint64(0xFFFFFFFFFFFFFFFF)
+    for i in numba.prange(bits.size):
+        b = np.uint64(bits[i]) & sign
+        out[i] = (((b << s) >> d) << ib) | np.uint64(i)
+    return out
+
+
+@numba.njit(**_JIT)
+def pack_value_keys_where(values, bits, below, size, shift, drop, index_bits):
+    """As :func:`pack_value_keys`, for the ``size`` elements with ``values <= below`` only
+    (NaN never), in input order."""
+    out = np.empty(size, dtype=np.uint64)
+    s = np.uint64(shift)
+    d = np.uint64(drop)
+    ib = np.uint64(index_bits)
+    sign = np.uint64(0x7FFFFFFF) if bits.itemsize == 4 else np.uint64(0xFFFFFFFFFFFFFFFF)
+    j = 0
+    for i in range(values.size):
+        if values[i] <= below:
+            b = np.uint64(bits[i]) & sign
+            out[j] = (((b << s) >> d) << ib) | np.uint64(i)
+            j += 1
     return out
 
 
@@ -686,3 +896,102 @@ def assemble_records(buf, starts, ends, nexts, row_of, adj_data, adj_offsets, re
             out[pos] = buf[i]
             pos += 1
     return pos
+
+
+@numba.njit(**_JIT)
+def _key_less(a, b, values, mask):
+    va = values[np.int64(a & mask)]
+    vb = values[np.int64(b & mask)]
+    return va < vb or (va == vb and a < b)
+
+
+@numba.njit(**_JIT)
+def _sort_run(keys, lo, hi, values, mask):
+    """Sort keys[lo:hi] in place by (value, index): insertion sort, or heapsort for long runs."""
+    n = hi - lo
+    if n <= 32:
+        for i in range(lo + 1, hi):
+            key = keys[i]
+            j = i - 1
+            while j >= lo and _key_less(key, keys[j], values, mask):
+                keys[j + 1] = keys[j]
+                j -= 1
+            keys[j + 1] = key
+        return
+    # heapsort: O(n log n), no extra memory
+    for start in range(n // 2 - 1, -1, -1):
+        root = start
+        while 2 * root + 1 < n:
+            child = 2 * root + 1
+            if child + 1 < n and _key_less(keys[lo + child], keys[lo + child + 1], values, mask):
+                child += 1
+            if _key_less(keys[lo + root], keys[lo + child], values, mask):
+                keys[lo + root], keys[lo + child] = keys[lo + child], keys[lo + root]
+                root = child
+            else:
+                break
+    for end in range(n - 1, 0, -1):
+        keys[lo], keys[lo + end] = keys[lo + end], keys[lo]
+        root = 0
+        while 2 * root + 1 < end:
+            child = 2 * root + 1
+            if child + 1 < end and _key_less(keys[lo + child], keys[lo + child + 1], values, mask):
+                child += 1
+            if _key_less(keys[lo + root], keys[lo + child], values, mask):
+                keys[lo + root], keys[lo + child] = keys[lo + child], keys[lo + root]
+                root = child
+            else:
+                break
+
+
+@numba.njit(**_JIT)
+def order_tied_prefixes(keys, index_bits, values, bits):
+    """Sorted truncated float64 keys put in true value order.
+
+    A run of keys with equal kept bits holds values that differ only in the low
+    ``index_bits - 2`` bits of their patterns (the bits the key dropped). Up to 2^33 elements
+    those bits and the index fit one uint64, so the run is re-keyed exactly and sorted as
+    integers (the index stays in the low bits, which is all the later pass reads); beyond that,
+    the run is sorted by comparing the values.
+    """
+    ib = np.uint64(index_bits)
+    mask = (np.uint64(1) << ib) - np.uint64(1)
+    low = (np.uint64(1) << np.uint64(index_bits - 2)) - np.uint64(1)
+    exact = index_bits <= 33
+    n = keys.size
+    i = 0
+    while i < n:
+        prefix = keys[i] >> ib
+        j = i + 1
+        while j < n and (keys[j] >> ib) == prefix:
+            j += 1
+        if j - i > 1:
+            if exact:
+                for t in range(i, j):
+                    idx = keys[t] & mask
+                    keys[t] = ((bits[np.int64(idx)] & low) << ib) | idx
+                keys[i:j].sort()
+            else:
+                _sort_run(keys, i, j, values, mask)
+        i = j
+
+
+@numba.njit(parallel=True, **_JIT)
+def key_indices(keys, index_bits):
+    """The element indices held in the low ``index_bits`` of ``keys``."""
+    mask = (np.uint64(1) << np.uint64(index_bits)) - np.uint64(1)
+    out = np.empty(keys.size, dtype=np.int64)
+    for i in numba.prange(keys.size):
+        out[i] = np.int64(keys[i] & mask)
+    return out
+
+
+def _serialize_parallel_kernels() -> None:
+    """Behind a layer that is not thread-safe, parallel kernels take the process-wide lock."""
+    for name, obj in list(globals().items()):
+        if isinstance(obj, numba.core.registry.CPUDispatcher) and obj.targetoptions.get("parallel"):
+            globals()[name] = _threading.serialized(obj)
+
+
+if _threading.needs_lock():
+    _serialize_parallel_kernels()

@@ -1,8 +1,11 @@
 """Exact binomial tests and Clopper–Pearson bounds, vectorized.
 
 ``BINPVALUE`` and ``LOWERCONFBND`` of the paper's Algorithms 1 and 2 (Fischer et al., ICML 2021,
-§3 and §5). When all components share ``n`` and ``p`` — the SEGCERTIFY case — the n + 1 possible
-p-values are computed once as a table and gathered, never one scipy call per component.
+§3 and §5). When many components share ``n`` and ``p`` — the SEGCERTIFY case — the n + 1 possible
+p-values are computed once as a table and gathered, never one scipy call per component. When the
+table would cost more than the question (few counts, huge n), each p-value is computed directly
+(two-sided: scipy's binary search with the pmf evaluated, not tabulated), so n = 10^9 costs
+milliseconds.
 """
 from __future__ import annotations
 
@@ -114,27 +117,117 @@ def binom_pvalue(k, n, p, alternative: str = "greater") -> np.ndarray:
     n_arr = _check_n(n)
     p_arr = _check_p(p)
     k_arr = _check_k(k, n_arr)
-    if n_arr.ndim == 0 and p_arr.ndim == 0:
+    if n_arr.ndim == 0 and p_arr.ndim == 0 and _table_pays(k_arr.size, int(n_arr), alternative):
         table = _table(int(n_arr), float(p_arr), alternative)
         index = np.ascontiguousarray(k_arr).reshape(-1)
         out = np.empty(index.size, dtype=np.float64)
         _kernels.gather(table, index, out)
         return out.reshape(k_arr.shape)
     k_b, n_b, p_b = np.broadcast_arrays(k_arr, n_arr, p_arr)
-    if alternative == "greater":
-        return binom.sf(k_b - 1, n_b, p_b)
-    if alternative == "less":
-        return binom.cdf(k_b, n_b, p_b)
-    # two-sided with varying (n, p): one table per distinct pair
-    out = np.empty(k_b.shape, dtype=np.float64)
+    if alternative != "two-sided" or k_b.size == 0:
+        return _direct(k_b, n_b, p_b, alternative)
+    # two-sided with varying (n, p): one table per distinct pair where that is cheaper
     pairs = np.stack([n_b.ravel().astype(np.float64), p_b.ravel()], axis=1)
     uniq, inverse = np.unique(pairs, axis=0, return_inverse=True)
+    if _TWO_SIDED_TABLE_COST * (uniq[:, 0] + 1).sum() > k_b.size * _two_sided_direct_cost(uniq[:, 0].max()):
+        return _direct(k_b, n_b, p_b, alternative)
+    out = np.empty(k_b.shape, dtype=np.float64)
     flat_k = k_b.ravel()
     flat_out = out.reshape(-1)
     for j, (nj, pj) in enumerate(uniq):
         sel = inverse.ravel() == j
         flat_out[sel] = _table(int(nj), float(pj), "two-sided")[flat_k[sel]]
     return out
+
+
+#: cost of one two-sided table entry (pmf, cdf and sf), in pmf evaluations
+_TWO_SIDED_TABLE_COST = 3
+
+
+def _two_sided_direct_cost(n) -> float:
+    """pmf evaluations of one direct two-sided p-value: a binary search over half the support."""
+    return float(np.log2(float(n) + 2.0)) + 4.0
+
+
+def _table_pays(size: int, n: int, alternative: str) -> bool:
+    """Whether tabulating all n + 1 p-values is cheaper than ``size`` direct evaluations."""
+    if alternative == "two-sided":
+        return _TWO_SIDED_TABLE_COST * (n + 1) <= size * _two_sided_direct_cost(n)
+    return n + 1 <= size
+
+
+def table_and_index(k, n: int, p: float, alternative: str):
+    """(table, index) with ``table[index]`` the p-values of the counts ``k`` (shared n and p).
+
+    The full table of n + 1 p-values (index = k) when the counts are many enough to pay for it;
+    otherwise the p-values of the distinct counts only, so a huge n costs nothing. Either way
+    :func:`mtest.reject_table` gives the same answer.
+    """
+    k = np.asarray(k)
+    if _table_pays(k.size, n, alternative):
+        return _table(n, p, alternative), k
+    distinct, index = np.unique(k, return_inverse=True)
+    return _direct(distinct, n, p, alternative), index.reshape(k.shape)
+
+
+def _direct(k, n, p, alternative: str) -> np.ndarray:
+    """The p-values element by element (k, n, p broadcast), as scipy ``binomtest`` computes them."""
+    k, n, p = np.broadcast_arrays(np.asarray(k, dtype=np.float64), np.asarray(n, dtype=np.float64),
+                                  np.asarray(p, dtype=np.float64))
+    if alternative == "greater":
+        return binom.sf(k - 1, n, p)
+    if alternative == "less":
+        return binom.cdf(k, n, p)
+    return _two_sided(k, n, p)
+
+
+def _two_sided(k, n, p) -> np.ndarray:
+    """scipy's two-sided ``binomtest`` p-values, vectorized: P(outcomes no more likely than k),
+    relative tolerance 1e-7, with the binary search over the far side of the mode evaluating the
+    pmf directly (O(log n) evaluations per p-value, no table)."""
+    shape = k.shape
+    k, n, p = k.ravel(), n.ravel(), p.ravel()
+    rerr = 1.0 + 1e-7
+    d = binom.pmf(k, n, p)
+    pn = p * n
+    out = np.ones(k.size)
+    below = np.flatnonzero(k < pn)
+    above = np.flatnonzero(k > pn)
+    if below.size:  # the terms above the mode that are no more likely than k
+        nb, pb = n[below], p[below]
+        ix = _search(nb, pb, -1.0, -d[below] * rerr, np.ceil(pn[below]), nb.copy())
+        y = nb - ix + (d[below] * rerr == binom.pmf(ix, nb, pb))
+        out[below] = binom.cdf(k[below], nb, pb) + binom.sf(nb - y, nb, pb)
+    if above.size:  # the terms below the mode that are no more likely than k
+        na, pa = n[above], p[above]
+        y = _search(na, pa, 1.0, d[above] * rerr, np.zeros(above.size), np.floor(pn[above])) + 1
+        out[above] = binom.cdf(y - 1, na, pa) + binom.sf(k[above] - 1, na, pa)
+    return np.minimum(out, 1.0).reshape(shape)
+
+
+def _search(n, p, sign, target, lo, hi):
+    """scipy's ``_binary_search_for_binom_tst`` on a(x) = sign * pmf(x), all elements at once:
+    the i in [lo - 1, hi] with a(i) <= target < a(i + 1) (lo, hi: float arrays of integers)."""
+    result = np.empty(lo.size)
+    done = np.zeros(lo.size, dtype=bool)
+    while True:
+        idx = np.flatnonzero(~done & (lo < hi))
+        if idx.size == 0:
+            break
+        mid = lo[idx] + np.floor((hi[idx] - lo[idx]) / 2)
+        midval = sign * binom.pmf(mid, n[idx], p[idx])
+        less = midval < target[idx]
+        more = midval > target[idx]
+        equal = ~less & ~more
+        lo[idx[less]] = mid[less] + 1
+        hi[idx[more]] = mid[more] - 1
+        result[idx[equal]] = mid[equal]
+        done[idx[equal]] = True
+    rest = np.flatnonzero(~done)
+    if rest.size:
+        at_lo = sign * binom.pmf(lo[rest], n[rest], p[rest]) <= target[rest]
+        result[rest] = np.where(at_lo, lo[rest], lo[rest] - 1)
+    return result
 
 
 @dataclass(frozen=True)

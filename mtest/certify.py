@@ -25,7 +25,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from ._stepwise import critical
-from .binomial import _table as _binom_table, binom_pvalue, clopper_pearson
+from .binomial import binom_pvalue, clopper_pearson, table_and_index
 from .multitest import MultipleTestResult, check_k_for
 from .registry import PROCEDURES, Guarantee, Procedure, StepwiseProcedure, get_procedure
 from .tables import reject_table
@@ -344,9 +344,10 @@ def segcertify(guess, count, *, n: int, tau: float, alpha: float, method: str = 
     guess, count = _check_guess_count(guess, count, n)
     if count.size == 0:
         raise ValueError("count must hold at least one component; got an empty array")
-    table = _binom_table(n, tau, "greater")
-    _warn_if_nothing_certifiable(proc, table[n], n, tau, alpha, k, count.size)
-    fwer = reject_table(table, count, alpha, proc, k=k)
+    _warn_if_nothing_certifiable(proc, float(binom_pvalue(n, n, tau, "greater")), n, tau, alpha, k,
+                                 count.size)
+    # n + 1 tabulated p-values when the components are many, else those of the distinct counts
+    fwer = reject_table(*table_and_index(count, n, tau, "greater"), alpha, proc, k=k)
     labels = np.where(fwer.reject, guess, ABSTAIN)
     pvalues = fwer._source[0].reshape(count.shape)
     return SegCertifyResult(

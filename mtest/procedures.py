@@ -174,8 +174,9 @@ register(SpecialProcedure(
     error_rate="fwer",
     dependence="prds",
     adjust_sorted=_hommel_adjust_sorted,
-    formula="closed Simes tests (R's algorithm)",
-    reference="Hommel (1988); PRDS: Simes' inequality, Sarkar (1998, 2008)",
+    formula="closed Simes tests (R's values, O(m) after sorting)",
+    reference="Hommel (1988); in O(m) after sorting: Meijer, Krebs & Goeman (2019); PRDS: Simes' "
+              "inequality, Sarkar (1998, 2008)",
 ))
 register(StepwiseProcedure(
     name="fdr_bh",
