@@ -106,6 +106,8 @@ def check_k_for(proc: Procedure, k: Any) -> int:
 
 
 def run(pvalues, alpha, method, k, nan_policy) -> MultipleTestResult:
+    if type(pvalues).__module__.startswith("dask"):  # Dask arrays: docs/scale.md
+        return _scaled().run_scaled(pvalues, alpha, method, k, nan_policy, None)
     proc = get_procedure(method)
     alpha = check_alpha(alpha)
     k = check_k_for(proc, k)
@@ -133,8 +135,14 @@ def run(pvalues, alpha, method, k, nan_policy) -> MultipleTestResult:
                               guarantee, (flat, shape, index, n_nan))
 
 
+def _scaled():
+    from . import _logscale  # log-scale input and Dask arrays (docs/scale.md)
+
+    return _logscale
+
+
 def reject(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int = 1,
-           nan_policy: str = "raise") -> MultipleTestResult:
+           nan_policy: str = "raise", log_p: str | None = None) -> MultipleTestResult:
     """Apply a registered multiple-testing procedure.
 
     Parameters
@@ -149,6 +157,9 @@ def reject(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int = 1,
         k of k-FWER (control P(k or more false rejections)); only for k-FWER procedures.
     nan_policy : {'raise', 'omit'}
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
+    log_p : {None, 'ln', 'log10'}
+        The input holds ln p or log10 p (<= 0; -inf is p = 0): exact far below 1e-308; the
+        threshold and adjusted values come back in the same scale (docs/scale.md).
 
     Returns
     -------
@@ -162,7 +173,11 @@ def reject(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int = 1,
     array([ True, False, False, False])
     >>> res.n_rejected, res.threshold
     (1, 0.0125)
+    >>> mtest.reject([-1151.29, -4.0, -2.0], method="holm", log_p="ln").reject   # p = 1e-500
+    array([ True,  True, False])
     """
+    if log_p is not None:
+        return _scaled().run_scaled(pvalues, alpha, method, k, nan_policy, log_p)
     return run(pvalues, alpha, method, k, nan_policy)
 
 
@@ -266,7 +281,8 @@ def lehmann_romano(pvalues, k: int, alpha: float = 0.05, *, nan_policy: str = "r
     return run(pvalues, alpha, "lehmann-romano", k, nan_policy)
 
 
-def adjust(pvalues, method: str = "holm", *, k: int = 1, nan_policy: str = "raise"):
+def adjust(pvalues, method: str = "holm", *, k: int = 1, nan_policy: str = "raise",
+           log_p: str | None = None):
     """Adjusted p-values, with R ``p.adjust`` semantics (and the k-FWER procedures).
 
     Returns an array of the input's shape (a Series with its index for a Series input), float64,
@@ -278,7 +294,14 @@ def adjust(pvalues, method: str = "holm", *, k: int = 1, nan_policy: str = "rais
     >>> import mtest
     >>> mtest.adjust([0.01, 0.04, 0.03, 0.005], method="bonferroni")
     array([0.04, 0.16, 0.12, 0.02])
+
+    ``log_p='log10'`` (or ``'ln'``): log p-values in, adjusted values in the same scale out:
+
+    >>> mtest.adjust([-500.0, -3.0], method="bonferroni", log_p="log10")
+    array([-499.69897   ,   -2.69897   ])
     """
+    if log_p is not None or type(pvalues).__module__.startswith("dask"):
+        return _scaled().adjust_scaled(pvalues, method, k, nan_policy, log_p)
     proc = get_procedure(method)
     k = check_k_for(proc, k)
     flat, shape, index, n_nan = as_pvalues(pvalues, nan_policy)
