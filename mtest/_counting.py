@@ -226,10 +226,20 @@ def bucket_of(values):
 
 
 def histogram(values):
-    """Counts per bucket of the non-NaN values."""
+    """Counts per bucket of the non-NaN values, sparse: (buckets, counts) of the non-empty ones."""
     v = np.asarray(values).reshape(-1)
     v = v[~np.isnan(v)]
-    return np.bincount(bucket_of(v), minlength=N_BUCKETS).astype(np.int64, copy=False)
+    dense = np.bincount(bucket_of(v), minlength=N_BUCKETS)
+    buckets = np.flatnonzero(dense)
+    return buckets, dense[buckets].astype(np.int64)
+
+
+def merge_histograms(parts):
+    """Dense counts per bucket from sparse (buckets, counts) parts."""
+    dense = np.zeros(N_BUCKETS, dtype=np.int64)
+    for buckets, counts in parts:
+        dense[buckets] += counts
+    return dense
 
 
 def plan_ranges(hist, budget: int):
@@ -242,11 +252,9 @@ def plan_ranges(hist, budget: int):
     """
     hist = np.asarray(hist, dtype=np.int64)
     before = np.cumsum(hist) - hist
-    lut = (before // max(int(budget), 1)).astype(np.int64)
-    # renumber so that range ids are consecutive over non-empty buckets
-    ids, lut = np.unique(lut, return_inverse=True)
-    lut = lut.astype(np.int32)
-    n_ranges = ids.size
+    lut = before // max(int(budget), 1)  # nondecreasing; renumber to consecutive ids
+    lut = np.concatenate(([0], np.cumsum(np.diff(lut) != 0))).astype(np.int32)
+    n_ranges = int(lut[-1]) + 1
     sizes = np.bincount(lut, weights=hist, minlength=n_ranges).astype(np.int64)
     first_ranks = 1 + np.cumsum(sizes) - sizes
     return lut, first_ranks

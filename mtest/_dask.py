@@ -25,13 +25,16 @@ import numpy as np
 
 from . import _kernels
 from ._counting import (LINEAR, DeferredResult, bucket_of, carries, drive, finish,
-                        head_bound, histogram, plan_ranges, rejections, segment_adjusted,
+                        head_bound, histogram, merge_histograms, plan_ranges, rejections, segment_adjusted,
                         stepdown_cutoff)
 from ._stepwise import threshold
 from ._validation import check_alpha, check_nan_policy
 from .registry import SpecialProcedure, get_procedure
 
-__all__ = ["is_dask", "run", "adjusted"]
+__all__ = ["is_dask", "run", "adjusted", "MIN_RANGE"]
+
+#: smallest number of values per range of the step-up shuffle (ranges are ~m / #blocks values)
+MIN_RANGE = 1 << 16
 
 
 def is_dask(x) -> bool:
@@ -127,10 +130,6 @@ def _assemble(block, one, *pieces):
     idx = np.concatenate([p[0] for p in pieces]) if pieces else np.empty(0, np.int64)
     values = np.concatenate([p[1] for p in pieces]) if pieces else np.empty(0)
     return _fill(block, idx, values, one)
-
-
-def _add(a, b):
-    return a + b
 
 
 # ------------------------------------------------------------------------------ client side
@@ -247,13 +246,9 @@ def _adjusted(source, proc, k: int, budget: int | None = None):
             return _head_adjusted(source, proc, k, cut)
     # ranges: histogram, shuffle into ranges, sort each, carry, shuffle back
     n_blocks = len(source.blocks)
-    hists = [dask.delayed(histogram)(b) for b in source.blocks]
-    while len(hists) > 1:
-        hists = [dask.delayed(_add)(hists[i], hists[i + 1]) if i + 1 < len(hists) else hists[i]
-                 for i in range(0, len(hists), 2)]
-    hist = dask.compute(hists[0])[0]
+    hist = merge_histograms(dask.compute(*[dask.delayed(histogram)(b) for b in source.blocks]))
     if budget is None:
-        budget = max(1 << 16, -(-m // max(n_blocks, 1)))
+        budget = max(MIN_RANGE, -(-m // max(n_blocks, 1)))
     lut, first_ranks = plan_ranges(hist, budget)
     n_ranges = first_ranks.size
     lut_task = dask.delayed(lut, traverse=False)
