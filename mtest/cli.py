@@ -244,6 +244,10 @@ def _add_adjust(sub):
     p.add_argument("--by", action="append", default=None,
                    help="grouping column: each group is its own family (repeatable)")
     p.add_argument("--nan-policy", default="raise", choices=["raise", "omit"])
+    p.add_argument("--log-p", default=None, choices=["ln", "log10"],
+                   help="the column holds ln p or log10 p (directory/glob input)")
+    p.add_argument("--per-file", action="store_true",
+                   help="each input file is its own family (directory/glob input)")
     p.set_defaults(func=_cmd_adjust)
 
 
@@ -256,6 +260,10 @@ def _cmd_adjust(args) -> int:
     from ._validation import check_alpha
 
     source, target = Path(args.input), Path(args.output)
+    if source.is_dir() or any(c in args.input for c in "*?["):
+        return _cmd_adjust_files(args)  # many files: streaming, mtest.outofcore
+    if args.log_p or args.per_file:
+        raise CLIError("--log-p and --per-file need a directory or glob INPUT for now")
     fmt_in = _file_format(source, "INPUT")
     fmt_out = _file_format(target, "OUTPUT")
     if not source.is_file():
@@ -363,3 +371,23 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+def _cmd_adjust_files(args) -> int:
+    """``mtest adjust DIR_OR_GLOB -o OUTDIR``: one family over many files, streaming."""
+    import time
+
+    from .outofcore import adjust_files
+
+    t0 = time.perf_counter()
+    try:
+        res = adjust_files(args.input, args.output, column=args.column, method=args.method,
+                           alpha=args.alpha, k=args.k, by=args.by, per_file=args.per_file,
+                           log_p=args.log_p, nan_policy=args.nan_policy, progress=True)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    groups = f" in {len(res.families)} families" if len(res.families) > 1 else ""
+    print(f"{res.n_tests} tests{groups} over {len(res.outputs)} files: {res.n_rejected} rejected by "
+          f"{res.method} at alpha={res.alpha}; wrote {args.output} "
+          f"({time.perf_counter() - t0:.2f} s)")
+    return 0

@@ -251,7 +251,7 @@ class _Job:
                 j = int(np.flatnonzero(bad)[0])
                 what = "log p-values <= 0" if log else "p-values in [0, 1]"
                 raise ValueError(f"column {file.column!r} in {file.path} must hold {what}; got "
-                                 f"{values[j]!r} in data row {offset + j + 1}")
+                                 f"{float(values[j])!r} in data row {offset + j + 1}")
             nan = np.isnan(values)
             if nan_policy == "raise" and nan.any():
                 j = int(np.flatnonzero(nan)[0])
