@@ -298,7 +298,7 @@ def adjust(pvalues, method: str = "holm", *, k: int = 1, nan_policy: str = "rais
     ``log_p='log10'`` (or ``'ln'``): log p-values in, adjusted values in the same scale out:
 
     >>> mtest.adjust([-500.0, -3.0], method="bonferroni", log_p="log10")
-    array([-499.69897   ,   -2.69897   ])
+    array([-499.69897,   -2.69897])
     """
     if log_p is not None or type(pvalues).__module__.startswith("dask"):
         return _scaled().adjust_scaled(pvalues, method, k, nan_policy, log_p)

@@ -557,15 +557,16 @@ def adjust_files(source, output_dir, *, column: str = "p", method: str = "holm",
     >>> import tempfile, pathlib, pandas as pd, mtest
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> for chrom, p in [(1, [1e-9, 0.2, 0.03]), (2, [0.5, 2e-8])]:
+    ...     (folder / "in").mkdir(exist_ok=True)
     ...     pd.DataFrame({"snp": [f"{chrom}:{i}" for i in range(len(p))], "p": p}).to_parquet(
-    ...         folder / f"chr{chrom}.parquet")
-    >>> res = mtest.adjust_files(folder, folder / "out", method="holm", progress=False)
+    ...         folder / "in" / f"chr{chrom}.parquet")
+    >>> res = mtest.adjust_files(folder / "in", folder / "out", method="holm", progress=False)
     >>> res.n_tests, res.n_rejected
     (5, 2)
     >>> pd.read_parquet(folder / "out" / "chr2.parquet")
-       snp             p  p_adjusted  reject
-    0  2:0  5.000000e-01    1.000000   False
-    1  2:1  2.000000e-08    0.000000    True
+       snp             p    p_adjusted  reject
+    0  2:0  5.000000e-01  5.000000e-01   False
+    1  2:1  2.000000e-08  8.000000e-08    True
     """
     from ._logscale import scale_for
     from .multitest import check_k_for
@@ -585,6 +586,10 @@ def adjust_files(source, output_dir, *, column: str = "p", method: str = "holm",
         raise ValueError("pass by or per_file=True, not both")
     paths, root = _discover(source)
     output_dir = Path(output_dir)
+    if isinstance(source, (str, os.PathLike)) and Path(source).is_dir() and \
+            output_dir.resolve().is_relative_to(root):
+        raise ValueError(f"output_dir ({str(output_dir)!r}) lies inside the input folder "
+                         f"{str(source)!r}: a later run would read the outputs as inputs")
     targets = []
     inputs = {p.resolve() for p in paths}
     for path in paths:

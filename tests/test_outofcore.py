@@ -141,8 +141,10 @@ def test_errors_name_file_and_row(tmp_path):
         mtest.adjust_files(tmp_path / "in", tmp_path / "out2", progress=False)
     with pytest.raises(ValueError, match="column 'pval' not found"):
         mtest.adjust_files(tmp_path / "in", tmp_path / "out3", column="pval", progress=False)
-    with pytest.raises(ValueError, match="would overwrite an input"):
+    with pytest.raises(ValueError, match="lies inside the input folder"):
         mtest.adjust_files(tmp_path / "in", tmp_path / "in", progress=False)
+    with pytest.raises(ValueError, match="would overwrite an input"):
+        mtest.adjust_files(str(tmp_path / "in" / "*" / "*.parquet"), tmp_path / "in", progress=False)
     with pytest.raises(ValueError, match="matches no Parquet or CSV"):
         mtest.adjust_files(tmp_path / "nothing*", tmp_path / "out4", progress=False)
     assert not list(tmp_path.rglob("*.part"))
