@@ -202,10 +202,11 @@ class _Families:
             return np.zeros(n, dtype=np.int64)
         import pandas as pd
 
-        local, uniques = pd.factorize(pd.MultiIndex.from_frame(keys_frame))
+        # missing keys form their own family, as in adjust_frame (groupby dropna=False)
+        local, uniques = pd.factorize(pd.MultiIndex.from_frame(keys_frame), use_na_sentinel=False)
         lookup = np.empty(len(uniques), dtype=np.int64)
         for j, key in enumerate(uniques):
-            key = tuple(key)
+            key = tuple(None if pd.isna(x) else x for x in key)
             if key not in self._index:
                 self._index[key] = len(self.keys)
                 self.keys.append(key)

@@ -82,6 +82,19 @@ def test_by_and_per_file_families(tmp_path, method):
     assert np.array_equal(out["p_adjusted"].to_numpy(), ref["p_adjusted"].to_numpy(), equal_nan=True)
     np.testing.assert_array_equal(out["reject"].to_numpy(), ref["reject"].to_numpy())
     assert sorted(f.key for f in res.families) == [("bmi",), ("height",)]
+    # a missing key is a family of its own (as in adjust_frame), in every chunk and file
+    for f in sorted((tmp_path / "in").rglob("*.parquet")):
+        df = pd.read_parquet(f)
+        df.loc[df.index % 7 == 0, "pheno"] = None
+        df.to_parquet(f, index=False)
+    whole = pd.concat([pd.read_parquet(f) for f in sorted((tmp_path / "in").rglob("*.parquet"))],
+                      ignore_index=True)
+    res = mtest.adjust_files(tmp_path / "in", tmp_path / "by_na", method=method, by="pheno",
+                             nan_policy="omit", chunk_rows=300, progress=False)
+    ref = mtest.adjust_frame(whole, "p", method, by="pheno", nan_policy="omit")
+    out = pd.concat(_read_outputs(tmp_path / "by_na", 4), ignore_index=True)
+    assert len(res.families) == 3
+    assert np.array_equal(out["p_adjusted"].to_numpy(), ref["p_adjusted"].to_numpy(), equal_nan=True)
     res = mtest.adjust_files(tmp_path / "in", tmp_path / "file", method=method, per_file=True,
                              nan_policy="omit", chunk_rows=700, progress=False)
     assert len(res.families) == 4
