@@ -86,6 +86,7 @@ def test_by_and_per_file_families(tmp_path, method):
     for f in sorted((tmp_path / "in").rglob("*.parquet")):
         df = pd.read_parquet(f)
         df.loc[df.index % 7 == 0, "pheno"] = None
+        df["chunk_key"] = np.where(df.index % 5 == 0, np.nan, (df.index % 3).astype(float))
         df.to_parquet(f, index=False)
     whole = pd.concat([pd.read_parquet(f) for f in sorted((tmp_path / "in").rglob("*.parquet"))],
                       ignore_index=True)
@@ -94,6 +95,12 @@ def test_by_and_per_file_families(tmp_path, method):
     ref = mtest.adjust_frame(whole, "p", method, by="pheno", nan_policy="omit")
     out = pd.concat(_read_outputs(tmp_path / "by_na", 4), ignore_index=True)
     assert len(res.families) == 3
+    assert np.array_equal(out["p_adjusted"].to_numpy(), ref["p_adjusted"].to_numpy(), equal_nan=True)
+    res = mtest.adjust_files(tmp_path / "in", tmp_path / "by_na2", method=method,
+                             by=["chunk_key"], nan_policy="omit", chunk_rows=300, progress=False)
+    ref = mtest.adjust_frame(whole, "p", method, by="chunk_key", nan_policy="omit")
+    out = pd.concat(_read_outputs(tmp_path / "by_na2", 4), ignore_index=True)
+    assert len(res.families) == 4
     assert np.array_equal(out["p_adjusted"].to_numpy(), ref["p_adjusted"].to_numpy(), equal_nan=True)
     res = mtest.adjust_files(tmp_path / "in", tmp_path / "file", method=method, per_file=True,
                              nan_policy="omit", chunk_rows=700, progress=False)
