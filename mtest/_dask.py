@@ -46,7 +46,12 @@ def is_dask(x) -> bool:
 
 
 def _flat(block):
-    return np.ascontiguousarray(block).reshape(-1)
+    # float64: a float32 block compared with a Python float would round the threshold to float32
+    return np.ascontiguousarray(block).reshape(-1).astype(np.float64, copy=False)
+
+
+def _less_equal(block, t):
+    return _flat(block).reshape(np.shape(block)) <= t
 
 
 def _scan(block, log: bool):
@@ -215,7 +220,7 @@ def run(x, alpha, method, k, nan_policy, log_p):
     r = drive(rejections(proc, m, k, alpha, scale), source.count, source.gather)
     thr = threshold(proc, r, m, k, alpha)
     thr = scale.le_bound(thr) if m else thr
-    mask = source.x <= thr
+    mask = source.x.map_blocks(_less_equal, thr, dtype=bool)
     return DeferredResult(mask, thr, r, m, proc.name, alpha, k, proc.guarantee(k, alpha),
                           (lambda: _adjusted(source, proc, k),))
 

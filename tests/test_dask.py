@@ -77,6 +77,17 @@ def test_holm_and_friends_dispatch(small_ranges):
         np.testing.assert_array_equal(res.pvalues_adjusted.compute(), ref.pvalues_adjusted)
 
 
+def test_float32_values_next_to_a_float64_threshold():
+    """A float32 value just above the threshold, where float32(threshold) rounds up onto it."""
+    m = next(m for m in range(3, 500) if float(np.float32(0.05 / m)) > 0.05 / m)
+    p = np.full(m, 0.9, dtype=np.float32)
+    p[0] = np.float32(0.05 / m)
+    p[1] = np.float32(0.001 / m)
+    for method in ("bonferroni", "holm", "fdr_bh"):
+        _check(p, 2, method, 1, nan_policy="raise")
+    assert not mtest.bonferroni(da.from_array(p, chunks=2)).reject[0].compute()
+
+
 def test_edge_cases():
     # all NaN, one element, one block
     p = np.full(10, np.nan)
