@@ -221,10 +221,10 @@ class _Families:
 # ------------------------------------------------------------------------------ passes
 
 
-def _progress(iterable, desc, total, enabled):
+def _progress(iterable, desc, total, enabled, unit="file"):
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, desc=desc, total=total, unit="file", delay=2.0, disable=not enabled,
+    return tqdm(iterable, desc=desc, total=total, unit=unit, delay=2.0, disable=not enabled,
                 leave=False)
 
 
@@ -407,7 +407,7 @@ def _range_adjusted(job, proc, k, families, spill_dir, budget):
     step, one = proc.step, job.scale.one
     running = {f: (-np.inf if step == "down" else np.inf) for f in families}
     sequence = range(starts.size) if step == "down" else range(starts.size - 1, -1, -1)
-    for r in _progress(sequence, "ranges", starts.size, job.progress):
+    for r in _progress(sequence, "ranges", starts.size, job.progress, unit="range"):
         rec = np.fromfile(paths[r], dtype=record)
         os.unlink(paths[r])
         f = int(range_family[r])
