@@ -33,8 +33,10 @@ from .registry import SpecialProcedure, get_procedure
 
 __all__ = ["is_dask", "run", "adjusted", "MIN_RANGE"]
 
-#: smallest number of values per range of the step-up shuffle (ranges are ~m / #blocks values)
+#: smallest number of values per range of the step-up shuffle
 MIN_RANGE = 1 << 16
+#: at most this many ranges (the shuffle has #blocks x #ranges pieces); ranges ~m / #blocks values
+MAX_RANGES = 256
 
 
 def is_dask(x) -> bool:
@@ -253,7 +255,7 @@ def _adjusted(source, proc, k: int, budget: int | None = None):
     n_blocks = len(source.blocks)
     hist = merge_histograms(dask.compute(*[dask.delayed(histogram)(b) for b in source.blocks]))
     if budget is None:
-        budget = max(MIN_RANGE, -(-m // max(n_blocks, 1)))
+        budget = max(MIN_RANGE, -(-m // max(min(n_blocks, MAX_RANGES), 1)))
     lut, first_ranks = plan_ranges(hist, budget)
     n_ranges = first_ranks.size
     lut_task = dask.delayed(lut, traverse=False)
