@@ -2,7 +2,7 @@
 partitioned Parquet, streamed (mtest.adjust_files), in memory, and on a Dask LocalCluster.
 
     python benchmarks/scale.py --n 1e7 1e8 --out results/scale      # table on stdout + scale.csv
-    python benchmarks/scale.py --billion --out results/scale        # adds N = 10^9 (~8 GB on disk)
+    python benchmarks/scale.py --billion --out results/scale        # adds N = 10^9 (~12 GB on disk)
 
 The data: N p-values in 24 files ``chrom=<c>/part-0.parquet`` (columns ``pos`` int64, ``p``
 float64), seeded; ``N // 10^4`` signals have p = U * 1e-12 (every one a true discovery for Holm and
@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -156,7 +155,7 @@ def _run_child(kind, data, method, out):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", nargs="+", type=float, default=[1e7])
-    parser.add_argument("--billion", action="store_true", help="add N = 10^9 (~8 GB on disk)")
+    parser.add_argument("--billion", action="store_true", help="add N = 10^9 (~12 GB on disk)")
     parser.add_argument("--methods", nargs="+", default=["holm", "fdr_bh"])
     parser.add_argument("--runs", nargs="+", default=["stream", "memory", "dask"])
     parser.add_argument("--data", default="bench-data", help="folder for the generated Parquet")
