@@ -110,7 +110,8 @@ def test_by_and_per_file_families(tmp_path, method):
         assert np.array_equal(got["p_adjusted"].to_numpy(), expected, equal_nan=True)
 
 
-def test_csv_text_kept_and_log10(tmp_path):
+@pytest.mark.parametrize("method", ["fdr_bh", "holm", "bonferroni"])
+def test_csv_text_kept_and_log10(tmp_path, method):
     parts = _write_partitions(tmp_path / "in", fmt="csv")
     for f in (tmp_path / "in").rglob("*.csv"):  # -log10 p with deep values, as regenie writes
         df = pd.read_csv(f)
@@ -120,11 +121,11 @@ def test_csv_text_kept_and_log10(tmp_path):
         df.to_csv(f, index=False, float_format="%.17g")
     texts = [pd.read_csv(f, dtype=str, keep_default_na=False)
              for f in sorted((tmp_path / "in").rglob("*.csv"))]
-    res = mtest.adjust_files(str(tmp_path / "in" / "*" / "*.csv"), tmp_path / "out", method="fdr_bh",
+    res = mtest.adjust_files(str(tmp_path / "in" / "*" / "*.csv"), tmp_path / "out", method=method,
                              log_p="log10", nan_policy="omit", chunk_rows=600, progress=False)
     out = _read_outputs(tmp_path / "out", 4)
     v = np.array([float(x) if x else np.nan for t in texts for x in t["p"]])
-    ref = mtest.reject(v, 0.05, "fdr_bh", nan_policy="omit", log_p="log10")
+    ref = mtest.reject(v, 0.05, method, nan_policy="omit", log_p="log10")
     got = pd.concat(out, ignore_index=True)
     assert np.array_equal(got["p_adjusted"].to_numpy(), ref.pvalues_adjusted, equal_nan=True)
     np.testing.assert_array_equal(got["reject"].to_numpy(), ref.reject)
