@@ -10,7 +10,7 @@ Memory is O(chunk + head): the p-value column is read chunk by chunk in a few pa
 3. **Adjusted values that need ranks**: step-down keeps only the *head* below a cutoff (every
    other adjusted value is exactly 1); step-up (and step-down without a cutoff) routes the values
    into value ranges spilled to disk, sorts one range at a time with a carry between ranges, and
-   stores the results in one memory-mapped file per input file.
+   stores the results in one memory-mapped file (8 bytes per row).
 4. **Write**: one Parquet file per input file, mirroring the input's folder layout, every input
    column kept as read (CSV columns as text) plus the adjusted value and the rejection; each is
    written to a temporary file and renamed, and removed on an error or SIGTERM.
@@ -364,8 +364,8 @@ def _head_adjusted(job, proc, k, cuts):
 
 
 def _range_adjusted(job, proc, k, families, spill_dir, budget):
-    """Adjusted values of ``families`` through value ranges spilled to disk; written into one
-    float64 memmap per file (returned)."""
+    """Adjusted values of ``families`` through value ranges spilled to disk, written into one
+    float64 memmap; returns a view of it per file."""
     keys, counts = job.histogram
     fam_of_key = keys // N_BUCKETS
     starts, first_ranks, range_family = [], [], []
@@ -402,8 +402,10 @@ def _range_adjusted(job, proc, k, families, spill_dir, budget):
     finally:
         for h in handles:
             h.close()
-    maps = {file.number: np.memmap(spill_dir / f"file{file.number}.f8", dtype=np.float64,
-                                   mode="w+", shape=(max(file.n_rows, 1),)) for file in job.files}
+    # one float64 memmap over all rows of all files (file offsets), filled range by range
+    offsets = np.cumsum([0] + [file.n_rows for file in job.files])
+    results = np.memmap(spill_dir / "adjusted.f8", dtype=np.float64, mode="w+",
+                        shape=(max(int(offsets[-1]), 1),))
     step, one = proc.step, job.scale.one
     running = {f: (-np.inf if step == "down" else np.inf) for f in families}
     sequence = range(starts.size) if step == "down" else range(starts.size - 1, -1, -1)
@@ -417,10 +419,9 @@ def _range_adjusted(job, proc, k, families, spill_dir, budget):
         adjusted = finish(acc, running[f], step, one)
         if acc.size:  # the carry: running max of raw values from below, or min from above
             running[f] = max(running[f], acc[-1]) if step == "down" else min(running[f], acc[0])
-        for number in np.unique(rec["file"]):
-            sel = rec["file"] == number
-            maps[int(number)][rec["row"][sel]] = adjusted[sel]
-    return maps
+        results[offsets[rec["file"]] + rec["row"]] = adjusted
+    return {file.number: results[offsets[file.number]:offsets[file.number + 1]]
+            for file in job.files}
 
 
 # ------------------------------------------------------------------------------ output
