@@ -356,23 +356,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 0
-    try:
-        return int(args.func(args) or 0)
-    except (CLIError, ValueError) as exc:
-        print(f"mtest {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
-
-
 def _cmd_adjust_files(args) -> int:
     """``mtest adjust DIR_OR_GLOB -o OUTDIR``: one family over many files, streaming."""
     import time
@@ -391,3 +374,21 @@ def _cmd_adjust_files(args) -> int:
           f"{res.method} at alpha={res.alpha}; wrote {args.output} "
           f"({time.perf_counter() - t0:.2f} s)")
     return 0
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except (CLIError, ValueError) as exc:
+        print(f"mtest {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
