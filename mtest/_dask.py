@@ -100,6 +100,8 @@ def _split(block, number, lut, n_ranges):
     v = _flat(block)
     idx = np.flatnonzero(~np.isnan(v))
     ranges = lut[bucket_of(v[idx])]
+    if n_ranges < 1 << 15:
+        ranges = ranges.astype(np.int16)  # numpy's stable sort of int16 is a radix sort
     order = np.argsort(ranges, kind="stable")
     bounds = np.searchsorted(ranges[order], np.arange(n_ranges + 1))
     idx = idx[order]

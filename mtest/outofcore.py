@@ -391,6 +391,8 @@ def _range_adjusted(job, proc, k, families, spill_dir, budget):
             keep = np.flatnonzero(~np.isnan(values) & wanted[codes])
             rid = np.searchsorted(starts, codes[keep] * N_BUCKETS + bucket_of(values[keep]),
                                   side="right") - 1
+            if starts.size < 1 << 15:
+                rid = rid.astype(np.int16)  # numpy's stable sort of int16 is a radix sort
             order = np.argsort(rid, kind="stable")
             keep, rid = keep[order], rid[order]
             bounds = np.searchsorted(rid, np.arange(starts.size + 1))
