@@ -34,6 +34,7 @@ from .certify import (
     segcertify_counts,
 )
 from .frames import adjust_frame
+from .outofcore import FamilySummary, FilesResult, adjust_files
 from .power import PlanResult, plan_samples
 from .multitest import MultipleTestResult, adjust, bonferroni, holm, lehmann_romano, reject
 from .registry import (
@@ -104,6 +105,9 @@ __all__ = [
     "StepwiseProcedure",
     "adjust",
     "adjust_frame",
+    "adjust_files",
+    "FilesResult",
+    "FamilySummary",
     "bonferroni",
     "get_procedure",
     "holm",

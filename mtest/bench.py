@@ -124,7 +124,7 @@ def run_benchmark(*, quick: bool = False, repeats: int = 5, seed: int = 0, progr
         add("holm rejections", n, "numpy sort-based reference", _best(lambda: _holm_numpy_reference(p), 1))
         for work, fn in [("holm rejections", lambda: mtest.holm(p)),
                          ("bonferroni rejections", lambda: mtest.bonferroni(p)),
-                         ("lehmann-romano k=10 rejections", lambda: mtest.lehmann_romano(p, 10)),
+                         ("lehmann-romano k=10 rejections", lambda: mtest.lehmann_romano(p, k=10)),
                          ("BH rejections", lambda: mtest.reject(p, 0.05, "fdr_bh"))]:
             t = _best(fn, repeats)
             peak = _peak_extra_mb(fn)

@@ -488,6 +488,12 @@ def _add_adjust(sub):
                         "never rejected (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true",
                    help="no stage messages or bar on stderr (default: shown when stderr is a terminal)")
+    p.add_argument("--log-p", default=None, choices=["ln", "log10"],
+                   help="the p column holds ln p or log10 p; adjusted values come back in the "
+                        "same scale (default: linear p)")
+    p.add_argument("--per-file", action="store_true",
+                   help="with a directory or glob input: each file is its own family "
+                        "(default: all files are one family)")
     p.set_defaults(func=_cmd_adjust)
 
 
@@ -501,16 +507,20 @@ def _cmd_adjust(args) -> int:
     from ._validation import check_alpha
 
     source, target = Path(args.input), Path(args.output)
-    fmt_in = _file_format(source, "INPUT")
-    fmt_out = _file_format(target, "OUTPUT")
-    if not source.is_file():
-        raise CLIError(f"INPUT {str(source)!r} does not exist")
     proc = get_procedure(args.method)
     alpha = check_alpha(args.alpha)
     if args.k is None and proc.uses_k and proc.name not in _K_OPTIONAL:
         raise CLIError(f"--method {args.method} ({proc.name}) controls the k-FWER and needs --k "
                        "(k = 1 would be Holm's FWER); e.g. --k 5")
     k = check_k_for(proc, 1 if args.k is None else args.k)
+    if source.is_dir() or any(c in args.input for c in "*?["):
+        return _cmd_adjust_files(args, k)  # many files: streaming, mtest.outofcore
+    if args.log_p or args.per_file:
+        raise CLIError("--log-p and --per-file need a directory or glob INPUT for now")
+    fmt_in = _file_format(source, "INPUT")
+    fmt_out = _file_format(target, "OUTPUT")
+    if not source.is_file():
+        raise CLIError(f"INPUT {str(source)!r} does not exist")
     real = _output_path(target, source)
     progress = _Progress(not args.no_progress and sys.stderr.isatty())
     t0 = time.perf_counter()
@@ -607,6 +617,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _cmd_adjust_files(args, k: int) -> int:
+    """``mtest adjust DIR_OR_GLOB -o OUTDIR``: one family over many files, streaming."""
+    import time
+
+    from .outofcore import adjust_files
+
+    t0 = time.perf_counter()
+    try:
+        res = adjust_files(args.input, args.output, column=args.column, method=args.method,
+                           alpha=args.alpha, k=k, by=args.by, per_file=args.per_file,
+                           log_p=args.log_p, nan_policy=args.nan_policy, progress=True)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    groups = f" in {len(res.families)} families" if len(res.families) > 1 else ""
+    print(f"{res.n_tests} tests{groups} over {len(res.outputs)} files: {res.n_rejected} rejected by "
+          f"{res.method} at alpha={res.alpha}; wrote {args.output} "
+          f"({time.perf_counter() - t0:.2f} s)")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -629,3 +659,4 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+

@@ -176,8 +176,13 @@ def _run_along(pvalues, alpha, proc, k, nan_policy, axis) -> MultipleTestResult:
     return result
 
 
-def run(pvalues, alpha, method, k, nan_policy, axis=None) -> MultipleTestResult:
+def run(pvalues, alpha, method, k, nan_policy, axis=None, log_p=None) -> MultipleTestResult:
     """Validate, decide and wrap: the common body of every public procedure function."""
+    if log_p is not None or type(pvalues).__module__.startswith("dask"):  # docs/scale.md
+        if axis is not None:
+            raise ValueError(f"axis ({axis!r}) is not supported with log_p or Dask arrays; give "
+                             "one family (axis=None) or adjust each family on its own")
+        return _scaled().run_scaled(pvalues, alpha, method, k, nan_policy, log_p)
     proc = get_procedure(method)
     alpha = check_alpha(alpha)
     k = check_k_for(proc, k)
@@ -213,8 +218,14 @@ def run(pvalues, alpha, method, k, nan_policy, axis=None) -> MultipleTestResult:
                               guarantee, (flat, shape, index, n_nan, v.fingerprint, proc))
 
 
+def _scaled():
+    from . import _logscale  # log-scale input and Dask arrays (docs/scale.md)
+
+    return _logscale
+
+
 def reject(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int = 1, axis: int | None = None,
-           nan_policy: str = "raise") -> MultipleTestResult:
+           nan_policy: str = "raise", log_p: str | None = None) -> MultipleTestResult:
     """Apply a registered multiple-testing procedure.
 
     A hypothesis is rejected exactly when its adjusted p-value is ``<= alpha`` (R's ``p.adjust``
@@ -242,6 +253,9 @@ def reject(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int = 1, ax
         ``threshold``, ``n_rejected`` and ``n_tests`` are arrays with one entry per family.
     nan_policy : {'raise', 'omit'}
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
+    log_p : {None, 'ln', 'log10'}
+        The input holds ln p or log10 p (<= 0; -inf is p = 0): exact far below 1e-308; the
+        threshold and adjusted values come back in the same scale (docs/scale.md).
 
     Returns
     -------
@@ -263,14 +277,20 @@ def reject(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int = 1, ax
     ...                    method="hochberg")
     >>> res.n_rejected, res.reject[1]
     (array([1, 4]), array([ True,  True,  True,  True]))
+
+    Log-scale input, exact far below the smallest double:
+
+    >>> mtest.reject([-1151.29, -4.0, -2.0], method="holm", log_p="ln").reject   # p = 1e-500
+    array([ True,  True, False])
     """
     if _torch_backend.is_tensor(pvalues):  # stays on its device (mtest._torch_backend)
         return _torch_backend.reject_torch(pvalues, alpha, method, k=k, axis=axis, nan_policy=nan_policy)
-    return run(pvalues, alpha, method, k, nan_policy, axis)
+    return run(pvalues, alpha, method, k, nan_policy, axis, log_p)
 
 
 def bonferroni(pvalues, alpha: float = 0.05, *, k: int = 1, axis: int | None = None,
-               nan_policy: str = "raise") -> MultipleTestResult:
+               nan_policy: str = "raise",
+               log_p: str | None = None) -> MultipleTestResult:
     """Bonferroni single-step test: reject (m/k)*p <= alpha, i.e. p <= k*alpha/m up to one
     rounding (k = 1: classic FWER control).
 
@@ -290,6 +310,9 @@ def bonferroni(pvalues, alpha: float = 0.05, *, k: int = 1, axis: int | None = N
         ``None``: one family; an int: families along that axis (see :func:`reject`).
     nan_policy : {'raise', 'omit'}
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
+    log_p : {None, 'ln', 'log10'}
+        The input holds ln p or log10 p; thresholds and adjusted values in the same scale
+        (docs/scale.md).
 
     Returns
     -------
@@ -303,10 +326,11 @@ def bonferroni(pvalues, alpha: float = 0.05, *, k: int = 1, axis: int | None = N
     >>> mtest.bonferroni([0.001, 0.02, 0.04, 0.3], k=2).n_rejected
     2
     """
-    return run(pvalues, alpha, "bonferroni", k, nan_policy, axis)
+    return run(pvalues, alpha, "bonferroni", k, nan_policy, axis, log_p)
 
 
-def holm(pvalues, alpha: float = 0.05, *, axis: int | None = None, nan_policy: str = "raise") -> MultipleTestResult:
+def holm(pvalues, alpha: float = 0.05, *, axis: int | None = None, nan_policy: str = "raise",
+         log_p: str | None = None) -> MultipleTestResult:
     """Holm's step-down procedure: critical values alpha/(m - i + 1); FWER <= alpha always.
 
     Rejects the r smallest p-values where r + 1 is the first sorted index with
@@ -325,6 +349,9 @@ def holm(pvalues, alpha: float = 0.05, *, axis: int | None = None, nan_policy: s
         ``None``: one family; an int: families along that axis (see :func:`reject`).
     nan_policy : {'raise', 'omit'}
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
+    log_p : {None, 'ln', 'log10'}
+        The input holds ln p or log10 p; thresholds and adjusted values in the same scale
+        (docs/scale.md).
 
     Returns
     -------
@@ -343,11 +370,12 @@ def holm(pvalues, alpha: float = 0.05, *, axis: int | None = None, nan_policy: s
     >>> res.pvalues_adjusted
     array([0.03, 0.06, 0.06, 0.02])
     """
-    return run(pvalues, alpha, "holm", 1, nan_policy, axis)
+    return run(pvalues, alpha, "holm", 1, nan_policy, axis, log_p)
 
 
 def lehmann_romano(pvalues, alpha: float = 0.05, *, k: int, axis: int | None = None,
-                   nan_policy: str = "raise") -> MultipleTestResult:
+                   nan_policy: str = "raise",
+                   log_p: str | None = None) -> MultipleTestResult:
     """Lehmann–Romano step-down k-FWER procedure: P(k or more false rejections) <= alpha.
 
     Transform g_i(p) = (m/k)*p for i <= k and ((m + k - i)/k)*p for i > k; a hypothesis is
@@ -373,6 +401,9 @@ def lehmann_romano(pvalues, alpha: float = 0.05, *, k: int, axis: int | None = N
         ``None``: one family; an int: families along that axis (see :func:`reject`).
     nan_policy : {'raise', 'omit'}
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
+    log_p : {None, 'ln', 'log10'}
+        The input holds ln p or log10 p; thresholds and adjusted values in the same scale
+        (docs/scale.md).
 
     Returns
     -------
@@ -400,11 +431,11 @@ def lehmann_romano(pvalues, alpha: float = 0.05, *, k: int, axis: int | None = N
     >>> res.n_rejected, res.threshold >= p[0], bool(res.pvalues_adjusted[0] <= 0.01)
     (3, True, True)
     """
-    return run(pvalues, alpha, "lehmann-romano", k, nan_policy, axis)
+    return run(pvalues, alpha, "lehmann-romano", k, nan_policy, axis, log_p)
 
 
 def adjust(pvalues, method: str = "holm", *, alpha: float | None = None, k: int = 1,
-           axis: int | None = None, nan_policy: str = "raise"):
+           axis: int | None = None, nan_policy: str = "raise", log_p: str | None = None):
     """Adjusted p-values, with R ``p.adjust`` semantics (and the k-FWER procedures).
 
     Returns an array of the input's shape (a Series with its index for a Series input), float64,
@@ -430,6 +461,9 @@ def adjust(pvalues, method: str = "holm", *, alpha: float | None = None, k: int 
         ``None``: one family; an int: families along that axis (see :func:`reject`).
     nan_policy : {'raise', 'omit'}
         ``'omit'``: NaN is not tested, not counted, and stays NaN (R semantics).
+    log_p : {None, 'ln', 'log10'}
+        The input holds ln p or log10 p; thresholds and adjusted values in the same scale
+        (docs/scale.md).
 
     Returns
     -------
@@ -443,10 +477,19 @@ def adjust(pvalues, method: str = "holm", *, alpha: float | None = None, k: int 
     array([0.04, 0.16, 0.12, 0.02])
     >>> mtest.adjust([0.01, 0.04, 0.03, 0.005], method="fdr_tsbky", alpha=0.05)
     array([0.021, 0.042, 0.042, 0.021])
+
+    ``log_p='log10'`` (or ``'ln'``): log p-values in, adjusted values in the same scale out:
+
+    >>> mtest.adjust([-500.0, -3.0], method="bonferroni", log_p="log10")
+    array([-499.69897,   -2.69897])
     """
     if _torch_backend.is_tensor(pvalues):  # stays on its device (mtest._torch_backend)
         return _torch_backend.adjust_torch(pvalues, method, k=k, axis=axis, nan_policy=nan_policy,
                                            alpha=alpha)
+    if log_p is not None or type(pvalues).__module__.startswith("dask"):
+        if axis is not None:
+            raise ValueError(f"axis ({axis!r}) is not supported with log_p or Dask arrays")
+        return _scaled().adjust_scaled(pvalues, method, k, nan_policy, log_p)
     proc = get_procedure(method)
     k = check_k_for(proc, k)
     alpha = None if alpha is None else check_alpha(alpha)

@@ -1,0 +1,309 @@
+"""Dask arrays: rejections and adjusted p-values without gathering the array anywhere.
+
+``mtest.reject(x)`` / ``mtest.holm(x)`` / ``mtest.adjust(x)`` with a ``dask.array.Array`` land
+here (docs/scale.md). Rejections are the counting engine of :mod:`mtest._counting`, each request
+one reduction over the blocks (a count per block, summed on the client); the ``reject`` mask is
+lazy (``x <= threshold`` per block). Adjusted values are lazy too:
+
+* single-step: the transform per block;
+* step-down: only the *head* below the cutoff (above it every adjusted value is exactly 1) is
+  gathered, with (block, position) labels, sorted on the client and scattered back per block;
+* step-up, or step-down without a cutoff: a histogram (one reduction) splits the sorted order
+  into value ranges of known first rank; each block sends each range its values (a shuffle),
+  each range is sorted on a worker, a carry between ranges completes the running min or max, and
+  the results go back to their blocks.
+
+The values are those of the in-memory path bit for bit: the same critical values, the same
+transform evaluated on the same doubles, and min/max accumulations (exact in any grouping).
+Hommel's procedure needs all m values at once (O(m^2)) and is refused.
+"""
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+from . import _kernels
+from ._counting import (LINEAR, DeferredResult, bucket_of, carries, drive, finish,
+                        head_bound, histogram, merge_histograms, plan_ranges, rejections, segment_adjusted,
+                        stepdown_cutoff)
+from ._stepwise import threshold
+from ._validation import check_alpha, check_nan_policy
+from .registry import SpecialProcedure, get_procedure
+
+__all__ = ["is_dask", "run", "adjusted", "MIN_RANGE"]
+
+#: smallest number of values per range of the step-up shuffle
+MIN_RANGE = 1 << 16
+#: at most this many ranges (the shuffle has #blocks x #ranges pieces); ranges ~m / #blocks values
+MAX_RANGES = 256
+
+
+def is_dask(x) -> bool:
+    """Whether ``x`` is a Dask collection (checked without importing dask)."""
+    return type(x).__module__.startswith("dask")
+
+
+# ------------------------------------------------------------------------------ block functions
+
+
+def _flat(block):
+    # float64: a float32 block compared with a Python float would round the threshold to float32
+    return np.ascontiguousarray(block).reshape(-1).astype(np.float64, copy=False)
+
+
+def _less_equal(block, t):
+    return _flat(block).reshape(np.shape(block)) <= t
+
+
+def _scan(block, log: bool):
+    """(size, #NaN, #invalid, first invalid value or None) of one block."""
+    v = _flat(block)
+    nan = np.isnan(v)
+    bad = (v > 0) if log else (~nan & ((v < 0) | (v > 1) | np.isinf(v)))
+    n_bad = int(np.count_nonzero(bad))
+    return v.size, int(np.count_nonzero(nan)), n_bad, (v[bad][0].item() if n_bad else None)
+
+
+def _count_le(block, t):
+    return int(_kernels.count_le(_flat(block), t))
+
+
+def _gather(block, lo, hi):
+    v = _flat(block)
+    keep = v <= hi
+    if lo is not None:
+        keep &= v > lo
+    return v[keep].astype(np.float64)
+
+
+def _head(block, hi):
+    v = _flat(block)
+    idx = np.flatnonzero(v <= hi)
+    return idx, v[idx]
+
+
+def _fill(block, idx, values, one):
+    v = _flat(block)
+    out = np.where(np.isnan(v), np.nan, one)
+    out[idx] = values
+    return out.reshape(np.shape(block))
+
+
+def _single(block, proc, m, k, scale):
+    v = _flat(block)
+    return np.minimum(scale.raw(proc, v, None, m, k), scale.one).reshape(np.shape(block))
+
+
+def _split(block, number, lut, n_ranges):
+    """This block's values routed to their ranges: per range (block numbers, positions, values)."""
+    v = _flat(block)
+    idx = np.flatnonzero(~np.isnan(v))
+    ranges = lut[bucket_of(v[idx])]
+    if n_ranges < 1 << 15:
+        ranges = ranges.astype(np.int16)  # numpy's stable sort of int16 is a radix sort
+    order = np.argsort(ranges, kind="stable")
+    bounds = np.searchsorted(ranges[order], np.arange(n_ranges + 1))
+    idx = idx[order]
+    return [(np.full(bounds[r + 1] - bounds[r], number, dtype=np.int64), idx[bounds[r]:bounds[r + 1]],
+             v[idx[bounds[r]:bounds[r + 1]]].astype(np.float64))
+            for r in range(n_ranges)]
+
+
+def _sort_range(first_rank, proc, m, k, scale, *pieces):
+    numbers = np.concatenate([p[0] for p in pieces])
+    idx = np.concatenate([p[1] for p in pieces])
+    values = np.concatenate([p[2] for p in pieces])
+    order = np.argsort(values, kind="stable")
+    acc = segment_adjusted(values[order], int(first_rank), proc, m, k, scale)
+    extreme = None
+    if acc.size:
+        extreme = float(acc[-1] if proc.step == "down" else acc[0])
+    return numbers[order], idx[order], acc, extreme
+
+
+def _extreme(sorted_range):
+    return sorted_range[3]
+
+
+def _finish_range(sorted_range, carry_list, r, step, one, n_blocks):
+    numbers, idx, acc, _ = sorted_range
+    adjusted = finish(acc, carry_list[r], step, one)
+    order = np.argsort(numbers, kind="stable")
+    bounds = np.searchsorted(numbers[order], np.arange(n_blocks + 1))
+    return [(idx[order[bounds[b]:bounds[b + 1]]], adjusted[order[bounds[b]:bounds[b + 1]]])
+            for b in range(n_blocks)]
+
+
+def _assemble(block, one, *pieces):
+    idx = np.concatenate([p[0] for p in pieces]) if pieces else np.empty(0, np.int64)
+    values = np.concatenate([p[1] for p in pieces]) if pieces else np.empty(0)
+    return _fill(block, idx, values, one)
+
+
+# ------------------------------------------------------------------------------ client side
+
+
+class _Source:
+    """A validated Dask array and its blocks (flattened in C order of the block grid)."""
+
+    def __init__(self, x, nan_policy, scale):
+        import dask
+        import dask.array as da
+
+        check_nan_policy(nan_policy)
+        if not isinstance(x, da.Array):
+            raise ValueError(f"pvalues must be a dask.array.Array here; got {type(x).__name__}")
+        if x.dtype.kind == "b" or x.dtype.kind not in "iuf":
+            raise ValueError(f"pvalues must be a numeric Dask array of p-values; got dtype {x.dtype}")
+        if x.dtype.kind in "iu" or (scale is not LINEAR and x.dtype != np.float64) or \
+                x.dtype not in (np.float32, np.float64):
+            x = x.astype(np.float64)
+        self.x, self.scale = x, scale
+        self.grid = x.to_delayed()
+        self.blocks = list(self.grid.ravel())
+        log = scale is not LINEAR
+        scans = dask.compute(*[dask.delayed(_scan)(b, log) for b in self.blocks])
+        size = sum(s[0] for s in scans)
+        n_nan = sum(s[1] for s in scans)
+        n_bad = sum(s[2] for s in scans)
+        if n_bad:
+            first = next(s[3] for s in scans if s[2])
+            what = ("log p-values, which must be <= 0 (-inf for p = 0)" if log
+                    else "p-values, which must lie in [0, 1]")
+            raise ValueError(f"pvalues holds {what}; got {n_bad} invalid values, e.g. {first!r}")
+        if n_nan and nan_policy == "raise":
+            raise ValueError(f"pvalues contains NaN ({n_nan} of {size}); pass nan_policy='omit' "
+                             "to leave NaN untested (R semantics)")
+        self.m = size - n_nan
+
+    def count(self, t):
+        import dask
+
+        return sum(dask.compute(*[dask.delayed(_count_le)(b, t) for b in self.blocks]))
+
+    def gather(self, lo, hi):
+        import dask
+
+        parts = dask.compute(*[dask.delayed(_gather)(b, lo, hi) for b in self.blocks])
+        return np.sort(np.concatenate(parts)) if parts else np.empty(0)
+
+    def from_blocks(self, tasks, dtype=np.float64):
+        """A Dask array of the input's shape and chunks from one delayed per block."""
+        import dask.array as da
+
+        shapes = [tuple(c[i] for c, i in zip(self.x.chunks, ix)) for ix in np.ndindex(*self.x.numblocks)]
+        arrays = np.empty(len(tasks), dtype=object)
+        for j, (task, shape) in enumerate(zip(tasks, shapes)):
+            arrays[j] = da.from_delayed(task, shape=shape, dtype=dtype)
+        if self.x.ndim == 0:
+            return arrays[0]
+        return da.block(arrays.reshape(self.x.numblocks).tolist())
+
+
+def _refuse(proc):
+    if isinstance(proc, SpecialProcedure):
+        raise ValueError(f"method {proc.name!r} cannot run on a Dask array: its adjusted p-values "
+                         "are not a per-rank transform and need all m values in one place "
+                         "(O(m^2)); call .compute() on the array if it fits in memory, or use a "
+                         "stepwise method ('hochberg' has the same guarantee)")
+
+
+def run(x, alpha, method, k, nan_policy, log_p):
+    """``mtest.reject`` on a Dask array: a result whose ``reject`` and adjusted values are lazy."""
+    from ._logscale import scale_for
+    from .multitest import check_k_for
+
+    scale = scale_for(log_p)
+    proc = get_procedure(method)
+    alpha = check_alpha(alpha)
+    k = check_k_for(proc, k)
+    _refuse(proc)
+    source = _Source(x, nan_policy, scale)
+    m = source.m
+    r = drive(rejections(proc, m, k, alpha, scale), source.count, source.gather)
+    thr = threshold(proc, r, m, k, alpha)
+    thr = scale.le_bound(thr) if m else thr
+    if log_p is None:  # a value of the input's dtype, as the in-memory path reports it
+        from .multitest import representable_threshold
+
+        thr = representable_threshold(thr, source.x.dtype if source.x.dtype == np.float32 else np.float64)
+    mask = source.x.map_blocks(_less_equal, thr, dtype=bool)
+    return DeferredResult(mask, thr, r, m, proc.name, alpha, k, proc.guarantee(k, alpha),
+                          (lambda: _adjusted(source, proc, k),))
+
+
+def adjusted(x, method, k, nan_policy, log_p):
+    """``mtest.adjust`` on a Dask array: a lazy Dask array of the same shape and chunks."""
+    from ._logscale import scale_for
+    from .multitest import check_k_for
+
+    scale = scale_for(log_p)
+    proc = get_procedure(method)
+    k = check_k_for(proc, k)
+    _refuse(proc)
+    return _adjusted(_Source(x, nan_policy, scale), proc, k)
+
+
+def _adjusted(source, proc, k: int, budget: int | None = None):
+    import dask
+
+    scale, m, x = source.scale, source.m, source.x
+    if proc.step == "single":
+        return x.map_blocks(_single, proc, m, k, scale, dtype=np.float64)
+    if m == 0:
+        return x.map_blocks(_fill, np.empty(0, np.int64), np.empty(0), scale.one, dtype=np.float64)
+    if proc.step == "down":
+        cut = drive(stepdown_cutoff(proc, m, k, scale), source.count, source.gather)
+        if cut is not None:
+            return _head_adjusted(source, proc, k, cut)
+    # ranges: histogram, shuffle into ranges, sort each, carry, shuffle back
+    n_blocks = len(source.blocks)
+    hist = merge_histograms(dask.compute(*[dask.delayed(histogram)(b) for b in source.blocks]))
+    if budget is None:
+        budget = max(MIN_RANGE, -(-m // max(min(n_blocks, MAX_RANGES), 1)))
+    lut, first_ranks = plan_ranges(hist, budget)
+    n_ranges = first_ranks.size
+    lut_task = dask.delayed(lut, traverse=False)
+    splits = [dask.delayed(_split)(b, j, lut_task, n_ranges) for j, b in enumerate(source.blocks)]
+    sorted_ranges = []
+    for r in range(n_ranges):
+        pieces = [dask.delayed(operator.getitem)(s, r) for s in splits]
+        sorted_ranges.append(dask.delayed(_sort_range)(int(first_ranks[r]), proc, m, k, scale,
+                                                       *pieces))
+    carry_list = dask.delayed(carries)([dask.delayed(_extreme)(s) for s in sorted_ranges],
+                                       proc.step)
+    finished = [dask.delayed(_finish_range)(s, carry_list, r, proc.step, scale.one, n_blocks)
+                for r, s in enumerate(sorted_ranges)]
+    tasks = []
+    for j, b in enumerate(source.blocks):
+        pieces = [dask.delayed(operator.getitem)(f, j) for f in finished]
+        tasks.append(dask.delayed(_assemble)(b, scale.one, *pieces))
+    return source.from_blocks(tasks)
+
+
+def _head_adjusted(source, proc, k, cut):
+    import dask
+
+    scale, m = source.scale, source.m
+    t, below = cut
+    hi = head_bound(t, scale)
+    heads = dask.compute(*[dask.delayed(_head)(b, hi) for b in source.blocks])
+    numbers = np.concatenate([np.full(h[0].size, j, dtype=np.int64) for j, h in enumerate(heads)])
+    idx = np.concatenate([h[0] for h in heads])
+    values = np.concatenate([h[1] for h in heads]).astype(np.float64)
+    if values.size != below:  # the head changed between passes: the input is not deterministic
+        raise ValueError(f"pvalues changed between passes ({values.size} values below the cutoff, "
+                         f"counted {below} before); persist or fix the Dask array's inputs")
+    order = np.argsort(values, kind="stable")
+    adjusted = finish(segment_adjusted(values[order], 1, proc, m, k, scale), -np.inf, "down",
+                      scale.one)
+    numbers, idx = numbers[order], idx[order]
+    by_block = np.argsort(numbers, kind="stable")
+    bounds = np.searchsorted(numbers[by_block], np.arange(len(source.blocks) + 1))
+    tasks = []
+    for j, b in enumerate(source.blocks):
+        sel = by_block[bounds[j]:bounds[j + 1]]
+        tasks.append(dask.delayed(_fill)(b, idx[sel], adjusted[sel], scale.one))
+    return source.from_blocks(tasks)
+

@@ -1,0 +1,647 @@
+"""Adjust p-values stored in many files — a directory or glob of Parquet/CSV files — as one family
+(or one family per ``by`` key, or per file), streaming with bounded memory.
+
+Memory is O(chunk + head): the p-value column is read chunk by chunk in a few passes, never whole.
+
+1. **Scan**: validate, count each family's m and NaN, and (when ranks are needed) build a
+   histogram of the values.
+2. **Count**: the counting engine of :mod:`mtest._counting` asks for F(t) = #{p <= t} at a few
+   critical values; every pass answers all families' requests at once.
+3. **Adjusted values that need ranks**: step-down keeps only the *head* below a cutoff (every
+   other adjusted value is exactly 1); step-up (and step-down without a cutoff) routes the values
+   into value ranges spilled to disk, sorts one range at a time with a carry between ranges, and
+   stores the results in one memory-mapped file (8 bytes per row).
+4. **Write**: one Parquet file per input file, mirroring the input's folder layout, every input
+   column kept as read (CSV columns as text) plus the adjusted value and the rejection; each is
+   written to a temporary file and renamed, and removed on an error or SIGTERM.
+
+Every value equals the in-memory :func:`mtest.adjust` / :func:`mtest.reject` result bit for bit
+(docs/scale.md).
+"""
+from __future__ import annotations
+
+import glob as _glob
+import os
+import shutil
+import signal
+import tempfile
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ._counting import (N_BUCKETS, bucket_of, finish, head_bound, plan_ranges,
+                        rejections, segment_adjusted, stepdown_cutoff)
+from ._stepwise import threshold as _threshold
+from ._validation import check_alpha, check_nan_policy, check_positive_int
+from .registry import SpecialProcedure, get_procedure
+
+__all__ = ["FilesResult", "FamilySummary", "adjust_files"]
+
+_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv"}
+_NA_TEXT = {"", "NA", "NaN", "nan", "NULL", "null", "None"}
+
+
+@dataclass(frozen=True)
+class FamilySummary:
+    """One family's outcome: its key (``()`` for the whole set, the ``by`` values, or the file)."""
+
+    key: tuple
+    n_tests: int
+    n_rejected: int
+    threshold: float
+
+
+@dataclass(frozen=True)
+class FilesResult:
+    """Outcome of :func:`adjust_files`.
+
+    Attributes
+    ----------
+    families : tuple of FamilySummary
+        Per family: key, tests, rejections and threshold (in the input's scale; every tested
+        value ``<= threshold`` is rejected).
+    outputs : tuple of str
+        The Parquet files written, one per input file.
+    method, alpha, k, log_p
+        What ran.
+    """
+
+    families: tuple
+    outputs: tuple
+    method: str
+    alpha: float
+    k: int
+    log_p: str | None
+
+    @property
+    def n_tests(self) -> int:
+        return sum(f.n_tests for f in self.families)
+
+    @property
+    def n_rejected(self) -> int:
+        return sum(f.n_rejected for f in self.families)
+
+
+# ------------------------------------------------------------------------------ input
+
+
+def _discover(source):
+    """(files, root): a directory (searched recursively), a glob, a file or a list of files."""
+    if isinstance(source, (list, tuple)):
+        files = [Path(f) for f in source]
+    else:
+        path = Path(source)
+        if path.is_dir():
+            files = sorted(f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in _FORMATS)
+        elif path.is_file():
+            files = [path]
+        else:
+            files = sorted(Path(f) for f in _glob.glob(str(source), recursive=True))
+    files = [f for f in files if f.suffix.lower() in _FORMATS and f.is_file()]
+    if not files:
+        raise ValueError(f"source ({str(source)!r}) matches no Parquet or CSV files "
+                         f"(extensions {', '.join(sorted(_FORMATS))})")
+    if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
+        root = Path(source)
+    else:
+        root = Path(os.path.commonpath([str(f.resolve().parent) for f in files]))
+    return files, root.resolve()
+
+
+def _parse_text(values, column, path, offset):
+    """Floats from text (Python's correctly rounded parser); the NA spellings are NaN."""
+    text = np.asarray(values, dtype=object)
+    na = np.isin(text, list(_NA_TEXT))
+    out = np.full(text.size, np.nan)
+    try:
+        out[~na] = np.asarray(text[~na], dtype=np.float64)
+    except ValueError:
+        for j in np.flatnonzero(~na):
+            try:
+                float(text[j])
+            except ValueError:
+                raise ValueError(f"column {column!r} in {path} is not numeric in data row "
+                                 f"{offset + j + 1}: {text[j]!r}") from None
+    return out
+
+
+class _File:
+    def __init__(self, path: Path, number: int, column: str, by):
+        self.path, self.number = path, number
+        self.format = _FORMATS[path.suffix.lower()]
+        self.column, self.by = column, list(by)
+        if self.format == "parquet":
+            import pyarrow.parquet as pq
+
+            names = pq.read_schema(path).names
+        else:
+            import pandas as pd
+
+            names = list(pd.read_csv(path, nrows=0, sep=self._sep).columns)
+        self.names = names
+        for col in [column, *self.by]:
+            if col not in names:
+                raise ValueError(f"column {col!r} not found in {path}; the columns are {names}")
+        self.n_rows = 0
+
+    @property
+    def _sep(self):
+        return "\t" if self.format == "tsv" else ","
+
+    def chunks(self, chunk_rows, all_columns=False):
+        """Yield (row offset, p-values float64, by-columns frame or None, whole chunk or None)."""
+        columns = None if all_columns else [self.column, *self.by]
+        offset = 0
+        if self.format == "parquet":
+            import pyarrow as pa
+            import pyarrow.compute as pc
+            import pyarrow.parquet as pq
+
+            pf = pq.ParquetFile(self.path)
+            for batch in pf.iter_batches(batch_size=chunk_rows, columns=columns):
+                col = batch.column(self.column)
+                if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)):
+                    raise ValueError(f"column {self.column!r} in {self.path} must be numeric; got "
+                                     f"type {col.type}")
+                values = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
+                values = np.where(pc.is_null(col).to_numpy(zero_copy_only=False), np.nan, values)
+                keys = batch.select(self.by).to_pandas() if self.by else None
+                yield offset, values, keys, (batch if all_columns else None)
+                offset += batch.num_rows
+            return
+        import pandas as pd
+
+        reader = pd.read_csv(self.path, sep=self._sep, usecols=columns, dtype=str,
+                             keep_default_na=False, na_filter=False, chunksize=chunk_rows)
+        for frame in reader:
+            values = _parse_text(frame[self.column].to_numpy(), self.column, self.path, offset)
+            keys = frame[self.by] if self.by else None
+            yield offset, values, keys, (frame if all_columns else None)
+            offset += len(frame)
+
+
+class _Families:
+    """Family codes per row: one family, one per ``by`` key, or one per file."""
+
+    def __init__(self, by, per_file):
+        self.by, self.per_file = list(by), per_file
+        self.keys: list = [] if (self.by or per_file) else [()]
+        self._index: dict = {}
+
+    def codes(self, file, keys_frame, n):
+        if self.per_file:
+            key = (str(file.path),)
+            if key not in self._index:
+                self._index[key] = len(self.keys)
+                self.keys.append(key)
+            return np.full(n, self._index[key], dtype=np.int64)
+        if not self.by:
+            return np.zeros(n, dtype=np.int64)
+        import pandas as pd
+
+        # missing keys form their own family, as in adjust_frame (groupby dropna=False)
+        local, uniques = pd.factorize(pd.MultiIndex.from_frame(keys_frame), use_na_sentinel=False)
+        lookup = np.empty(len(uniques), dtype=np.int64)
+        for j, key in enumerate(uniques):
+            key = tuple(None if pd.isna(x) else x for x in key)
+            if key not in self._index:
+                self._index[key] = len(self.keys)
+                self.keys.append(key)
+            lookup[j] = self._index[key]
+        return lookup[local]
+
+    @property
+    def size(self):
+        return len(self.keys)
+
+
+# ------------------------------------------------------------------------------ passes
+
+
+def _progress(iterable, desc, total, enabled, unit="file"):
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, unit=unit, delay=2.0, disable=not enabled,
+                leave=False)
+
+
+class _Job:
+    def __init__(self, files, families, chunk_rows, scale, progress):
+        self.files, self.families, self.chunk_rows = files, families, chunk_rows
+        self.scale, self.progress = scale, progress
+
+    def each_chunk(self, desc, all_columns=False):
+        """(file, offset, values, family codes, chunk) over every file, in order."""
+        for file in _progress(self.files, desc, len(self.files), self.progress):
+            for offset, values, keys, chunk in file.chunks(self.chunk_rows, all_columns):
+                codes = self.families.codes(file, keys, values.size)
+                yield file, offset, values, codes, chunk
+
+    def scan(self, nan_policy, with_histogram):
+        """Validate; per family (m, n_nan); sparse histograms (family*N_BUCKETS + bucket)."""
+        log = self.scale.name is not None
+        sizes = np.zeros(0, dtype=np.int64)
+        nans = np.zeros(0, dtype=np.int64)
+        hist_keys, hist_counts = [], []
+        for file, offset, values, codes, _ in self.each_chunk("scan"):
+            bad = (values > 0) if log else ((values < 0) | (values > 1) | np.isinf(values))
+            if bad.any():
+                j = int(np.flatnonzero(bad)[0])
+                what = "log p-values <= 0" if log else "p-values in [0, 1]"
+                raise ValueError(f"column {file.column!r} in {file.path} must hold {what}; got "
+                                 f"{float(values[j])!r} in data row {offset + j + 1}")
+            nan = np.isnan(values)
+            if nan_policy == "raise" and nan.any():
+                j = int(np.flatnonzero(nan)[0])
+                raise ValueError(f"column {file.column!r} in {file.path} is NaN/empty in data row "
+                                 f"{offset + j + 1} ({int(nan.sum())} in this chunk); pass "
+                                 "nan_policy='omit' to leave NaN untested")
+            g = self.families.size
+            sizes = np.pad(sizes, (0, g - sizes.size))
+            nans = np.pad(nans, (0, g - nans.size))
+            sizes += np.bincount(codes, minlength=g)
+            nans += np.bincount(codes[nan], minlength=g)
+            file.n_rows = offset + values.size
+            if with_histogram:
+                keys = codes[~nan] * N_BUCKETS + bucket_of(values[~nan])
+                k, c = np.unique(keys, return_counts=True)
+                hist_keys.append(k)
+                hist_counts.append(c)
+        self.m = sizes - nans
+        self.n_nan = nans
+        if with_histogram:
+            keys = np.concatenate(hist_keys) if hist_keys else np.empty(0, np.int64)
+            counts = np.concatenate(hist_counts) if hist_counts else np.empty(0, np.int64)
+            keys, inverse = np.unique(keys, return_inverse=True)
+            self.histogram = (keys, np.bincount(inverse, weights=counts).astype(np.int64))
+
+    def drive_all(self, generators, desc):
+        """Run one request generator per family; each pass answers every family's request."""
+        g = self.families.size
+        results = [None] * g
+        requests = {}
+        for f, gen in enumerate(generators):
+            if gen is None:
+                continue
+            try:
+                requests[f] = (gen, next(gen))
+            except StopIteration as stop:
+                results[f] = stop.value
+        n_pass = 0
+        while requests:
+            n_pass += 1
+            count_at = np.full(g, np.nan)
+            lo = np.full(g, -np.inf)
+            hi = np.full(g, np.nan)
+            no_lo = np.zeros(g, dtype=bool)
+            for f, (_, req) in requests.items():
+                if req[0] == "count":
+                    count_at[f] = req[1]
+                else:
+                    hi[f] = req[2]
+                    no_lo[f] = req[1] is None
+                    lo[f] = -np.inf if req[1] is None else req[1]
+            counts = np.zeros(g, dtype=np.int64)
+            gathered_v, gathered_c = [], []
+            for _, _, values, codes, _ in self.each_chunk(f"{desc} pass {n_pass}"):
+                counts += np.bincount(codes[values <= count_at[codes]], minlength=g)
+                if not np.isnan(hi).all():
+                    keep = (values <= hi[codes]) & ((values > lo[codes]) | no_lo[codes])
+                    gathered_v.append(values[keep])
+                    gathered_c.append(codes[keep])
+            gv = np.concatenate(gathered_v) if gathered_v else np.empty(0)
+            gc = np.concatenate(gathered_c) if gathered_c else np.empty(0, np.int64)
+            for f, (gen, req) in list(requests.items()):
+                answer = int(counts[f]) if req[0] == "count" else np.sort(gv[gc == f])
+                try:
+                    requests[f] = (gen, gen.send(answer))
+                except StopIteration as stop:
+                    results[f] = stop.value
+                    del requests[f]
+        return results
+
+
+# ------------------------------------------------------------------------------ adjusted values
+
+
+def _head_adjusted(job, proc, k, cuts):
+    """Per file: (rows, adjusted) of every family's head, sorted by row."""
+    g = job.families.size
+    bound = np.full(g, np.nan)
+    for f, cut in enumerate(cuts):
+        if cut is not None:
+            bound[f] = head_bound(cut[0], job.scale)
+    parts = []
+    for file, offset, values, codes, _ in job.each_chunk("head"):
+        keep = np.flatnonzero(values <= bound[codes])
+        parts.append((np.full(keep.size, file.number), offset + keep, values[keep], codes[keep]))
+    numbers = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, np.int64)
+    rows = np.concatenate([p[1] for p in parts]) if parts else np.empty(0, np.int64)
+    values = np.concatenate([p[2] for p in parts]) if parts else np.empty(0)
+    codes = np.concatenate([p[3] for p in parts]) if parts else np.empty(0, np.int64)
+    adjusted = np.empty(values.size)
+    for f, cut in enumerate(cuts):
+        if cut is None:
+            continue
+        sel = np.flatnonzero(codes == f)
+        if sel.size != cut[1]:
+            raise ValueError(f"the files changed while being read ({sel.size} values below the "
+                             f"cutoff, {cut[1]} counted before)")
+        order = sel[np.argsort(values[sel], kind="stable")]
+        adjusted[order] = finish(segment_adjusted(values[order], 1, proc, int(job.m[f]), k,
+                                                  job.scale), -np.inf, "down", job.scale.one)
+    out = {}
+    order = np.lexsort((rows, numbers))
+    numbers, rows, adjusted = numbers[order], rows[order], adjusted[order]
+    bounds = np.searchsorted(numbers, np.arange(len(job.files) + 1))
+    for file in job.files:
+        a, b = bounds[file.number], bounds[file.number + 1]
+        out[file.number] = (rows[a:b], adjusted[a:b])
+    return out
+
+
+def _range_adjusted(job, proc, k, families, spill_dir, budget):
+    """Adjusted values of ``families`` through value ranges spilled to disk, written into one
+    float64 memmap; returns a view of it per file."""
+    keys, counts = job.histogram
+    fam_of_key = keys // N_BUCKETS
+    starts, first_ranks, range_family = [], [], []
+    for f in families:
+        sel = fam_of_key == f
+        dense = np.zeros(N_BUCKETS, dtype=np.int64)
+        dense[keys[sel] % N_BUCKETS] = counts[sel]
+        lut, ranks = plan_ranges(dense, budget)
+        first_bucket = np.searchsorted(lut, np.arange(ranks.size))
+        starts.append(f * N_BUCKETS + first_bucket)
+        first_ranks.append(ranks)
+        range_family.append(np.full(ranks.size, f))
+    starts = np.concatenate(starts)
+    first_ranks = np.concatenate(first_ranks)
+    range_family = np.concatenate(range_family)
+    wanted = np.zeros(job.families.size, dtype=bool)
+    wanted[list(families)] = True
+    record = np.dtype([("value", "f8"), ("file", "i8"), ("row", "i8")])
+    paths = [spill_dir / f"range{r}.bin" for r in range(starts.size)]
+    handles = [open(p, "wb") for p in paths]
+    try:
+        for file, offset, values, codes, _ in job.each_chunk("route"):
+            keep = np.flatnonzero(~np.isnan(values) & wanted[codes])
+            rid = np.searchsorted(starts, codes[keep] * N_BUCKETS + bucket_of(values[keep]),
+                                  side="right") - 1
+            if starts.size < 1 << 15:
+                rid = rid.astype(np.int16)  # numpy's stable sort of int16 is a radix sort
+            order = np.argsort(rid, kind="stable")
+            keep, rid = keep[order], rid[order]
+            bounds = np.searchsorted(rid, np.arange(starts.size + 1))
+            for r in np.flatnonzero(np.diff(bounds)):
+                sel = keep[bounds[r]:bounds[r + 1]]
+                rec = np.empty(sel.size, dtype=record)
+                rec["value"], rec["file"], rec["row"] = values[sel], file.number, offset + sel
+                rec.tofile(handles[r])
+    finally:
+        for h in handles:
+            h.close()
+    # one float64 memmap over all rows of all files (file offsets), filled range by range
+    offsets = np.cumsum([0] + [file.n_rows for file in job.files])
+    results = np.memmap(spill_dir / "adjusted.f8", dtype=np.float64, mode="w+",
+                        shape=(max(int(offsets[-1]), 1),))
+    step, one = proc.step, job.scale.one
+    running = {f: (-np.inf if step == "down" else np.inf) for f in families}
+    sequence = range(starts.size) if step == "down" else range(starts.size - 1, -1, -1)
+    for r in _progress(sequence, "ranges", starts.size, job.progress, unit="range"):
+        rec = np.fromfile(paths[r], dtype=record)
+        os.unlink(paths[r])
+        f = int(range_family[r])
+        order = np.argsort(rec["value"], kind="stable")
+        rec = rec[order]
+        acc = segment_adjusted(rec["value"], int(first_ranks[r]), proc, int(job.m[f]), k, job.scale)
+        adjusted = finish(acc, running[f], step, one)
+        if acc.size:  # the carry: running max of raw values from below, or min from above
+            running[f] = max(running[f], acc[-1]) if step == "down" else min(running[f], acc[0])
+        results[offsets[rec["file"]] + rec["row"]] = adjusted
+    return {file.number: results[offsets[file.number]:offsets[file.number + 1]]
+            for file in job.files}
+
+
+# ------------------------------------------------------------------------------ output
+
+
+@contextmanager
+def _sigterm_as_exit():
+    """SIGTERM raises SystemExit in the main thread, so that temporary files are removed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _write(job, file, target, proc, k, thresholds, head, maps, adjusted_column, reject_column):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.{os.getpid()}.part"
+    writer = None
+    scale = job.scale
+    try:
+        for _, offset, values, codes, chunk in _chunks_of(job, file):
+            if proc.step == "single":
+                adjusted = np.full(values.size, np.nan)
+                for f in np.unique(codes):
+                    sel = codes == f
+                    adjusted[sel] = np.minimum(scale.raw(proc, values[sel], None, int(job.m[f]), k),
+                                               scale.one)
+            else:
+                adjusted = np.where(np.isnan(values), np.nan, scale.one)
+                if file.number in maps:
+                    part = maps[file.number][offset:offset + values.size]
+                    routed = ~np.isnan(values) & job.ranged[codes]
+                    adjusted[routed] = part[routed]
+                if head is not None:
+                    rows, adj = head[file.number]
+                    a, b = np.searchsorted(rows, [offset, offset + values.size])
+                    adjusted[rows[a:b] - offset] = adj[a:b]
+            reject = values <= thresholds[codes]
+            if file.format == "parquet":
+                table = pa.Table.from_batches([chunk])
+            else:
+                table = pa.Table.from_pandas(chunk, preserve_index=False)
+            for name in (adjusted_column, reject_column):
+                if name in table.column_names:
+                    raise ValueError(f"output column {name!r} already exists in {file.path}; "
+                                     "choose another name")
+            table = table.append_column(adjusted_column, pa.array(adjusted, pa.float64()))
+            table = table.append_column(reject_column, pa.array(reject, pa.bool_()))
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, table.schema)
+            writer.write_table(table)
+        if writer is None:  # an empty file: keep its columns
+            import pandas as pd
+
+            empty = pd.DataFrame({n: [] for n in file.names})
+            empty[adjusted_column] = np.empty(0)
+            empty[reject_column] = np.empty(0, bool)
+            pq.write_table(pa.Table.from_pandas(empty, preserve_index=False), tmp)
+        else:
+            writer.close()
+            writer = None
+        os.replace(tmp, target)
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        if tmp.exists():
+            tmp.unlink()
+        raise
+
+
+def _chunks_of(job, file):
+    for offset, values, keys, chunk in file.chunks(job.chunk_rows, all_columns=True):
+        yield file, offset, values, job.families.codes(file, keys, values.size), chunk
+
+
+# ------------------------------------------------------------------------------ public
+
+
+def adjust_files(source, output_dir, *, column: str = "p", method: str = "holm",
+                 alpha: float = 0.05, k: int = 1, by=None, per_file: bool = False,
+                 log_p: str | None = None, nan_policy: str = "raise",
+                 chunk_rows: int = 1 << 20, adjusted_column: str = "p_adjusted",
+                 reject_column: str = "reject", progress: bool = True,
+                 spill_dir=None) -> FilesResult:
+    """Adjust a p-value column over many Parquet/CSV files as one family, streaming.
+
+    Reads ``column`` chunk by chunk in a few passes (memory O(``chunk_rows`` + head), not
+    O(rows)), and writes one Parquet file per input file under ``output_dir``, at the same
+    relative path (``.parquet`` suffix), with every input column as read (CSV columns as text)
+    plus ``adjusted_column`` and ``reject_column``. Each output is written to a temporary file
+    and renamed; on an error or SIGTERM the temporary file is removed. Values are the in-memory
+    :func:`mtest.adjust` / :func:`mtest.reject` results bit for bit.
+
+    Parameters
+    ----------
+    source : str, path or list of paths
+        A directory (searched recursively for .parquet/.pq/.csv/.tsv), a glob, or files.
+    output_dir : str or path
+        Where the outputs go (created); no input file is ever overwritten.
+    column : str
+        The p-value column (ln p or log10 p with ``log_p``).
+    method, alpha, k, nan_policy
+        As in :func:`mtest.reject`. Hommel's procedure is refused (it is not a per-rank
+        transform and needs every value at once).
+    by : str or list of str, optional
+        Columns whose values define the families (e.g. ``"phenotype"``); all files together.
+    per_file : bool
+        Each file is its own family (e.g. one chromosome per file, if that is the family).
+    log_p : {None, 'ln', 'log10'}
+        The column holds ln p or log10 p; adjusted values are written in the same scale.
+    chunk_rows : int
+        Rows per chunk read; also the target size of a value range spilled for step-up methods.
+    progress : bool
+        tqdm bars on stderr for passes that take more than 2 s.
+    spill_dir : path, optional
+        Where step-up ranges are spilled (default: a temporary folder inside ``output_dir``).
+
+    Returns
+    -------
+    FilesResult
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, pandas as pd, mtest
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> for chrom, p in [(1, [1e-9, 0.2, 0.03]), (2, [0.5, 2e-8])]:
+    ...     (folder / "in").mkdir(exist_ok=True)
+    ...     pd.DataFrame({"snp": [f"{chrom}:{i}" for i in range(len(p))], "p": p}).to_parquet(
+    ...         folder / "in" / f"chr{chrom}.parquet")
+    >>> res = mtest.adjust_files(folder / "in", folder / "out", method="holm", progress=False)
+    >>> res.n_tests, res.n_rejected
+    (5, 2)
+    >>> pd.read_parquet(folder / "out" / "chr2.parquet")
+       snp             p    p_adjusted  reject
+    0  2:0  5.000000e-01  5.000000e-01   False
+    1  2:1  2.000000e-08  8.000000e-08    True
+    """
+    from ._logscale import scale_for
+    from .multitest import check_k_for
+
+    scale = scale_for(log_p)
+    proc = get_procedure(method)
+    alpha = check_alpha(alpha)
+    k = check_k_for(proc, k)
+    check_nan_policy(nan_policy)
+    chunk_rows = check_positive_int("chunk_rows", chunk_rows)
+    if isinstance(proc, SpecialProcedure):
+        raise ValueError(f"method {proc.name!r} cannot stream over files: its adjusted p-values "
+                         "are not a per-rank transform and need all m values in memory; use a "
+                         "stepwise method ('hochberg' has the same guarantee)")
+    by = [] if by is None else ([by] if isinstance(by, str) else list(by))
+    if by and per_file:
+        raise ValueError("pass by or per_file=True, not both")
+    paths, root = _discover(source)
+    output_dir = Path(output_dir)
+    if isinstance(source, (str, os.PathLike)) and Path(source).is_dir() and \
+            output_dir.resolve().is_relative_to(root):
+        raise ValueError(f"output_dir ({str(output_dir)!r}) lies inside the input folder "
+                         f"{str(source)!r}: a later run would read the outputs as inputs")
+    targets = []
+    inputs = {p.resolve() for p in paths}
+    for path in paths:
+        rel = path.resolve().relative_to(root)
+        target = (output_dir / rel).with_suffix(".parquet")
+        if target.resolve() in inputs:
+            raise ValueError(f"output {str(target)!r} would overwrite an input file; choose "
+                             "another output_dir")
+        targets.append(target)
+    if len(set(targets)) != len(targets):
+        raise ValueError("two inputs map to the same output (e.g. a.csv and a.parquet); "
+                         "rename one")
+    files = [_File(p, j, column, by) for j, p in enumerate(paths)]
+    families = _Families(by, per_file)
+    job = _Job(files, families, chunk_rows, scale, progress)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    spill_root = Path(spill_dir) if spill_dir is not None else output_dir
+    with _sigterm_as_exit():
+        spill = Path(tempfile.mkdtemp(prefix=".mtest-spill-", dir=spill_root))
+        try:
+            job.scan(nan_policy, with_histogram=proc.step != "single")
+            g = families.size
+            m = [int(x) for x in job.m]
+            r = job.drive_all([rejections(proc, m[f], k, alpha, scale) for f in range(g)],
+                              "count")
+            thresholds = np.full(g, np.nan)
+            for f in range(g):
+                if m[f]:
+                    thresholds[f] = scale.le_bound(_threshold(proc, r[f], m[f], k, alpha))
+            head, maps = None, {}
+            job.ranged = np.zeros(g, dtype=bool)
+            if proc.step != "single":
+                cuts = [None] * g
+                if proc.step == "down":
+                    cuts = job.drive_all([stepdown_cutoff(proc, m[f], k, scale) if m[f] else None
+                                          for f in range(g)], "cutoff")
+                    if any(c is not None for c in cuts):
+                        head = _head_adjusted(job, proc, k, cuts)
+                ranged = [f for f in range(g) if m[f] and cuts[f] is None]
+                job.ranged[ranged] = True
+                if ranged:
+                    maps = _range_adjusted(job, proc, k, ranged, spill, chunk_rows)
+            for file, target in _progress(list(zip(files, targets)), "write", len(files), progress):
+                _write(job, file, target, proc, k, thresholds, head, maps, adjusted_column,
+                       reject_column)
+        finally:
+            maps = None
+            shutil.rmtree(spill, ignore_errors=True)
+    summaries = tuple(FamilySummary(families.keys[f], m[f], int(r[f]), float(thresholds[f]))
+                      for f in range(g))
+    return FilesResult(summaries, tuple(str(t) for t in targets), proc.name, alpha, k, log_p)

@@ -1,0 +1,140 @@
+"""Dask arrays: every supported procedure bit for bit equal to the in-memory path, on the threaded
+scheduler and on a two-process LocalCluster; Hommel refused with a clear error."""
+import numpy as np
+import pytest
+
+import mtest
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+
+from mtest import _dask  # noqa: E402
+
+METHODS = [("bonferroni", 1), ("bonferroni", 3), ("holm", 1), ("lehmann-romano", 4), ("sidak", 1),
+           ("holm-sidak", 1), ("hochberg", 1), ("fdr_bh", 1), ("fdr_by", 1)]
+
+
+def _data(seed, shape=(2400,), signal_share=0.05, nan=True, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(size=shape).reshape(-1)
+    n_sig = int(signal_share * p.size)
+    p[:n_sig] *= 1e-6
+    p[n_sig: n_sig + 40] = p[n_sig]          # ties
+    p[n_sig + 50: n_sig + 60] = 0.0
+    p[-30:] = 1.0
+    if nan:
+        p[rng.choice(p.size, 25, replace=False)] = np.nan
+    rng.shuffle(p)
+    return p.reshape(shape).astype(dtype)
+
+
+def _check(p, chunks, method, k, nan_policy="omit", log_p=None, alpha=0.05):
+    x = da.from_array(p, chunks=chunks)
+    ref = mtest.reject(p, alpha, method, k=k, nan_policy=nan_policy, log_p=log_p)
+    res = mtest.reject(x, alpha, method, k=k, nan_policy=nan_policy, log_p=log_p)
+    assert isinstance(res.reject, da.Array)
+    assert (res.n_rejected, res.n_tests, res.method, res.k) == (ref.n_rejected, ref.n_tests,
+                                                               ref.method, ref.k)
+    assert res.threshold == ref.threshold or (np.isnan(res.threshold) and np.isnan(ref.threshold))
+    np.testing.assert_array_equal(res.reject.compute(), ref.reject)
+    adjusted = mtest.adjust(x, method, k=k, nan_policy=nan_policy, log_p=log_p)
+    assert isinstance(adjusted, da.Array) and adjusted.chunks == x.chunks
+    got = adjusted.compute()
+    assert np.array_equal(got, ref.pvalues_adjusted, equal_nan=True)
+    assert np.array_equal(res.pvalues_adjusted.compute(), got, equal_nan=True)
+
+
+@pytest.fixture
+def small_ranges(monkeypatch):
+    monkeypatch.setattr(_dask, "MIN_RANGE", 97)  # many ranges even on small data
+
+
+@pytest.mark.parametrize("method,k", METHODS)
+def test_threaded_parity(method, k, small_ranges):
+    _check(_data(1), 333, method, k)
+    # mostly tiny p-values: step-down has no cutoff and takes the range path
+    _check(_data(2, signal_share=0.8), 500, method, k)
+    # 2-D, float32, no NaN
+    _check(_data(3, shape=(48, 50), nan=False, dtype=np.float32), (13, 17), method, k,
+           nan_policy="raise")
+
+
+@pytest.mark.parametrize("method", ["holm", "fdr_bh", "hochberg", "bonferroni"])
+def test_threaded_log_scale(method, small_ranges):
+    with np.errstate(divide="ignore"):
+        v = np.log10(_data(4))
+    v[:20] = -np.random.default_rng(0).uniform(310, 600, size=20)  # below 1e-308
+    _check(v, 400, method, 1, log_p="log10")
+
+
+def test_holm_and_friends_dispatch(small_ranges):
+    p = _data(5, nan=False)
+    x = da.from_array(p, chunks=600)
+    for fn, kwargs in [(mtest.holm, {}), (mtest.bonferroni, {"k": 2}),
+                       (mtest.lehmann_romano, {"k": 3})]:
+        ref, res = fn(p, **kwargs), fn(x, **kwargs)
+        np.testing.assert_array_equal(res.reject.compute(), ref.reject)
+        np.testing.assert_array_equal(res.pvalues_adjusted.compute(), ref.pvalues_adjusted)
+
+
+def test_float32_values_next_to_a_float64_threshold():
+    """A float32 value just above the threshold, where float32(threshold) rounds up onto it."""
+    m = next(m for m in range(3, 500) if float(np.float32(0.05 / m)) > 0.05 / m)
+    p = np.full(m, 0.9, dtype=np.float32)
+    p[0] = np.float32(0.05 / m)
+    p[1] = np.float32(0.001 / m)
+    for method in ("bonferroni", "holm", "fdr_bh"):
+        _check(p, 2, method, 1, nan_policy="raise")
+    assert not mtest.bonferroni(da.from_array(p, chunks=2)).reject[0].compute()
+
+
+def test_edge_cases():
+    # all NaN, one element, one block
+    p = np.full(10, np.nan)
+    _check(p, 3, "holm", 1)
+    _check(p, 3, "fdr_bh", 1)
+    _check(np.array([0.01]), 1, "fdr_bh", 1)
+    _check(_data(6, nan=False), 5000, "holm", 1, nan_policy="raise")
+
+
+def test_refusals_and_errors():
+    x = da.from_array(_data(7, nan=False), chunks=500)
+    with pytest.raises(ValueError, match="method 'hommel' cannot run on a Dask array"):
+        mtest.reject(x, method="hommel")
+    with pytest.raises(ValueError, match="method 'hommel' cannot run on a Dask array"):
+        mtest.adjust(x, method="hommel")
+    with pytest.raises(ValueError, match=r"NaN \(25 of 2400\)"):
+        mtest.holm(da.from_array(_data(8), chunks=500))
+    bad = _data(9, nan=False)
+    bad[7] = 1.5
+    with pytest.raises(ValueError, match="must lie in \\[0, 1\\].*1.5"):
+        mtest.adjust(da.from_array(bad, chunks=500), "fdr_bh")
+    with pytest.raises(ValueError, match="must be <= 0"):
+        mtest.adjust(da.from_array(bad, chunks=500), "fdr_bh", log_p="ln")
+
+
+@pytest.fixture(scope="module")
+def cluster_client():
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    client = Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+@pytest.fixture
+def four_ranges(monkeypatch):
+    monkeypatch.setattr(_dask, "MIN_RANGE", 500)  # few tasks: each costs ms on a cluster
+
+
+def test_local_cluster_parity(cluster_client, four_ranges):
+    """Two worker processes: the step-down head, the step-up shuffle (several ranges), the
+    step-down shuffle (no cutoff), k-FWER and log scale, each bit for bit."""
+    _check(_data(10), 600, "holm", 1)
+    _check(_data(10), 600, "fdr_bh", 1)
+    _check(_data(11, signal_share=0.8), 600, "lehmann-romano", 3)
+    with np.errstate(divide="ignore"):
+        v = np.log(_data(12))
+    _check(v, 600, "hochberg", 1, log_p="ln")

@@ -1,0 +1,195 @@
+"""mtest.adjust_files / `mtest adjust DIR`: streaming over partitioned files, bit for bit equal to
+the in-memory path; verbatim columns; atomic outputs."""
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mtest
+
+pytest.importorskip("pyarrow")
+
+METHODS = [("bonferroni", 1), ("holm", 1), ("lehmann-romano", 3), ("sidak", 1), ("holm-sidak", 1),
+           ("hochberg", 1), ("fdr_bh", 1), ("fdr_by", 1)]
+
+
+def _write_partitions(root: Path, seed=0, n_files=4, rows=900, signal_share=0.05, fmt="parquet"):
+    rng = np.random.default_rng(seed)
+    parts = []
+    for c in range(1, n_files + 1):
+        p = rng.uniform(size=rows)
+        p[: int(signal_share * rows)] *= 1e-6
+        p[50:70] = p[50]  # ties
+        p[rng.choice(rows, 3, replace=False)] = np.nan
+        df = pd.DataFrame({"snp": [f"rs{c}_{i:05d}" for i in range(rows)], "p": p,
+                           "pheno": rng.choice(["height", "bmi"], rows),
+                           "beta": rng.normal(size=rows)})
+        folder = root / f"chrom={c}"
+        folder.mkdir(parents=True)
+        if fmt == "parquet":
+            df.to_parquet(folder / "part-0.parquet", index=False)
+        else:
+            df.to_csv(folder / "part-0.csv", index=False, float_format="%.17g")
+        parts.append(df)
+    return parts
+
+
+def _read_outputs(out: Path, n_files):
+    return [pd.read_parquet(out / f"chrom={c}" / "part-0.parquet") for c in range(1, n_files + 1)]
+
+
+@pytest.mark.parametrize("method,k", METHODS)
+def test_parity_one_family(tmp_path, method, k):
+    parts = _write_partitions(tmp_path / "in")
+    # chunk_rows=500 over 3600 values: several chunks per file and several spilled ranges
+    res = mtest.adjust_files(tmp_path / "in", tmp_path / "out", method=method, k=k,
+                             nan_policy="omit", chunk_rows=500, progress=False)
+    p = np.concatenate([d["p"].to_numpy() for d in parts])
+    ref = mtest.reject(p, 0.05, method, k=k, nan_policy="omit")
+    out = pd.concat(_read_outputs(tmp_path / "out", 4), ignore_index=True)
+    assert (res.n_tests, res.n_rejected) == (ref.n_tests, ref.n_rejected)
+    assert res.families[0].threshold == ref.threshold
+    np.testing.assert_array_equal(out["reject"].to_numpy(), ref.reject)
+    assert np.array_equal(out["p_adjusted"].to_numpy(), ref.pvalues_adjusted, equal_nan=True)
+    # other columns verbatim
+    pd.testing.assert_frame_equal(out[["snp", "p", "pheno", "beta"]],
+                                  pd.concat(parts, ignore_index=True))
+    assert not list((tmp_path / "out").rglob("*.part")) and not list((tmp_path / "out").glob(".mtest-spill*"))
+
+
+def test_step_down_without_cutoff_uses_ranges(tmp_path):
+    parts = _write_partitions(tmp_path / "in", signal_share=0.8)
+    p = np.concatenate([d["p"].to_numpy() for d in parts])
+    for method in ("holm", "lehmann-romano"):
+        mtest.adjust_files(tmp_path / "in", tmp_path / method, method=method, k=2 if method != "holm" else 1,
+                           nan_policy="omit", chunk_rows=400, progress=False)
+        out = pd.concat(_read_outputs(tmp_path / method, 4), ignore_index=True)
+        ref = mtest.adjust(p, method, k=2 if method != "holm" else 1, nan_policy="omit")
+        assert np.array_equal(out["p_adjusted"].to_numpy(), ref, equal_nan=True)
+
+
+@pytest.mark.parametrize("method", ["holm", "fdr_bh"])
+def test_by_and_per_file_families(tmp_path, method):
+    parts = _write_partitions(tmp_path / "in")
+    whole = pd.concat(parts, ignore_index=True)
+    res = mtest.adjust_files(tmp_path / "in", tmp_path / "by", method=method, by="pheno",
+                             nan_policy="omit", chunk_rows=700, progress=False)
+    ref = mtest.adjust_frame(whole, "p", method, by="pheno", nan_policy="omit")
+    out = pd.concat(_read_outputs(tmp_path / "by", 4), ignore_index=True)
+    assert np.array_equal(out["p_adjusted"].to_numpy(), ref["p_adjusted"].to_numpy(), equal_nan=True)
+    np.testing.assert_array_equal(out["reject"].to_numpy(), ref["reject"].to_numpy())
+    assert sorted(f.key for f in res.families) == [("bmi",), ("height",)]
+    # a missing key is a family of its own (as in adjust_frame), in every chunk and file
+    for f in sorted((tmp_path / "in").rglob("*.parquet")):
+        df = pd.read_parquet(f)
+        df.loc[df.index % 7 == 0, "pheno"] = None
+        df["chunk_key"] = np.where(df.index % 5 == 0, np.nan, (df.index % 3).astype(float))
+        df.to_parquet(f, index=False)
+    whole = pd.concat([pd.read_parquet(f) for f in sorted((tmp_path / "in").rglob("*.parquet"))],
+                      ignore_index=True)
+    res = mtest.adjust_files(tmp_path / "in", tmp_path / "by_na", method=method, by="pheno",
+                             nan_policy="omit", chunk_rows=300, progress=False)
+    ref = mtest.adjust_frame(whole, "p", method, by="pheno", nan_policy="omit")
+    out = pd.concat(_read_outputs(tmp_path / "by_na", 4), ignore_index=True)
+    assert len(res.families) == 3
+    assert np.array_equal(out["p_adjusted"].to_numpy(), ref["p_adjusted"].to_numpy(), equal_nan=True)
+    res = mtest.adjust_files(tmp_path / "in", tmp_path / "by_na2", method=method,
+                             by=["chunk_key"], nan_policy="omit", chunk_rows=300, progress=False)
+    ref = mtest.adjust_frame(whole, "p", method, by="chunk_key", nan_policy="omit")
+    out = pd.concat(_read_outputs(tmp_path / "by_na2", 4), ignore_index=True)
+    assert len(res.families) == 4
+    assert np.array_equal(out["p_adjusted"].to_numpy(), ref["p_adjusted"].to_numpy(), equal_nan=True)
+    res = mtest.adjust_files(tmp_path / "in", tmp_path / "file", method=method, per_file=True,
+                             nan_policy="omit", chunk_rows=700, progress=False)
+    assert len(res.families) == 4
+    for part, got in zip(parts, _read_outputs(tmp_path / "file", 4)):
+        expected = mtest.adjust(part["p"].to_numpy(), method, nan_policy="omit")
+        assert np.array_equal(got["p_adjusted"].to_numpy(), expected, equal_nan=True)
+
+
+@pytest.mark.parametrize("method", ["fdr_bh", "holm", "bonferroni"])
+def test_csv_text_kept_and_log10(tmp_path, method):
+    parts = _write_partitions(tmp_path / "in", fmt="csv")
+    for f in (tmp_path / "in").rglob("*.csv"):  # -log10 p with deep values, as regenie writes
+        df = pd.read_csv(f)
+        with np.errstate(divide="ignore"):
+            df["p"] = np.log10(df["p"])
+        df.loc[:3, "p"] = [-500.0, -400.25, -350.0, -320.5]
+        df.to_csv(f, index=False, float_format="%.17g")
+    texts = [pd.read_csv(f, dtype=str, keep_default_na=False)
+             for f in sorted((tmp_path / "in").rglob("*.csv"))]
+    res = mtest.adjust_files(str(tmp_path / "in" / "*" / "*.csv"), tmp_path / "out", method=method,
+                             log_p="log10", nan_policy="omit", chunk_rows=600, progress=False)
+    out = _read_outputs(tmp_path / "out", 4)
+    v = np.array([float(x) if x else np.nan for t in texts for x in t["p"]])
+    ref = mtest.reject(v, 0.05, method, nan_policy="omit", log_p="log10")
+    got = pd.concat(out, ignore_index=True)
+    assert np.array_equal(got["p_adjusted"].to_numpy(), ref.pvalues_adjusted, equal_nan=True)
+    np.testing.assert_array_equal(got["reject"].to_numpy(), ref.reject)
+    assert res.families[0].threshold == ref.threshold
+    for text, o in zip(texts, out):  # every input column as its text
+        pd.testing.assert_frame_equal(o[list(text.columns)], text)
+
+
+def test_cli_directory(tmp_path, capsys):
+    from mtest.cli import main
+
+    parts = _write_partitions(tmp_path / "in", n_files=2)
+    assert main(["adjust", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--method", "BH",
+                 "--nan-policy", "omit"]) == 0
+    assert "rejected by fdr_bh" in capsys.readouterr().out
+    p = np.concatenate([d["p"].to_numpy() for d in parts])
+    out = pd.concat(_read_outputs(tmp_path / "out", 2), ignore_index=True)
+    assert np.array_equal(out["p_adjusted"].to_numpy(), mtest.adjust(p, "fdr_bh", nan_policy="omit"),
+                          equal_nan=True)
+    assert main(["adjust", str(tmp_path / "in"), "-o", str(tmp_path / "o2"), "--method", "hommel",
+                 "--nan-policy", "omit"]) == 2
+    assert "cannot stream" in capsys.readouterr().err
+
+
+def test_errors_name_file_and_row(tmp_path):
+    _write_partitions(tmp_path / "in", n_files=2)
+    bad = tmp_path / "in" / "chrom=2" / "part-0.parquet"
+    df = pd.read_parquet(bad)
+    df.loc[7, "p"] = 1.5
+    df.to_parquet(bad, index=False)
+    with pytest.raises(ValueError, match=r"chrom=2.*part-0.parquet must hold p-values in \[0, 1\]; got 1.5 in data row 8"):
+        mtest.adjust_files(tmp_path / "in", tmp_path / "out", nan_policy="omit", progress=False)
+    with pytest.raises(ValueError, match="NaN/empty in data row"):
+        mtest.adjust_files(tmp_path / "in", tmp_path / "out2", progress=False)
+    with pytest.raises(ValueError, match="column 'pval' not found"):
+        mtest.adjust_files(tmp_path / "in", tmp_path / "out3", column="pval", progress=False)
+    with pytest.raises(ValueError, match="lies inside the input folder"):
+        mtest.adjust_files(tmp_path / "in", tmp_path / "in", progress=False)
+    with pytest.raises(ValueError, match="would overwrite an input"):
+        mtest.adjust_files(str(tmp_path / "in" / "*" / "*.parquet"), tmp_path / "in", progress=False)
+    with pytest.raises(ValueError, match="matches no Parquet or CSV"):
+        mtest.adjust_files(tmp_path / "nothing*", tmp_path / "out4", progress=False)
+    assert not list(tmp_path.rglob("*.part"))
+
+
+def test_sigterm_during_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    _write_partitions(tmp_path / "in", n_files=3)
+    calls = {"n": 0}
+    original = pq.ParquetWriter.write_table
+
+    def write_then_term(self, table, *args, **kwargs):
+        original(self, table, *args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 3:  # 2 chunks per file: the first chunk of the second file
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", write_then_term)
+    with pytest.raises(SystemExit):
+        mtest.adjust_files(tmp_path / "in", tmp_path / "out", method="fdr_bh", nan_policy="omit",
+                           chunk_rows=500, progress=False)
+    written = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*")
+                     if p.is_file())
+    assert written == ["chrom=1/part-0.parquet"]  # the first file complete, nothing partial
+    assert not list((tmp_path / "out").glob(".mtest-spill*"))
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL or callable(signal.getsignal(signal.SIGTERM))
