@@ -47,9 +47,9 @@ class DatasetRun:
 
     ``results`` (rank 0; None on other ranks): one row per (input, setting) — see
     :func:`certify_dataset` for the columns. ``summary``: :func:`summarize` of ``results``;
-    ``table``: it as markdown. ``computed``/``skipped``: inputs this process certified / found
-    finished in ``out`` (all ranks together for ``skipped``). ``rank``/``world_size``: of this
-    process.
+    ``table``: it as markdown. ``computed``/``skipped``: inputs certified by this run (all
+    processes together) / found finished in ``out`` by an earlier run. ``rank``/``world_size``:
+    of this process.
     """
 
     results: object
@@ -410,7 +410,7 @@ def certify_dataset(model: torch.nn.Module, noise, dataset, *, num_classes: int,
             _write_text_atomic(out / "summary.md", table + "\n")
             _write_text_atomic(out / "summary.csv", summary.to_csv(index=False))
         dist.barrier()
-        return DatasetRun(results=results, summary=summary, table=table, out=out, computed=len(mine),
+        return DatasetRun(results=results, summary=summary, table=table, out=out, computed=len(pending),
                           skipped=size - len(pending), rank=dist.rank, world_size=dist.world_size)
     finally:
         dist.close()
