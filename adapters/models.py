@@ -97,6 +97,10 @@ class SegmentationModel(nn.Module):
         else:
             self.mean = self.std = None
 
+    def extra_repr(self) -> str:
+        norm = "" if self.mean is None else f"mean={self.mean.flatten().tolist()}, std={self.std.flatten().tolist()}, "
+        return f"{norm}resize={self.resize}"
+
     def call(self, x: torch.Tensor):
         """Invoke the wrapped model on a normalized batch (override for other signatures)."""
         return self.model(x)
@@ -162,6 +166,9 @@ class DictOutput(SegmentationModel):
         if not isinstance(key, str):
             raise ValueError(f"key must be a string; got {key!r}")
         self.key = key
+
+    def extra_repr(self) -> str:
+        return f"key={self.key!r}, " + super().extra_repr()
 
     def logits(self, output) -> torch.Tensor:
         if not hasattr(output, "keys") or self.key not in output:
@@ -267,6 +274,9 @@ class MultiScale(nn.Module):
         self.scales = _check_scales(scales)
         self.flip = bool(flip)
         self.combine = check_choice("combine", combine, ("softmax", "logits"))
+
+    def extra_repr(self) -> str:
+        return f"scales={self.scales}, flip={self.flip}, combine={self.combine!r}"
 
     def _one(self, x: torch.Tensor, size) -> torch.Tensor:
         out = self.model(x)

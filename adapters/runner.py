@@ -82,15 +82,19 @@ def _describe_noise(noise) -> str:
 
 
 def _model_fingerprint(model: torch.nn.Module) -> str:
-    """Class name, parameter count and a weight checksum: a rerun into the same ``out`` with
-    another model is refused instead of mixing two models' rows."""
+    """Class name, a hash of the module tree's repr (wrappers' scales, normalization, ...), parameter
+    count and a weight checksum: a rerun into the same ``out`` with another model is refused
+    instead of mixing two models' rows."""
+    import hashlib
+
     total, checksum = 0, 0.0
     with torch.no_grad():
         for p in model.state_dict().values():
             if p.is_floating_point():
                 total += p.numel()
                 checksum += float(p.detach().cpu().double().abs().sum())
-    return f"{type(model).__name__}(params={total}, abs_sum={checksum:.6e})"
+    tree = hashlib.sha256(repr(model).encode()).hexdigest()[:12]
+    return f"{type(model).__name__}(params={total}, abs_sum={checksum:.6e}, repr={tree})"
 
 
 def _fsync_dir(path: Path):

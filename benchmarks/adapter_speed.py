@@ -12,6 +12,8 @@ the same wrapped model; the difference is the argmax and the counting (per-class
 n0 guesses, matches with the guess for the n counting samples). Peak memory: on CUDA the
 allocator's peak during ``counts`` for n = 1, 4 and 16 batches (it must not grow with n); on CPU
 the process's peak resident set size (``ru_maxrss``), which only grows, so sizes run smallest first.
+On CPU the process's CPU time per batch is printed too: on a machine shared with other jobs the
+wall-clock times swing with the load, the CPU time much less.
 """
 from __future__ import annotations
 
@@ -56,20 +58,22 @@ def measure(model, device, height, width, batch_size, n, autocast):
                                        autocast=autocast, progress=False)
     forward_only(smoother, x, batch_size)  # warm-up (cuDNN autotuning, allocator, lazy init)
     _sync(device)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     forward_only(smoother, x, n)
     _sync(device)
-    t_forward = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    t_forward, c_forward = time.perf_counter() - t0, time.process_time() - c0
+    t0, c0 = time.perf_counter(), time.process_time()
     smoother.counts(x, n0=batch_size, n=n)  # n0 = one batch, as the forward-only run has no guess
     _sync(device)
-    t_count = time.perf_counter() - t0
+    t_count, c_count = time.perf_counter() - t0, time.process_time() - c0
     # the counting run also did one batch of guessing: compare per forward pass
-    per_fwd = t_forward / math.ceil(n / batch_size)
-    per_cnt = t_count / (math.ceil(n / batch_size) + 1)
+    batches = math.ceil(n / batch_size)
+    per_fwd, per_cnt = t_forward / batches, t_count / (batches + 1)
+    cpu_fwd, cpu_cnt = c_forward / batches, c_count / (batches + 1)
     row = dict(height=height, width=width, batch=batch_size, n=n, ms_forward=1e3 * per_fwd, ms_counting=1e3 * per_cnt,
                samples_per_s_forward=batch_size / per_fwd, samples_per_s=batch_size / per_cnt,
-               overhead_pct=100 * (per_cnt / per_fwd - 1))
+               overhead_pct=100 * (per_cnt / per_fwd - 1), cpu_s_forward=cpu_fwd, cpu_s_counting=cpu_cnt,
+               cpu_overhead_pct=100 * (cpu_cnt / cpu_fwd - 1))
     if device.type == "cuda":
         peaks = []
         for k in (1, 4, 16):
@@ -100,13 +104,17 @@ def main(argv=None):
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
     print(f"{args.model} ({params / 1e6:.1f} M parameters, {args.classes} classes) on {name}; batch {args.batch_size}, "
           f"n = {args.n}{', autocast float16' if args.autocast else ''}")
+    cpu = device.type == "cpu"
+    extra = " CPU s/batch: forward / + counting | overhead in CPU time |" if cpu else ""
     print("| input | forward only (ms/batch) | forward + counting (ms/batch) | samples/s | counting overhead | "
-          "peak memory (MiB) |")
-    print("|---|---|---|---|---|---|")
+          "peak memory (MiB) |" + extra)
+    print("|---|---|---|---|---|---|" + ("---|---|" if cpu else ""))
     for height, width in sizes:
         r = measure(model, device, height, width, args.batch_size, args.n, args.autocast)
         print(f"| 3×{height}×{width} | {r['ms_forward']:.1f} | {r['ms_counting']:.1f} | {r['samples_per_s']:.2f} | "
-              f"{r['overhead_pct']:+.1f} % | {r['peak_mib']} |", flush=True)
+              f"{r['overhead_pct']:+.1f} % | {r['peak_mib']} |"
+              + (f" {r['cpu_s_forward']:.2f} / {r['cpu_s_counting']:.2f} | {r['cpu_overhead_pct']:+.1f} % |" if cpu else ""),
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -120,6 +120,12 @@ def test_resume_skips_finished_inputs_and_refuses_other_settings(tmp_path):
     other.register_buffer("w", torch.ones(1))
     with pytest.raises(ValueError, match="model: "):
         ad.certify_dataset(other, ad.GaussianNoise(0.1), Images(4), out=tmp_path / "part", **kwargs)
+    # wrappers without weights of their own still count: other scales are another model
+    ad.certify_dataset(ad.MultiScale(Sign(), scales=(1.0,)), ad.GaussianNoise(0.1), Images(1),
+                       out=tmp_path / "ms", **kwargs)
+    with pytest.raises(ValueError, match="model: "):
+        ad.certify_dataset(ad.MultiScale(Sign(), scales=(0.5, 1.0)), ad.GaussianNoise(0.1), Images(1),
+                           out=tmp_path / "ms", **kwargs)
 
 
 KILLABLE = '''
