@@ -22,7 +22,6 @@ import json
 import numbers
 import os
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +30,7 @@ import torch
 
 import mtest
 from mtest._validation import check_alpha, check_positive_int, check_probability
+from mtest.certify import certifying_procedure
 
 from .metrics import ConfusionMatrix
 from .sampler import SegmentationSmoother
@@ -73,7 +73,7 @@ def _as_tuple(name, value, check):
 
 
 def _check_method(value) -> str:
-    mtest.get_procedure(value)  # raises a ValueError listing the procedures
+    certifying_procedure(value)  # a ValueError for unknown names and for procedures that cannot certify
     return value
 
 
@@ -394,7 +394,6 @@ def certify_dataset(model: torch.nn.Module, noise, dataset, *, num_classes: int,
 
         steps = len(ns) + bool(baseline)
         who = f"rank {dist.rank}/{dist.world_size}: " if dist.world_size > 1 else ""
-        warned: set = set()
         with tqdm(total=len(mine) * steps, unit="pass", disable=not progress or dist.rank != 0) as bar:
             for k, index in enumerate(mine):
                 x, y = _as_input(dataset[index], index)
@@ -403,7 +402,6 @@ def certify_dataset(model: torch.nn.Module, noise, dataset, *, num_classes: int,
                                        bar, label)
                 for row in rows:
                     row["rank"] = dist.rank
-                _warn_uncertifiable(rows, warned)
                 _write_atomic(pa.Table.from_pylist(rows), parts / _PART.format(index), dist.rank)
         dist.barrier()  # every part is written
         results = summary = table = None
@@ -418,22 +416,6 @@ def certify_dataset(model: torch.nn.Module, noise, dataset, *, num_classes: int,
                           skipped=size - len(pending), rank=dist.rank, world_size=dist.world_size)
     finally:
         dist.close()
-
-
-def _warn_uncertifiable(rows, warned: set):
-    """Warn once per (n, tau, components) that no component can be certified: even n matches out
-    of n give the p-value tau^n, and Holm's and Bonferroni's smallest threshold is alpha / N."""
-    for row in rows:
-        key = (row["n"], row["tau"], row["components"])
-        if (row["setting"] != "SEGCERTIFY" or mtest.get_procedure(row["method"]).name not in ("holm", "bonferroni")
-                or key in warned):
-            continue
-        if row["tau"] ** row["n"] > row["alpha"] / row["components"]:
-            warned.add(key)
-            warnings.warn(f"no component can be certified with n={row['n']}, tau={row['tau']:g}, "
-                          f"alpha={row['alpha']:g} over N={row['components']} components: tau^n = "
-                          f"{row['tau'] ** row['n']:.3g} > alpha/N = {row['alpha'] / row['components']:.3g}; "
-                          f"raise n (mtest plan gives the n you need)", RuntimeWarning, stacklevel=3)
 
 
 def _check_settings(path: Path, settings: dict):

@@ -325,3 +325,9 @@ class SegmentationSmoother:
         with self._eval():
             pred, spatial, _ = self._predict(x[None])
         return pred.cpu().numpy().reshape(spatial)
+
+    def certify_sequential(self, x: torch.Tensor, *, n0: int, tau: float, alpha: float, n_max: int, **kwargs):
+        """Anytime-valid SEGCERTIFY in rounds: :func:`mtest.adapters.sequential.certify_sequential`."""
+        from .sequential import certify_sequential
+
+        return certify_sequential(self, x, n0=n0, tau=tau, alpha=alpha, n_max=n_max, **kwargs)

@@ -15,6 +15,7 @@ from .binomial import (
 )
 from .certify import (
     ABSTAIN,
+    CertificationWarning,
     CertifyResult,
     GaussianL2,
     GuessCount,
@@ -46,6 +47,18 @@ from .registry import (
 )
 from .tables import RowsResult, reject_table, reject_table_rows
 from .qvalue import QValueResult, qvalue
+from . import compat  # noqa: E402  (mtest.compat: statsmodels / R / scipy drop-ins)
+from .sequential import SequentialCertifier, SequentialResult
+from .radius_map import RadiusMapResult, segcertify_radius_map
+from .hierarchy import (
+    CITYSCAPES_HIERARCHY,
+    DEMO_IMAGE_HIERARCHY,
+    CIGResult,
+    Hierarchy,
+    HierarchyCertifyResult,
+    certified_information_gain,
+    hierarchical_segcertify,
+)
 
 try:
     __version__ = _version("mtest")
@@ -56,6 +69,7 @@ __all__ = [
     "__version__",
     "ABSTAIN",
     "BinomTestResult",
+    "CertificationWarning",
     "CertifyResult",
     "ConfidenceInterval",
     "GaussianL2",
@@ -98,4 +112,16 @@ __all__ = [
     "reject",
     "QValueResult",
     "qvalue",
+    "compat",
+    "SequentialCertifier",
+    "SequentialResult",
+    "RadiusMapResult",
+    "segcertify_radius_map",
+    "CITYSCAPES_HIERARCHY",
+    "DEMO_IMAGE_HIERARCHY",
+    "CIGResult",
+    "Hierarchy",
+    "HierarchyCertifyResult",
+    "certified_information_gain",
+    "hierarchical_segcertify",
 ]

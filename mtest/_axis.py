@@ -36,7 +36,8 @@ def check_axis(axis, ndim: int) -> int:
 def to_families(arr: np.ndarray, axis: int) -> np.ndarray:
     """(F, m) view or copy with one family per row."""
     moved = np.moveaxis(arr, axis, -1)
-    return moved.reshape(-1, moved.shape[-1]) if moved.ndim else moved.reshape(1, 1)
+    n_families = int(np.prod(moved.shape[:-1], dtype=np.int64))
+    return moved.reshape(n_families, moved.shape[-1])
 
 
 def from_families(rows: np.ndarray, shape: tuple, axis: int) -> np.ndarray:
@@ -50,7 +51,7 @@ def _sizes(values: np.ndarray) -> np.ndarray:
     return values.shape[1] - np.count_nonzero(np.isnan(values), axis=1)
 
 
-def adjusted_families(values: np.ndarray, proc: Procedure, k: int):
+def adjusted_families(values: np.ndarray, proc: Procedure, k: int, alpha: float | None = None):
     """Adjusted p-values of every row of ``values`` (F, m), float64, NaN kept; and the sizes m_f."""
     n_families, width = values.shape
     sizes = _sizes(values)
@@ -64,7 +65,8 @@ def adjusted_families(values: np.ndarray, proc: Procedure, k: int):
         rows = np.flatnonzero(sizes == m)
         block = ordered[rows, :m]
         if isinstance(proc, SpecialProcedure):
-            adjusted = np.stack([proc.adjust_sorted(np.ascontiguousarray(row), k) for row in block])
+            args = (k, alpha) if proc.alpha_dependent else (k,)
+            adjusted = np.stack([proc.adjust_sorted(np.ascontiguousarray(row), *args) for row in block])
         elif proc.step == "single":
             adjusted = np.minimum(proc.raw(block, None, m, k), 1.0)
         else:

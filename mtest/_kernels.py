@@ -8,6 +8,11 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from . import _threading
+
+# the threading layer is chosen here, before any parallel kernel can run (docs/design.md)
+_threading.configure()
+
 _JIT = dict(nogil=True, cache=True)
 
 #: below this size a kernel runs its serial loop: starting the thread pool costs ~50 µs, which
@@ -56,6 +61,74 @@ def scan_pvalues(p):
     if p.size < PARALLEL_MIN:
         return _scan_serial(p)
     return _scan_parallel(p, 64)
+
+
+@numba.njit(**_JIT)
+def _mix64(x):
+    """A xorshift-multiply-xorshift mixer (one multiply): nonlinear, so a sum of mixed terms
+    changes when values move between positions."""
+    x ^= x >> np.uint64(29)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(32)
+    return x
+
+
+@numba.njit(**_JIT)
+def _scan_fingerprint_serial(p, bits, offset):
+    """:func:`_scan_serial` plus a 64-bit fingerprint of the bits: the sum (mod 2^64) of
+    mix(bits[i] + (offset + i + 1) * golden), so chunks combine by addition and a moved,
+    swapped or changed value changes it (up to a ~2^-64 chance)."""
+    n_nan = 0
+    n_low = 0
+    n_high = 0
+    n_inf = 0
+    h = np.uint64(0)
+    golden = np.uint64(0x9E3779B97F4A7C15)
+    position = np.uint64(offset) * golden
+    for i in range(p.size):
+        v = p[i]
+        position += golden  # (offset + i + 1) * golden, without a multiply
+        h += _mix64(np.uint64(bits[i]) + position)
+        if np.isnan(v):
+            n_nan += 1
+        elif np.isinf(v):
+            n_inf += 1
+        elif v < 0:
+            n_low += 1
+        elif v > 1:
+            n_high += 1
+    return n_nan, n_low, n_high, n_inf, h
+
+
+@numba.njit(parallel=True, **_JIT)
+def _scan_fingerprint_parallel(p, bits, chunks):
+    counts = np.zeros((chunks, 4), dtype=np.int64)
+    hashes = np.zeros(chunks, dtype=np.uint64)
+    step = (p.size + chunks - 1) // chunks
+    for c in numba.prange(chunks):
+        lo = min(p.size, c * step)
+        hi = min(p.size, (c + 1) * step)
+        a, b, d, e, h = _scan_fingerprint_serial(p[lo:hi], bits[lo:hi], lo)
+        counts[c, 0] = a
+        counts[c, 1] = b
+        counts[c, 2] = d
+        counts[c, 3] = e
+        hashes[c] = h
+    h = np.uint64(0)
+    for c in range(chunks):
+        h += hashes[c]
+    return counts[:, 0].sum(), counts[:, 1].sum(), counts[:, 2].sum(), counts[:, 3].sum(), h
+
+
+def scan_pvalues_fingerprint(p):
+    """:func:`scan_pvalues` fused with a 64-bit fingerprint of the values' bits (one pass):
+    (#NaN, #below 0, #above 1, #infinite, fingerprint as a Python int)."""
+    bits = p.view(np.uint64 if p.dtype.itemsize == 8 else np.uint32)
+    if p.size < PARALLEL_MIN:
+        out = _scan_fingerprint_serial(p, bits, 0)
+    else:
+        out = _scan_fingerprint_parallel(p, bits, 64)
+    return tuple(int(v) for v in out)
 
 
 @numba.njit(parallel=True, **_JIT)
@@ -219,8 +292,179 @@ def decide_table_rows(index2d, table, perm, crit, single_step, step_up, out_r, o
 
 
 @numba.njit(**_JIT)
+def _simes_term(p, j, ell, d):
+    """R's rounding of j * p(ell) / (ell - d): the product, then the division."""
+    return (j * p[ell - 1]) / (ell - d)
+
+
+@numba.njit(**_JIT)
+def _slope_gap(p, lo, hi, d):
+    """Sign of slope(lo) - slope(hi) as seen from (d, 0), and a bound on its rounding error."""
+    a = p[lo - 1] * (hi - d)
+    b = p[hi - 1] * (lo - d)
+    return a - b, 8e-16 * (abs(a) + abs(b))
+
+
+#: elements per call of the chunked O(m) loops: Python handles Ctrl-C between calls
+CHUNK = 1 << 22
+
+
+@numba.njit(**_JIT)
+def _clearly_above(lhs, rhs):
+    """lhs > rhs by more than the rounding of the products and differences behind them."""
+    return lhs - rhs > 1e-14 * (abs(lhs) + abs(rhs))
+
+
+@numba.njit(**_JIT)
+def _hull_extend(p, hull, top, start, stop):
+    """Add the points (i, p(i)), i in [start, stop) (1-based), to the lower convex hull of (0, 0)
+    and the points before them (a monotone stack); returns the new stack size."""
+    m = p.size
+    for i in range(start, stop):
+        if i != m and i != 1 and _clearly_above(
+                (m - 1) * (p[i - 1] - p[0]), (i - 1) * (p[m - 1] - p[0])):
+            continue  # above the chord from the first to the last point
+        while True:
+            # pop only what is non-convex beyond rounding: collinear points stay, so that
+            # every p-value tied with the tangent is evaluated
+            if top >= 2:
+                a = hull[top - 2]
+                b = hull[top - 1]
+                notconvex = _clearly_above((i - a) * (p[b - 1] - p[a - 1]),
+                                           (b - a) * (p[i - 1] - p[a - 1]))
+            elif top == 1:
+                b = hull[0]
+                notconvex = _clearly_above(i * p[b - 1], b * p[i - 1])  # chord from (0, 0)
+            else:
+                notconvex = False
+            if not notconvex:
+                break
+            top -= 1
+        hull[top] = i
+        top += 1
+    return top
+
+
+@numba.njit(**_JIT)
+def _simes_range(p, hull, top, k, j_start, j_stop, s):
+    """s[j - 1] for j in [j_start, j_stop), the tangent pointer starting at hull vertex ``k``;
+    returns the pointer."""
+    m = p.size
+    for j in range(j_start, j_stop):
+        d = m - j
+        while k >= 1:
+            gap, err = _slope_gap(p, hull[k - 1], hull[k], d)
+            if gap < -err:  # the next vertex to the left is clearly better
+                k -= 1
+            else:
+                break
+        best = _simes_term(p, j, hull[k], d)
+        # vertices tied with the tangent point up to rounding, on either side
+        t = k if best > 0.0 else 0  # a run of zero p-values ties everywhere, and 0 is the least
+        while t >= 1 and hull[t - 1] > d:
+            gap, err = _slope_gap(p, hull[t - 1], hull[t], d)
+            if gap > err:
+                break
+            t -= 1
+            v = _simes_term(p, j, hull[t], d)
+            if v < best:
+                best = v
+        t = k if best > 0.0 else top
+        while t + 1 < top:
+            gap, err = _slope_gap(p, hull[t], hull[t + 1], d)
+            if gap < -err:
+                break
+            t += 1
+            v = _simes_term(p, j, hull[t], d)
+            if v < best:
+                best = v
+        s[j - 1] = best
+    return k
+
+
+def simes_of_top_sets(p):
+    """s[j - 1] = Simes p-value of the j largest of ascending ``p``, for j = 1..m, in O(m).
+
+    s_j = min over k = 1..j of j * p(m - j + k) / k (R ``p.adjust`` arithmetic: the product, then
+    the division). The minimizing p-value is the point of the lower convex hull of (0, 0) and
+    {(l, p(l))} touched by the tangent from (m - j, 0); as j grows the tangent point only moves
+    left, so one pointer walks the hull (Meijer, Krebs & Goeman 2019, Biometrical Journal 61(6)).
+    Collinear points stay on the hull, and every vertex tied with the tangent point up to
+    rounding is evaluated, so the minimum is R's to the last bit: a tie line passes through
+    (d, 0) for one d only, so the extra evaluations add up to O(m). Runs in chunks.
+    """
+    m = p.size
+    hull = np.empty(m, dtype=np.int64)
+    top = 0
+    for a in range(1, m + 1, CHUNK):
+        top = _hull_extend(p, hull, top, a, min(m + 1, a + CHUNK))
+    s = np.empty(m, dtype=np.float64)
+    k = top - 1
+    for a in range(1, m + 1, CHUNK):
+        k = _simes_range(p, hull, top, k, a, min(m + 1, a + CHUNK), s)
+    return s
+
+
+@numba.njit(**_JIT)
+def _suffix_max(s):
+    """above[j] = max of s_jj over jj > j (1-based s_jj = s[jj - 1]), 0 past the end."""
+    m = s.size
+    above = np.empty(m + 2, dtype=np.float64)
+    above[m + 1] = 0.0
+    above[m] = 0.0
+    for jj in range(m, 0, -1):
+        above[jj - 1] = above[jj] if above[jj] > s[jj - 1] else s[jj - 1]
+    return above
+
+
+@numba.njit(**_JIT)
+def _hommel_range(p, s, above, j, start, stop, out):
+    """Adjusted values of p[start:stop], the rank pointer starting at ``j``; returns it."""
+    m = p.size
+    for i in range(start, stop):
+        x = p[i]
+        while j > 1:
+            alpha = s[j - 1] if j <= m else 0.0
+            if (j - 1) * x <= alpha:
+                break
+            j -= 1
+        best = above[j] if j <= m else 0.0
+        if x > best:
+            best = x
+        for jj in range(max(1, j - 1), min(j, m) + 1):
+            v = jj * x
+            if s[jj - 1] < v:
+                v = s[jj - 1]
+            if v > best:
+                best = v
+        out[i] = best
+    return j
+
+
 def hommel_sorted(p):
-    """Hommel adjusted p-values of ascending ``p`` (m >= 3), R ``p.adjust`` arithmetic, O(m^2)."""
+    """Hommel adjusted p-values of ascending ``p`` (m >= 3), in O(m) (Meijer et al. 2019).
+
+    With s_j the Simes p-value of the j largest p-values (:func:`simes_of_top_sets`; s_(m+1) = 0),
+    the adjusted p-value of p(i) is min(j * p(i), s_j) for the largest j with
+    (j - 1) * p(i) <= s_j; that j does not grow with i, so one pointer serves all i. R's
+    ``p.adjust`` takes the maximum over every j of min(j * p(i), s_j); the terms of larger j are
+    s_j in exact arithmetic no larger than the answer, but may round above it, so their maximum
+    (a suffix maximum of s) and the neighbour j - 1 are included: each value is then R's, bit
+    for bit wherever the rounding of the candidates does (see tests/test_cost.py). Runs in chunks.
+    """
+    m = p.size
+    s = simes_of_top_sets(p)
+    above = _suffix_max(s)
+    out = np.empty(m, dtype=np.float64)
+    j = m + 1
+    for a in range(0, m, CHUNK):
+        j = _hommel_range(p, s, above, j, a, min(m, a + CHUNK), out)
+    return out
+
+
+@numba.njit(**_JIT)
+def hommel_sorted_quadratic(p):
+    """R ``p.adjust``'s O(m^2) Hommel loop (the reference the linear kernel is tested against)."""
     n = p.size
     q0 = np.inf
     for i in range(n):
@@ -362,3 +606,392 @@ def insertion_fix(values, order, budget):
         values[j + 1] = v
         order[j + 1] = o
     return True
+
+
+# =================================================================================================
+# Grouped adjustment (mtest.frames) and delimited text (mtest adjust, mtest/cli.py)
+# =================================================================================================
+
+@numba.njit(**_JIT)
+def bucket_order(order, key, n_keys):
+    """Stable counting sort: ``order`` (e.g. rows sorted by p) regrouped by ``key[row]``.
+
+    Returns (rows sorted by (key, previous order), start of each key's run; n_keys + 1 entries).
+    """
+    starts = np.zeros(n_keys + 1, dtype=np.int64)
+    for i in range(order.size):
+        starts[key[order[i]] + 1] += 1
+    for g in range(n_keys):
+        starts[g + 1] += starts[g]
+    slot = starts[:-1].copy()
+    out = np.empty(order.size, dtype=np.int64)
+    for i in range(order.size):
+        row = order[i]
+        g = key[row]
+        out[slot[g]] = row
+        slot[g] += 1
+    return out, starts
+
+
+@numba.njit(**_JIT)
+def segmented_adjust(raw, starts, valid, mode, out):
+    """Adjusted p-values of consecutive families: family g is ``raw[starts[g]:starts[g+1]]``.
+
+    The first ``valid[g]`` entries of a family are its tested hypotheses in ascending p order; the
+    rest (NaN p-values) get NaN. mode 0: single step, min(1, raw); 1: step-down, min(1, running
+    max); 2: step-up, min(1, running min from the top). Same comparisons as numpy's accumulate.
+    ``out`` may be ``raw`` (each entry is read before it is written).
+    """
+    for g in range(starts.size - 1):
+        a = starts[g]
+        b = a + valid[g]
+        if mode == 1:
+            cur = -np.inf
+            for i in range(a, b):
+                v = raw[i]
+                if not cur >= v:
+                    cur = v
+                out[i] = cur if cur < 1.0 else 1.0
+        elif mode == 2:
+            cur = np.inf
+            for i in range(b - 1, a - 1, -1):
+                v = raw[i]
+                if not cur <= v:
+                    cur = v
+                out[i] = cur if cur < 1.0 else 1.0
+        else:
+            for i in range(a, b):
+                v = raw[i]
+                out[i] = v if v < 1.0 else 1.0
+        for i in range(b, starts[g + 1]):
+            out[i] = np.nan
+@numba.njit(parallel=True, **_JIT)
+def pack_value_keys(bits, shift, drop, index_bits):
+    """uint64 sort keys of every element: value bits ``((b << shift) >> drop)``, then the index.
+
+    float64 (``shift`` 2, ``drop`` = index bits): the top bits of the pattern, truncated (ties
+    fixed by :func:`order_tied_prefixes`); float32 (``bits & 0x7fffffff``, no shift or drop): all
+    31 value bits, exact. Non-negative doubles and floats order like their bit patterns.
+    """
+    out = np.empty(bits.size, dtype=np.uint64)
+    s = np.uint64(shift)
+    d = np.uint64(drop)
+    ib = np.uint64(index_bits)
+    sign = np.uint64(0x7FFFFFFF) if bits.itemsize == 4 else np.uint64(0xFFFFFFFFFFFFFFFF)
+    for i in numba.prange(bits.size):
+        b = np.uint64(bits[i]) & sign
+        out[i] = (((b << s) >> d) << ib) | np.uint64(i)
+    return out
+
+
+@numba.njit(**_JIT)
+def pack_value_keys_where(values, bits, below, size, shift, drop, index_bits):
+    """As :func:`pack_value_keys`, for the ``size`` elements with ``values <= below`` only
+    (NaN never), in input order."""
+    out = np.empty(size, dtype=np.uint64)
+    s = np.uint64(shift)
+    d = np.uint64(drop)
+    ib = np.uint64(index_bits)
+    sign = np.uint64(0x7FFFFFFF) if bits.itemsize == 4 else np.uint64(0xFFFFFFFFFFFFFFFF)
+    j = 0
+    for i in range(values.size):
+        if values[i] <= below:
+            b = np.uint64(bits[i]) & sign
+            out[j] = (((b << s) >> d) << ib) | np.uint64(i)
+            j += 1
+    return out
+
+
+@numba.njit(**_JIT)
+def text_records(buf, begin, sep, quote, wanted):
+    """Records of delimited text from byte ``begin``, in one pass.
+
+    Returns (start, end of content, start of the next record, #fields, field ranges, error):
+    ``ranges[0, c, r]``/``ranges[1, c, r]`` is the raw byte range (quotes included) of field
+    ``wanted[c]`` (0-based) of record r, empty at the record's end when it has too few fields.
+    A record ends at LF outside quotes; a CR right before that LF belongs to the terminator. A
+    quote opens a quoted field only at the start of a field; inside one, two quotes are a quote.
+    ``error`` is -1, or the offset where a quoted field opens that is never closed.
+    """
+    n = buf.size
+    cap = 1
+    for i in range(begin, n):
+        if buf[i] == 10:
+            cap += 1
+    n_wanted = wanted.size
+    start_of = np.empty(cap, dtype=np.int64)
+    end_of = np.empty(cap, dtype=np.int64)
+    next_of = np.empty(cap, dtype=np.int64)
+    fields_of = np.empty(cap, dtype=np.int64)
+    ranges = np.empty((2, n_wanted, cap), dtype=np.int64)
+    r = 0
+    i = begin
+    while i < n:
+        start = i
+        field = 0
+        field_start = i
+        in_quotes = False
+        opened = -1
+        while i < n:
+            c = buf[i]
+            if in_quotes:
+                if c == quote:
+                    if i + 1 < n and buf[i + 1] == quote:
+                        i += 2
+                        continue
+                    in_quotes = False
+                i += 1
+                continue
+            if c == 10:
+                break
+            if c == sep:
+                for w in range(n_wanted):
+                    if wanted[w] == field:
+                        ranges[0, w, r] = field_start
+                        ranges[1, w, r] = i
+                field += 1
+                i += 1
+                field_start = i
+                continue
+            if c == quote and i == field_start:
+                in_quotes = True
+                opened = i
+            i += 1
+        if in_quotes:
+            return start_of[:r], end_of[:r], next_of[:r], fields_of[:r], ranges[:, :, :r], opened
+        end = i
+        if end > start and buf[end - 1] == 13:
+            end -= 1
+        for w in range(n_wanted):
+            if wanted[w] == field:
+                ranges[0, w, r] = field_start
+                ranges[1, w, r] = end if end > field_start else field_start
+            elif wanted[w] > field:
+                ranges[0, w, r] = end
+                ranges[1, w, r] = end
+        start_of[r] = start
+        end_of[r] = end
+        next_of[r] = i + 1 if i < n else n
+        fields_of[r] = field + 1
+        r += 1
+        i = i + 1
+    return start_of[:r], end_of[:r], next_of[:r], fields_of[:r], ranges[:, :, :r], -1
+
+
+@numba.njit(**_JIT)
+def gather_fields(buf, a, b, quote, strip, out, offsets):
+    """Field values without their quotes ("" inside quotes is one quote) into ``out``/``offsets``.
+
+    ``strip``: also drop spaces and tabs around the value (the p column). Returns the bytes used.
+    """
+    pos = 0
+    offsets[0] = 0
+    for r in range(a.size):
+        i = a[r]
+        end = b[r]
+        first = pos
+        if i < end and buf[i] == quote:
+            i += 1
+            while i < end:
+                c = buf[i]
+                if c == quote:
+                    if i + 1 < end and buf[i + 1] == quote:
+                        out[pos] = quote
+                        pos += 1
+                        i += 2
+                        continue
+                    i += 1
+                    break
+                out[pos] = c
+                pos += 1
+                i += 1
+        while i < end:  # text after a closing quote is kept, as pandas and csv do
+            out[pos] = buf[i]
+            pos += 1
+            i += 1
+        if strip:
+            lo = first
+            while lo < pos and (out[lo] == 32 or out[lo] == 9):
+                lo += 1
+            hi = pos
+            while hi > lo and (out[hi - 1] == 32 or out[hi - 1] == 9):
+                hi -= 1
+            for j in range(lo, hi):
+                out[first + j - lo] = out[j]
+            pos = first + hi - lo
+        offsets[r + 1] = pos
+    return pos
+
+
+@numba.njit(**_JIT)
+def number_syntax(data, offsets, out):
+    """out[r] = 0 if field r is a decimal number ([+-]digits[.digits][e[+-]digits], or .digits),
+    1 if it is empty, 2 otherwise."""
+    for r in range(offsets.size - 1):
+        i = offsets[r]
+        end = offsets[r + 1]
+        if i == end:
+            out[r] = 1
+            continue
+        if data[i] == 43 or data[i] == 45:
+            i += 1
+        digits = 0
+        while i < end and 48 <= data[i] <= 57:
+            i += 1
+            digits += 1
+        if i < end and data[i] == 46:
+            i += 1
+            while i < end and 48 <= data[i] <= 57:
+                i += 1
+                digits += 1
+        ok = digits > 0
+        if ok and i < end and (data[i] == 101 or data[i] == 69):
+            i += 1
+            if i < end and (data[i] == 43 or data[i] == 45):
+                i += 1
+            exp = 0
+            while i < end and 48 <= data[i] <= 57:
+                i += 1
+                exp += 1
+            ok = exp > 0
+        out[r] = 0 if ok and i == end else 2
+    return out
+
+
+@numba.njit(**_JIT)
+def assemble_records(buf, starts, ends, nexts, row_of, adj_data, adj_offsets, reject, sep, out):
+    """Each record verbatim with ``sep p_adjusted sep reject`` before its line terminator.
+
+    ``row_of[r]`` is the data row of record r (index into adj_*/reject), or -1 for a record copied
+    unchanged (a blank line). Returns the bytes written to ``out``.
+    """
+    pos = 0
+    for r in range(starts.size):
+        for i in range(starts[r], ends[r]):
+            out[pos] = buf[i]
+            pos += 1
+        row = row_of[r]
+        if row >= 0:
+            out[pos] = sep
+            pos += 1
+            for i in range(adj_offsets[row], adj_offsets[row + 1]):
+                out[pos] = adj_data[i]
+                pos += 1
+            out[pos] = sep
+            pos += 1
+            if reject[row]:
+                out[pos] = 116  # true
+                out[pos + 1] = 114
+                out[pos + 2] = 117
+                out[pos + 3] = 101
+                pos += 4
+            else:
+                out[pos] = 102  # false
+                out[pos + 1] = 97
+                out[pos + 2] = 108
+                out[pos + 3] = 115
+                out[pos + 4] = 101
+                pos += 5
+        for i in range(ends[r], nexts[r]):
+            out[pos] = buf[i]
+            pos += 1
+    return pos
+
+
+@numba.njit(**_JIT)
+def _key_less(a, b, values, mask):
+    va = values[np.int64(a & mask)]
+    vb = values[np.int64(b & mask)]
+    return va < vb or (va == vb and a < b)
+
+
+@numba.njit(**_JIT)
+def _sort_run(keys, lo, hi, values, mask):
+    """Sort keys[lo:hi] in place by (value, index): insertion sort, or heapsort for long runs."""
+    n = hi - lo
+    if n <= 32:
+        for i in range(lo + 1, hi):
+            key = keys[i]
+            j = i - 1
+            while j >= lo and _key_less(key, keys[j], values, mask):
+                keys[j + 1] = keys[j]
+                j -= 1
+            keys[j + 1] = key
+        return
+    # heapsort: O(n log n), no extra memory
+    for start in range(n // 2 - 1, -1, -1):
+        root = start
+        while 2 * root + 1 < n:
+            child = 2 * root + 1
+            if child + 1 < n and _key_less(keys[lo + child], keys[lo + child + 1], values, mask):
+                child += 1
+            if _key_less(keys[lo + root], keys[lo + child], values, mask):
+                keys[lo + root], keys[lo + child] = keys[lo + child], keys[lo + root]
+                root = child
+            else:
+                break
+    for end in range(n - 1, 0, -1):
+        keys[lo], keys[lo + end] = keys[lo + end], keys[lo]
+        root = 0
+        while 2 * root + 1 < end:
+            child = 2 * root + 1
+            if child + 1 < end and _key_less(keys[lo + child], keys[lo + child + 1], values, mask):
+                child += 1
+            if _key_less(keys[lo + root], keys[lo + child], values, mask):
+                keys[lo + root], keys[lo + child] = keys[lo + child], keys[lo + root]
+                root = child
+            else:
+                break
+
+
+@numba.njit(**_JIT)
+def order_tied_prefixes(keys, index_bits, values, bits):
+    """Sorted truncated float64 keys put in true value order.
+
+    A run of keys with equal kept bits holds values that differ only in the low
+    ``index_bits - 2`` bits of their patterns (the bits the key dropped). Up to 2^33 elements
+    those bits and the index fit one uint64, so the run is re-keyed exactly and sorted as
+    integers (the index stays in the low bits, which is all the later pass reads); beyond that,
+    the run is sorted by comparing the values.
+    """
+    ib = np.uint64(index_bits)
+    mask = (np.uint64(1) << ib) - np.uint64(1)
+    low = (np.uint64(1) << np.uint64(index_bits - 2)) - np.uint64(1)
+    exact = index_bits <= 33
+    n = keys.size
+    i = 0
+    while i < n:
+        prefix = keys[i] >> ib
+        j = i + 1
+        while j < n and (keys[j] >> ib) == prefix:
+            j += 1
+        if j - i > 1:
+            if exact:
+                for t in range(i, j):
+                    idx = keys[t] & mask
+                    keys[t] = ((bits[np.int64(idx)] & low) << ib) | idx
+                keys[i:j].sort()
+            else:
+                _sort_run(keys, i, j, values, mask)
+        i = j
+
+
+@numba.njit(parallel=True, **_JIT)
+def key_indices(keys, index_bits):
+    """The element indices held in the low ``index_bits`` of ``keys``."""
+    mask = (np.uint64(1) << np.uint64(index_bits)) - np.uint64(1)
+    out = np.empty(keys.size, dtype=np.int64)
+    for i in numba.prange(keys.size):
+        out[i] = np.int64(keys[i] & mask)
+    return out
+
+
+def _serialize_parallel_kernels() -> None:
+    """Behind a layer that is not thread-safe, parallel kernels take the process-wide lock."""
+    for name, obj in list(globals().items()):
+        if isinstance(obj, numba.core.registry.CPUDispatcher) and obj.targetoptions.get("parallel"):
+            globals()[name] = _threading.serialized(obj)
+
+
+if _threading.needs_lock():
+    _serialize_parallel_kernels()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _kernels
-from ._sorting import sort_with_order
+from ._sorting import sort_with_order, sorted_keys
 from .registry import Procedure, SpecialProcedure
 
 __all__ = ["MAX_COUNTING_PASSES", "critical_values", "critical", "decide_sorted", "n_rejected",
@@ -25,30 +25,70 @@ __all__ = ["MAX_COUNTING_PASSES", "critical_values", "critical", "decide_sorted"
 #: counting passes of the rejection fast path before it sorts the undecided candidates
 MAX_COUNTING_PASSES = 8
 
+#: single-ulp steps of the critical-value search before it bisects on the bit patterns
+_ULP_STEPS = 4
+
 
 def critical_values(proc: Procedure, ranks, m: int, k: int, alpha: float) -> np.ndarray:
     """For each rank i: the largest double t in [0, 1] with raw_i(t) <= alpha.
 
-    Starts from the procedure's closed-form inverse and moves by single ulps, so that
-    ``p <= critical`` and ``raw(p) <= alpha`` agree for every double p (raw(0) = 0 <= alpha).
+    Starts from the procedure's closed-form inverse and moves by single ulps (an exact guess
+    needs one or two evaluations); if a few steps do not settle it, bisects on the bit patterns
+    of the doubles in [0, 1] (ordered like the values; raw is nondecreasing in t), so any guess,
+    even 0, 1 or NaN, costs at most ~64 more evaluations. Then ``p <= critical`` and
+    ``raw(p) <= alpha`` agree for every double p (raw(0) = 0 <= alpha).
     """
     ranks = np.atleast_1d(np.asarray(ranks, dtype=np.int64))
-    guess = proc.critical_guess(ranks, m, k, alpha)
-    t = np.clip(np.broadcast_to(np.asarray(guess, dtype=np.float64), ranks.shape), 0.0, 1.0).copy()
-    ok = proc.raw(t, ranks, m, k) <= alpha
-    down = ~ok  # too large: step down until it passes
-    while down.any():
-        t[down] = np.nextafter(t[down], -1.0)
-        down[down] = ~(proc.raw(t[down], ranks[down], m, k) <= alpha) & (t[down] > 0.0)
-    up = ok & (t < 1.0)  # passes: step up while the next double passes too
-    while up.any():
-        nxt = np.nextafter(t[up], 2.0)
-        step = proc.raw(nxt, ranks[up], m, k) <= alpha
-        idx = np.flatnonzero(up)
-        t[idx[step]] = nxt[step]
-        up[idx[~step]] = False
-        up &= t < 1.0
-    return t
+    with np.errstate(all="ignore"):  # only a hint: its warnings mean nothing
+        guess = np.broadcast_to(np.asarray(proc.critical_guess(ranks, m, k, alpha),
+                                           dtype=np.float64), ranks.shape)
+    t = np.clip(np.nan_to_num(guess, nan=0.0), 0.0, 1.0)
+
+    def passes(values, idx):
+        return proc.raw(values, ranks[idx], m, k) <= alpha
+
+    # lo: largest bit pattern known to pass (-1: none yet); hi: smallest known to fail
+    one = np.float64(1.0).view(np.int64)
+    lo = np.full(t.shape, -1, dtype=np.int64)
+    hi = np.full(t.shape, one + 1, dtype=np.int64)
+    bits = t.view(np.int64).copy()
+    everyone = np.arange(t.size)
+    ok = passes(t, everyone)
+    lo[ok] = bits[ok]
+    hi[~ok] = bits[~ok]
+    for _ in range(_ULP_STEPS):  # the guess is usually within an ulp or two
+        open_ = np.flatnonzero(hi - lo > 1)
+        if open_.size == 0:
+            break
+        # step one ulp from the known side towards the unknown one
+        probe = np.where(lo[open_] >= 0, lo[open_] + 1, hi[open_] - 1)
+        step_ok = passes(probe.view(np.float64), open_)
+        lo[open_[step_ok]] = probe[step_ok]
+        hi[open_[~step_ok]] = probe[~step_ok]
+    open_ = np.flatnonzero(hi - lo > 1)
+    if open_.size:
+        # bracket the rest: 0 passes unless nothing does, and 1 is the top of the range
+        lo_unknown = open_[lo[open_] < 0]
+        if lo_unknown.size:
+            zero_ok = passes(np.zeros(lo_unknown.size), lo_unknown)
+            lo[lo_unknown[zero_ok]] = 0
+            lo[lo_unknown[~zero_ok]] = 0  # nothing passes: the answer is 0 (as raw(0) = 0)
+            hi[lo_unknown[~zero_ok]] = 1
+        hi_unknown = open_[hi[open_] > one]
+        if hi_unknown.size:
+            one_ok = passes(np.ones(hi_unknown.size), hi_unknown)
+            lo[hi_unknown[one_ok]] = one
+            hi[hi_unknown[one_ok]] = one + 1
+            hi[hi_unknown[~one_ok]] = one
+        while True:
+            open_ = np.flatnonzero(hi - lo > 1)
+            if open_.size == 0:
+                break
+            mid = lo[open_] + (hi[open_] - lo[open_]) // 2
+            mid_ok = passes(mid.view(np.float64), open_)
+            lo[open_[mid_ok]] = mid[mid_ok]
+            hi[open_[~mid_ok]] = mid[~mid_ok]
+    return np.maximum(lo, 0).view(np.float64)
 
 
 def critical(proc: Procedure, rank: int, m: int, k: int, alpha: float) -> float:
@@ -177,39 +217,72 @@ def stepdown_cutoff(flat: np.ndarray, proc: Procedure, m: int, k: int):
         t = min(1.0, 2.0 * t)
 
 
-def adjusted_flat(flat: np.ndarray, proc: Procedure, k: int, n_nan: int) -> np.ndarray:
-    """Adjusted p-values in input order (float64), NaN where the input is NaN."""
+#: sorted positions per step of the adjusted-value pass: bounds its temporaries (a few MB) and
+#: lets Python handle Ctrl-C between steps
+PASS_CHUNK = 1 << 20
+
+
+def _scatter_adjusted(flat, keys, index_bits, proc, m, k, out):
+    """One pass over the sorted ``keys``: raw adjusted values g_i(p(i)) read through each key's
+    index, their running maximum (step-down) or running minimum from the top (step-up), capped
+    at 1 and scattered to ``out``. Chunks carry the running value, so the result is the one-shot
+    ``maximum.accumulate`` bit for bit."""
+    mask = np.uint64((1 << index_bits) - 1)
+    n = keys.size
+    carry = None
+    starts = range(0, n, PASS_CHUNK)
+    if proc.step == "up":
+        starts = reversed(starts)
+    for a in starts:
+        b = min(n, a + PASS_CHUNK)
+        idx = (keys[a:b] & mask).astype(np.int64)
+        raw = proc.raw(flat[idx].astype(np.float64, copy=False),
+                       np.arange(a + 1, b + 1, dtype=np.int64), m, k)
+        if proc.step == "down":
+            acc = np.maximum.accumulate(raw)
+            if carry is not None:
+                np.maximum(acc, carry, out=acc)
+            carry = acc[-1]
+        else:
+            acc = np.minimum.accumulate(raw[::-1])[::-1]
+            if carry is not None:
+                np.minimum(acc, carry, out=acc)
+            carry = acc[0]
+        out[idx] = np.minimum(acc, 1.0)
+
+
+def adjusted_flat(flat: np.ndarray, proc: Procedure, k: int, n_nan: int,
+                  alpha: float | None = None) -> np.ndarray:
+    """Adjusted p-values in input order (float64), NaN where the input is NaN.
+
+    Stepwise procedures: at most ~24 bytes per p-value beyond the input, the float64 output
+    included (sorted uint64 keys, their merge buffer, the output; docs/performance.md).
+    ``alpha`` is used only by procedures whose adjusted values depend on the level
+    (``SpecialProcedure.alpha_dependent``), and required for them.
+    """
+    if getattr(proc, "alpha_dependent", False) and alpha is None:
+        raise ValueError(f"method {proc.name!r} has adjusted p-values that depend on the level; "
+                         "pass alpha (they are valid for that alpha only)")
     m = flat.size - n_nan
     out = np.empty(flat.size, dtype=np.float64)
     special = isinstance(proc, SpecialProcedure)
     if not special and proc.step == "single":
         np.minimum(proc.raw(flat.astype(np.float64, copy=False), None, m, k), 1.0, out=out)
         return out
-    cut = stepdown_cutoff(flat, proc, m, k) if not special and proc.step == "down" and m > 0 else None
-    if cut is not None:
-        # only the p-values below the cutoff need sorting; all others are exactly 1 (or NaN)
-        t, below = cut
-        idx = _kernels.indices_le(flat, float(np.nextafter(t, -1.0)), below)
-        values = flat[idx].astype(np.float64, copy=False)
-        order = np.argsort(values)
-        raw = proc.raw(values[order], np.arange(1, below + 1, dtype=np.int64), m, k)
-        adjusted = np.minimum(np.maximum.accumulate(raw), 1.0)
-        _kernels.fill_one_or_nan(flat, out)
-        out[idx[order]] = adjusted
-        return out
-    # NaN sorts last; the order among ties cannot change any value
-    values, order = sort_with_order(flat, n_nan)
-    valid = order[:m]
-    values = values[:m]
     if special:
-        adjusted = proc.adjust_sorted(values, k)
+        # NaN sorts last; the order among ties cannot change any value
+        values, order = sort_with_order(flat, n_nan)
+        out[order[:m]] = (proc.adjust_sorted(values[:m], k, alpha) if proc.alpha_dependent
+                          else proc.adjust_sorted(values[:m], k))
+        out[order[m:]] = np.nan
+        return out
+    cut = stepdown_cutoff(flat, proc, m, k) if proc.step == "down" and m > 0 else None
+    if cut is None and n_nan == 0:
+        keys, index_bits = sorted_keys(flat)
     else:
-        raw = proc.raw(values, np.arange(1, m + 1, dtype=np.int64), m, k)
-        if proc.step == "down":
-            adjusted = np.maximum.accumulate(raw)
-        else:
-            adjusted = np.minimum.accumulate(raw[::-1])[::-1]
-        np.minimum(adjusted, 1.0, out=adjusted)
-    out[valid] = adjusted
-    out[order[m:]] = np.nan
+        # every p-value at or above the cutoff has adjusted value exactly 1; NaN stays NaN
+        _kernels.fill_one_or_nan(flat, out)
+        below, size = (float(np.nextafter(cut[0], -1.0)), cut[1]) if cut else (np.inf, m)
+        keys, index_bits = sorted_keys(flat, below, size)
+    _scatter_adjusted(flat, keys, index_bits, proc, m, k, out)
     return out

@@ -6,6 +6,7 @@ traceback knows what to fix without opening the source (scipy ``_iv_*`` style).
 from __future__ import annotations
 
 import numbers
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,11 @@ __all__ = [
     "check_positive",
     "check_positive_int",
     "as_int_array",
+    "as_label_array",
+    "label_dtype",
+    "read_pvalues",
+    "PValues",
+    "COPY_BELOW",
 ]
 
 
@@ -96,51 +102,187 @@ def _first_bad(flat: np.ndarray, bad: np.ndarray) -> str:
     return f"{flat[idx].item()!r} at flat index {idx}"
 
 
-def as_pvalues(pvalues: Any, nan_policy: str = "raise", name: str = "pvalues"):
-    """Validate p-values and return ``(flat, shape, index, n_nan)``.
+#: below this many p-values a result keeps a private copy of the input (cheap); above it, a
+#: 64-bit fingerprint taken in the validation pass guards the lazily computed adjusted values
+COPY_BELOW = 1 << 16
 
-    ``flat`` is a 1-D float32/float64 view of the input when possible (never a copy of a
-    contiguous float array, and never written to). ``index`` is the pandas index of a Series,
-    else ``None``. Raises ``ValueError`` naming ``name`` for non-numeric, non-finite or
-    out-of-range values and (with ``nan_policy='raise'``) for NaN.
+
+@dataclass(frozen=True)
+class PValues:
+    """Validated p-values (see :func:`read_pvalues`).
+
+    ``flat`` is 1-D float32/float64, a view of the caller's memory when ``fingerprint`` is not
+    ``None`` (then never written to) and private otherwise. ``dtype`` is the dtype in which the
+    caller's own ``p <= threshold`` is evaluated (the input's float dtype, float64 for integers).
+    """
+
+    flat: np.ndarray
+    shape: tuple
+    index: Any
+    n_nan: int
+    dtype: np.dtype
+    fingerprint: int | None = None
+
+
+def _refuse_containers(pvalues: Any, name: str) -> None:
+    if hasattr(pvalues, "columns") and hasattr(pvalues, "to_numpy"):
+        raise ValueError(
+            f"{name} must be one family of p-values (array or Series); got a {type(pvalues).__name__} "
+            f"with columns {list(pvalues.columns)[:5]!r}: use mtest.adjust_frame(df, column, method, "
+            "by=...) to adjust a column (within groups), or pass df[column]")
+
+
+def _masked_to_nan(arr: np.ndarray, name: str) -> np.ndarray:
+    """A masked array as plain floats with NaN where masked (masked = missing)."""
+    data = np.ma.getdata(arr)
+    if data.dtype.kind not in "iuf" or data.dtype.kind == "b":
+        raise ValueError(f"{name} must be a numeric array of p-values; got a masked array of dtype "
+                         f"{data.dtype}")
+    dtype = np.float32 if data.dtype == np.float32 else np.float64
+    out = data.astype(dtype)  # a private copy
+    out[np.ma.getmaskarray(arr)] = np.nan
+    return out
+
+
+def read_pvalues(pvalues: Any, nan_policy: str = "raise", name: str = "pvalues", *,
+                 protect: bool = False) -> PValues:
+    """Validate p-values; see :class:`PValues`.
+
+    Raises ``ValueError`` naming ``name`` for non-numeric, non-finite or out-of-range values, for
+    a DataFrame (pointing to :func:`mtest.adjust_frame`) and (with ``nan_policy='raise'``) for
+    NaN. Masked entries of a masked array are missing values, like NaN. ``protect``: the caller
+    keeps ``flat`` beyond this call; the result then is a private copy (small input) or carries
+    a fingerprint of the caller's values taken in the same pass (large input).
     """
     check_nan_policy(nan_policy)
+    _refuse_containers(pvalues, name)
     index = None
+    owned = isinstance(pvalues, (list, tuple, numbers.Number))  # np.asarray makes a new array
     if hasattr(pvalues, "index") and hasattr(pvalues, "to_numpy") and getattr(pvalues, "ndim", 1) == 1:
         index = pvalues.index
-        pvalues = pvalues.to_numpy()
-    try:
-        arr = np.asarray(pvalues)
-    except Exception as exc:  # ragged lists and the like
-        raise ValueError(f"{name} must be an array of numbers; got {_show(pvalues)}") from exc
+        if not isinstance(pvalues.dtype, np.dtype) and pvalues.dtype.kind in "iuf":
+            # nullable extension dtypes (Float64, Int64): <NA> is a missing value, like NaN
+            pvalues = pvalues.to_numpy(dtype=np.float64, na_value=np.nan)
+            owned = True
+        else:
+            pvalues = pvalues.to_numpy()
+    if isinstance(pvalues, np.ma.MaskedArray):
+        arr = _masked_to_nan(pvalues, name)
+        owned = True
+        masked = int(np.ma.count_masked(pvalues))
+    else:
+        masked = 0
+        try:
+            arr = np.asarray(pvalues)
+        except Exception as exc:  # ragged lists and the like
+            raise ValueError(f"{name} must be an array of numbers; got {_show(pvalues)}") from exc
+    input_dtype = arr.dtype
     if arr.dtype == object:
         try:
             arr = arr.astype(np.float64)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{name} must be numeric; got {_show(pvalues)}") from exc
+        owned = True
     if arr.dtype.kind == "b" or arr.dtype.kind not in "iuf":
         raise ValueError(f"{name} must be a numeric array of p-values; got dtype {arr.dtype} ({_show(pvalues)})")
-    if arr.dtype.kind in "iu":
-        arr = arr.astype(np.float64)
-    elif arr.dtype not in (np.float32, np.float64):
-        arr = arr.astype(np.float64)
+    if arr.dtype.kind == "f" and arr.dtype.itemsize > 8:
+        # a long double p-value may not survive the float64 the procedures compute in
+        raise ValueError(f"{name} of dtype {arr.dtype} is not supported (computations are in "
+                         "float64); convert with .astype(numpy.float64) first")
+    compare = np.dtype(input_dtype.newbyteorder("=")) if input_dtype.kind == "f" else np.dtype(np.float64)
+    if arr.dtype not in (np.float32, np.float64):  # integers, float16, byte-swapped floats
+        arr = arr.astype(np.float32 if arr.dtype.kind == "f" and arr.dtype.itemsize == 4 else np.float64)
+        owned = True
     shape = arr.shape
-    flat = arr.reshape(-1)  # a view for contiguous input
-    n_nan, n_low, n_high, n_inf = _kernels.scan_pvalues(flat)
+    flat = arr.reshape(-1)  # a view for contiguous input, a copy otherwise
+    owned = owned or not np.may_share_memory(flat, arr)
+    fingerprint = None
+    if protect and not owned and flat.size < COPY_BELOW:
+        flat = flat.copy()
+        owned = True
+    if protect and not owned:
+        n_nan, n_low, n_high, n_inf, fingerprint = _kernels.scan_pvalues_fingerprint(flat)
+    else:
+        n_nan, n_low, n_high, n_inf = _kernels.scan_pvalues(flat)
     if n_inf:
         raise ValueError(f"{name} must be finite; got {_first_bad(flat, np.isinf(flat))}")
     if n_low or n_high:
         raise ValueError(f"{name} must lie in [0, 1]; got {_first_bad(flat, (flat < 0) | (flat > 1))}")
     if n_nan and nan_policy == "raise":
+        if masked:
+            raise ValueError(
+                f"{name} is a masked array with {masked} masked of {flat.size}; masked values are "
+                "missing: pass nan_policy='omit' to leave them untested (or fill them)")
         raise ValueError(
             f"{name} contains NaN ({n_nan} of {flat.size}), first {_first_bad(flat, np.isnan(flat))}; "
             "pass nan_policy='omit' to leave NaN untested (R semantics)")
-    return flat, shape, index, int(n_nan)
+    return PValues(flat, shape, index, int(n_nan), compare, fingerprint)
 
 
-def as_int_array(name: str, value: Any) -> np.ndarray:
-    """An integer array (bool and float refused; floats holding whole numbers are refused too)."""
-    arr = np.asarray(value)
+def fingerprint_of(flat: np.ndarray) -> int:
+    """The fingerprint :func:`read_pvalues` records, recomputed (one pass)."""
+    return _kernels.scan_pvalues_fingerprint(flat)[4]
+
+
+def as_pvalues(pvalues: Any, nan_policy: str = "raise", name: str = "pvalues"):
+    """Validate p-values and return ``(flat, shape, index, n_nan)`` (see :func:`read_pvalues`).
+
+    ``flat`` is a 1-D float32/float64 view of the input when possible (never a copy of a
+    contiguous float array, and never written to). ``index`` is the pandas index of a Series,
+    else ``None``.
+    """
+    v = read_pvalues(pvalues, nan_policy, name)
+    return v.flat, v.shape, v.index, v.n_nan
+
+
+def _int_input(name: str, value: Any) -> np.ndarray:
+    if isinstance(value, np.ma.MaskedArray):
+        raise ValueError(f"{name} must be a plain integer array; got a masked array (fill or "
+                         f"compress it first: masked components cannot be certified or counted)")
+    if hasattr(value, "columns") and hasattr(value, "to_numpy"):
+        raise ValueError(f"{name} must be an integer array; got a {type(value).__name__}")
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # ragged lists and the like
+        raise ValueError(f"{name} must be an integer array; got {_show(value)}") from exc
     if arr.dtype.kind not in "iu":
         raise ValueError(f"{name} must be an integer array; got dtype {arr.dtype} ({_show(value)})")
     return arr
+
+
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+def as_int_array(name: str, value: Any) -> np.ndarray:
+    """An integer array as native int64 (a view when it already is; bool and float refused, even
+    floats holding whole numbers). Any integer dtype and byte order is accepted; uint64 values
+    beyond int64 are refused. Arithmetic on the result cannot wrap around (uint8 counts would)."""
+    arr = _int_input(name, value)
+    if arr.dtype == np.uint64 and arr.size and int(arr.max()) > _INT64_MAX:
+        raise ValueError(f"{name} must fit in int64; got {int(arr.max())}")
+    return arr.astype(np.int64, copy=False)
+
+
+def label_dtype(dtype: np.dtype) -> np.dtype:
+    """The smallest signed integer dtype that holds every label of ``dtype`` and -1 (ABSTAIN):
+    int8/16/32/64 stay; uint8 -> int16, uint16 -> int32, uint32 and uint64 -> int64."""
+    dtype = np.dtype(dtype).newbyteorder("=")
+    if dtype.kind == "i":
+        return dtype
+    return np.dtype({1: np.int16, 2: np.int32}.get(dtype.itemsize, np.int64))
+
+
+def as_label_array(name: str, value: Any) -> np.ndarray:
+    """Class labels (non-negative integers) in :func:`label_dtype` of their dtype, native byte
+    order; a uint8 label 255 stays 255 and can never be confused with ABSTAIN (-1)."""
+    arr = _int_input(name, value)
+    if arr.size:
+        if arr.dtype == np.uint64 and int(arr.max()) > _INT64_MAX:
+            raise ValueError(f"{name} must hold class labels that fit in int64; got {int(arr.max())}")
+        if arr.dtype.kind == "i":
+            low = int(arr.min())
+            if low < 0:
+                i = int(np.flatnonzero(arr.reshape(-1) < 0)[0])
+                raise ValueError(f"{name} must hold class labels >= 0; got {arr.reshape(-1)[i]} at flat index {i} "
+                                 "(-1 = ABSTAIN marks abstentions in results, never in a guess)")
+    return arr.astype(label_dtype(arr.dtype), copy=False)

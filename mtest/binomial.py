@@ -1,15 +1,19 @@
 """Exact binomial tests and Clopper–Pearson bounds, vectorized.
 
 ``BINPVALUE`` and ``LOWERCONFBND`` of the paper's Algorithms 1 and 2 (Fischer et al., ICML 2021,
-§3 and §5). When all components share ``n`` and ``p`` — the SEGCERTIFY case — the n + 1 possible
-p-values are computed once as a table and gathered, never one scipy call per component.
+§3 and §5). When many components share ``n`` and ``p`` — the SEGCERTIFY case — the n + 1 possible
+p-values are computed once as a table and gathered, never one scipy call per component. When the
+table would cost more than the question (few counts, huge n), each p-value is computed directly
+(two-sided: scipy's binary search with the pmf evaluated, not tabulated), so n = 10^9 costs
+milliseconds.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import beta, binom
+from scipy.special import betainc, betaincc, betainccinv, betaincinv
+from scipy.stats import binom
 
 from . import _kernels
 from ._validation import as_int_array, check_alpha, check_choice
@@ -43,7 +47,9 @@ def _check_k(k, n) -> np.ndarray:
 
 def _check_p(p) -> np.ndarray:
     try:
-        arr = None if isinstance(p, (bool, np.bool_, str)) else np.asarray(p, dtype=np.float64)
+        raw = None if isinstance(p, (bool, np.bool_, str)) else np.asarray(p)
+        # bool, complex, strings: refused rather than reinterpreted
+        arr = raw.astype(np.float64) if raw is not None and raw.dtype.kind in "iufO" else None
     except (TypeError, ValueError):
         arr = None
     if arr is None or not np.all((arr >= 0) & (arr <= 1)):
@@ -60,10 +66,11 @@ def binom_pvalue_table(n: int, p: float, alternative: str = "greater") -> np.nda
     >>> binom_pvalue_table(3, 0.5, "greater")
     array([1.   , 0.875, 0.5  , 0.125])
     """
-    n = int(_check_n(n))
-    p = float(_check_p(p))
+    n_arr, p_arr = _check_n(n), _check_p(p)
+    if n_arr.ndim or p_arr.ndim:
+        raise ValueError(f"n and p must be single numbers (one table); got n={n!r}, p={p!r}")
     check_choice("alternative", alternative, _ALTERNATIVES)
-    return _table(n, p, alternative)
+    return _table(int(n_arr), float(p_arr), alternative)
 
 
 def _table(n: int, p: float, alternative: str) -> np.ndarray:
@@ -110,27 +117,117 @@ def binom_pvalue(k, n, p, alternative: str = "greater") -> np.ndarray:
     n_arr = _check_n(n)
     p_arr = _check_p(p)
     k_arr = _check_k(k, n_arr)
-    if n_arr.ndim == 0 and p_arr.ndim == 0:
+    if n_arr.ndim == 0 and p_arr.ndim == 0 and _table_pays(k_arr.size, int(n_arr), alternative):
         table = _table(int(n_arr), float(p_arr), alternative)
         index = np.ascontiguousarray(k_arr).reshape(-1)
         out = np.empty(index.size, dtype=np.float64)
         _kernels.gather(table, index, out)
         return out.reshape(k_arr.shape)
     k_b, n_b, p_b = np.broadcast_arrays(k_arr, n_arr, p_arr)
-    if alternative == "greater":
-        return binom.sf(k_b - 1, n_b, p_b)
-    if alternative == "less":
-        return binom.cdf(k_b, n_b, p_b)
-    # two-sided with varying (n, p): one table per distinct pair
-    out = np.empty(k_b.shape, dtype=np.float64)
+    if alternative != "two-sided" or k_b.size == 0:
+        return _direct(k_b, n_b, p_b, alternative)
+    # two-sided with varying (n, p): one table per distinct pair where that is cheaper
     pairs = np.stack([n_b.ravel().astype(np.float64), p_b.ravel()], axis=1)
     uniq, inverse = np.unique(pairs, axis=0, return_inverse=True)
+    if _TWO_SIDED_TABLE_COST * (uniq[:, 0] + 1).sum() > k_b.size * _two_sided_direct_cost(uniq[:, 0].max()):
+        return _direct(k_b, n_b, p_b, alternative)
+    out = np.empty(k_b.shape, dtype=np.float64)
     flat_k = k_b.ravel()
     flat_out = out.reshape(-1)
     for j, (nj, pj) in enumerate(uniq):
         sel = inverse.ravel() == j
         flat_out[sel] = _table(int(nj), float(pj), "two-sided")[flat_k[sel]]
     return out
+
+
+#: cost of one two-sided table entry (pmf, cdf and sf), in pmf evaluations
+_TWO_SIDED_TABLE_COST = 3
+
+
+def _two_sided_direct_cost(n) -> float:
+    """pmf evaluations of one direct two-sided p-value: a binary search over half the support."""
+    return float(np.log2(float(n) + 2.0)) + 4.0
+
+
+def _table_pays(size: int, n: int, alternative: str) -> bool:
+    """Whether tabulating all n + 1 p-values is cheaper than ``size`` direct evaluations."""
+    if alternative == "two-sided":
+        return _TWO_SIDED_TABLE_COST * (n + 1) <= size * _two_sided_direct_cost(n)
+    return n + 1 <= size
+
+
+def table_and_index(k, n: int, p: float, alternative: str):
+    """(table, index) with ``table[index]`` the p-values of the counts ``k`` (shared n and p).
+
+    The full table of n + 1 p-values (index = k) when the counts are many enough to pay for it;
+    otherwise the p-values of the distinct counts only, so a huge n costs nothing. Either way
+    :func:`mtest.reject_table` gives the same answer.
+    """
+    k = np.asarray(k)
+    if _table_pays(k.size, n, alternative):
+        return _table(n, p, alternative), k
+    distinct, index = np.unique(k, return_inverse=True)
+    return _direct(distinct, n, p, alternative), index.reshape(k.shape)
+
+
+def _direct(k, n, p, alternative: str) -> np.ndarray:
+    """The p-values element by element (k, n, p broadcast), as scipy ``binomtest`` computes them."""
+    k, n, p = np.broadcast_arrays(np.asarray(k, dtype=np.float64), np.asarray(n, dtype=np.float64),
+                                  np.asarray(p, dtype=np.float64))
+    if alternative == "greater":
+        return binom.sf(k - 1, n, p)
+    if alternative == "less":
+        return binom.cdf(k, n, p)
+    return _two_sided(k, n, p)
+
+
+def _two_sided(k, n, p) -> np.ndarray:
+    """scipy's two-sided ``binomtest`` p-values, vectorized: P(outcomes no more likely than k),
+    relative tolerance 1e-7, with the binary search over the far side of the mode evaluating the
+    pmf directly (O(log n) evaluations per p-value, no table)."""
+    shape = k.shape
+    k, n, p = k.ravel(), n.ravel(), p.ravel()
+    rerr = 1.0 + 1e-7
+    d = binom.pmf(k, n, p)
+    pn = p * n
+    out = np.ones(k.size)
+    below = np.flatnonzero(k < pn)
+    above = np.flatnonzero(k > pn)
+    if below.size:  # the terms above the mode that are no more likely than k
+        nb, pb = n[below], p[below]
+        ix = _search(nb, pb, -1.0, -d[below] * rerr, np.ceil(pn[below]), nb.copy())
+        y = nb - ix + (d[below] * rerr == binom.pmf(ix, nb, pb))
+        out[below] = binom.cdf(k[below], nb, pb) + binom.sf(nb - y, nb, pb)
+    if above.size:  # the terms below the mode that are no more likely than k
+        na, pa = n[above], p[above]
+        y = _search(na, pa, 1.0, d[above] * rerr, np.zeros(above.size), np.floor(pn[above])) + 1
+        out[above] = binom.cdf(y - 1, na, pa) + binom.sf(k[above] - 1, na, pa)
+    return np.minimum(out, 1.0).reshape(shape)
+
+
+def _search(n, p, sign, target, lo, hi):
+    """scipy's ``_binary_search_for_binom_tst`` on a(x) = sign * pmf(x), all elements at once:
+    the i in [lo - 1, hi] with a(i) <= target < a(i + 1) (lo, hi: float arrays of integers)."""
+    result = np.empty(lo.size)
+    done = np.zeros(lo.size, dtype=bool)
+    while True:
+        idx = np.flatnonzero(~done & (lo < hi))
+        if idx.size == 0:
+            break
+        mid = lo[idx] + np.floor((hi[idx] - lo[idx]) / 2)
+        midval = sign * binom.pmf(mid, n[idx], p[idx])
+        less = midval < target[idx]
+        more = midval > target[idx]
+        equal = ~less & ~more
+        lo[idx[less]] = mid[less] + 1
+        hi[idx[more]] = mid[more] - 1
+        result[idx[equal]] = mid[equal]
+        done[idx[equal]] = True
+    rest = np.flatnonzero(~done)
+    if rest.size:
+        at_lo = sign * binom.pmf(lo[rest], n[rest], p[rest]) <= target[rest]
+        result[rest] = np.where(at_lo, lo[rest], lo[rest] - 1)
+    return result
 
 
 @dataclass(frozen=True)
@@ -189,13 +286,61 @@ def clopper_pearson(k, n, alpha: float, alternative: str = "greater") -> Confide
     high = np.ones(k_f.shape)
     if alternative in ("greater", "two-sided"):
         pos = k_f > 0
-        low[pos] = beta.ppf(tail, k_f[pos], n_f[pos] - k_f[pos] + 1)
+        # P(Bin(n, low) >= k) = tail: the regularized incomplete beta I_low(k, n - k + 1)
+        low[pos] = _solve_tail(k_f[pos], n_f[pos] - k_f[pos] + 1, tail, upper=False)
     if alternative in ("less", "two-sided"):
         below = k_f < n_f
-        high[below] = beta.isf(tail, k_f[below] + 1, n_f[below] - k_f[below])
+        # P(Bin(n, high) <= k) = tail: the complement 1 - I_high(k + 1, n - k), never 1 - tiny
+        high[below] = _solve_tail(k_f[below] + 1, n_f[below] - k_f[below], tail, upper=True)
     if k_f.ndim == 0:
         low, high = low[()], high[()]
     return ConfidenceInterval(low=low, high=high)
+
+
+#: relative accuracy a closed-form inverse must show to be kept (else: bisection)
+_CP_RTOL = 1e-12
+
+
+def _solve_tail(a, b, tail: float, *, upper: bool) -> np.ndarray:
+    """Clopper–Pearson bound: x with I_x(a, b) = tail (lower) or 1 - I_x(a, b) = tail (upper).
+
+    scipy's inverse (``betaincinv`` / ``betainccinv``) answers almost everywhere; for tiny tails
+    it can return NaN or a wrong root (``beta.ppf(1e-100, 2, 4)`` is 3.6x too large). Each
+    answer is therefore checked against the forward function, which stays accurate there: the
+    true root must lie within a relative 1e-12 of it. Where not, a bisection over the doubles
+    finds the bound, the largest x with I_x <= tail (lower) or the smallest with
+    1 - I_x <= tail (upper), so the bound errs on the conservative side.
+    """
+    fun, inverse = (betaincc, betainccinv) if upper else (betainc, betaincinv)
+    with np.errstate(all="ignore"):
+        x = inverse(a, b, tail)
+        ok = np.isfinite(x) & (x >= 0) & (x <= 1)
+        x = np.where(ok, x, 0.5)
+        below = fun(a, b, x * (1 - _CP_RTOL))
+        above = fun(a, b, np.minimum(1.0, x * (1 + _CP_RTOL)))
+        # I_x increases in x, its complement decreases: the root is bracketed by the two
+        ok &= (above <= tail) & (tail <= below) if upper else (below <= tail) & (tail <= above)
+    if not ok.all():
+        x[~ok] = _bisect_tail(fun, a[~ok], b[~ok], tail, upper)
+    return x
+
+
+def _bisect_tail(fun, a, b, tail: float, upper: bool) -> np.ndarray:
+    """Bisection over the bit patterns of the doubles in [0, 1] (at most 64 steps)."""
+    lo = np.zeros(a.shape, dtype=np.int64)                      # 0.0
+    hi = np.full(a.shape, np.float64(1.0).view(np.int64))       # 1.0
+    with np.errstate(all="ignore"):
+        while True:
+            open_ = hi - lo > 1
+            if not open_.any():
+                break
+            mid = lo + (hi - lo) // 2
+            value = fun(a, b, mid.view(np.float64))
+            # lower: keep I_lo <= tail < I_hi; upper: keep 1 - I_lo > tail >= 1 - I_hi
+            go_up = value > tail if upper else value <= tail
+            lo = np.where(open_ & go_up, mid, lo)
+            hi = np.where(open_ & ~go_up, mid, hi)
+    return (hi if upper else lo).view(np.float64)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ Everything here works on class counts and needs no model and no torch; the PyTor
 :mod:`mtest.adapters` produce the counts.
 
 * :func:`segcertify` — Algorithm 2: a one-sided binomial test per component (H0: p_A <= tau),
-  any registered FWER procedure, abstain where a test is not rejected, radius R(tau) (§5).
+  a registered procedure controlling the FWER or k-FWER under arbitrary dependence (checked by
+  :func:`certifying_procedure`), abstain where a test is not rejected, radius R(tau) (§5).
 * :func:`cohen_predict`, :func:`cohen_certify` — Algorithm 1 (Cohen et al., 2019), per component.
 * :func:`indiv_class` — CERTIFY per component at alpha/N, all or nothing, radius = min (§4).
 * :func:`joint_class` — CERTIFY on the whole output vector as one class (§4).
@@ -15,19 +16,26 @@ callable ``p -> radius`` for other smoothings (§5.2), e.g. rotation angles of p
 """
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 from scipy.special import ndtri
 
-from .binomial import _table as _binom_table, binom_pvalue, clopper_pearson
-from .multitest import MultipleTestResult
+from ._stepwise import critical
+from .binomial import binom_pvalue, clopper_pearson, table_and_index
+from .multitest import MultipleTestResult, check_k_for
+from .registry import PROCEDURES, Guarantee, Procedure, StepwiseProcedure, get_procedure
 from .tables import reject_table
-from ._validation import as_int_array, check_alpha, check_positive, check_positive_int, check_probability
+from ._validation import (as_int_array, as_label_array, check_alpha, check_positive, check_positive_int,
+                          check_probability)
 
 __all__ = [
     "ABSTAIN",
+    "CertificationWarning",
+    "certifying_procedure",
     "GaussianL2",
     "LaplaceL1",
     "GuessCount",
@@ -48,6 +56,42 @@ __all__ = [
 
 #: label of an abstained component
 ABSTAIN = -1
+
+
+class CertificationWarning(UserWarning):
+    """SEGCERTIFY was asked something it cannot certify (e.g. n too small for tau, alpha and N)."""
+
+
+def certifying_procedure(method: Any, k: Any = 1) -> tuple[Procedure, int]:
+    """The procedure and k that SEGCERTIFY runs with, or a ``ValueError`` saying why not.
+
+    SEGCERTIFY tests all components of one input on the same noisy samples, so their p-values
+    have unknown dependence, and its promise is about this input's certified components: with
+    probability at least 1 - alpha none (k-FWER: fewer than k) of them is wrong. Only procedures
+    that declare FWER or k-FWER control under arbitrary dependence give that
+    (:attr:`Guarantee.certifies`); FDR procedures (BH, BY) and procedures proven only under
+    independence or positive dependence (Hochberg, Hommel, Šidák) are refused. Every path to
+    certification (:func:`segcertify`, the PyTorch adapters, the power study) calls this check.
+
+    Examples
+    --------
+    >>> import mtest
+    >>> mtest.certify.certifying_procedure("holm")[0].name
+    'holm'
+    >>> mtest.certify.certifying_procedure("BH")
+    Traceback (most recent call last):
+    ...
+    ValueError: method 'fdr_bh' controls FDR under independence or positive regression dependence (PRDS); SEGCERTIFY needs FWER or k-FWER control under arbitrary dependence (all components are tested on the same noisy samples); use one of 'bonferroni', 'holm', 'lehmann-romano'
+    """
+    proc = get_procedure(method)
+    k = check_k_for(proc, k)
+    if not proc.guarantee(k).certifies:
+        valid = ", ".join(repr(p.name) for p in PROCEDURES.values() if p.guarantee().certifies)
+        raise ValueError(
+            f"method {proc.name!r} controls {proc.controls}; SEGCERTIFY needs FWER or k-FWER "
+            f"control under arbitrary dependence (all components are tested on the same noisy "
+            f"samples); use one of {valid}")
+    return proc, k
 
 
 # --- radii ----------------------------------------------------------------------------------------
@@ -121,7 +165,7 @@ def _apply_radius(fn, p):
 # --- inputs -----------------------------------------------------------------------------------------
 
 def _check_guess_count(guess, count, n: int):
-    guess = as_int_array("guess", guess)
+    guess = as_label_array("guess", guess)
     count = as_int_array("count", count)
     if guess.shape != count.shape:
         raise ValueError(f"guess and count must have the same shape; got {guess.shape} and {count.shape}")
@@ -189,11 +233,13 @@ class SegCertifyResult:
     Attributes
     ----------
     labels : ndarray of int
-        The guess where certified, :data:`ABSTAIN` (-1) elsewhere; the input's shape.
+        The guess where certified, :data:`ABSTAIN` (-1) elsewhere; the input's shape, in a
+        signed dtype that holds every guess and -1 (uint8 guesses come back as int16).
     radius : float
         Certified radius R(tau) of every non-abstained component (NaN without sigma/radius).
     pvalues : ndarray
-        One-sided binomial p-values P(Bin(n, tau) >= count).
+        One-sided binomial p-values P(Bin(n, tau) >= count) (read-only: ``fwer`` computes its
+        adjusted p-values from them).
     reject : ndarray of bool
         Rejected nulls (= certified components).
     abstain_rate : float
@@ -201,6 +247,10 @@ class SegCertifyResult:
     n_certified : int
     fwer : MultipleTestResult
         The multiple-testing result (threshold, adjusted p-values on demand).
+    guarantee : Guarantee
+        What the certificate promises: with probability at least 1 - alpha, no certified
+        component (k-FWER: fewer than k of them) has p_A <= tau, whatever the dependence between
+        components, e.g. ``FWER <= 0.001 under arbitrary dependence``.
     """
 
     labels: np.ndarray
@@ -215,12 +265,13 @@ class SegCertifyResult:
     method: str
     k: int
     fwer: MultipleTestResult
+    guarantee: Guarantee
 
     def __repr__(self):
         return (f"SegCertifyResult(method={self.method!r}, n={self.n}, tau={self.tau}, "
                 f"alpha={self.alpha}, k={self.k}, components={self.labels.size}, "
                 f"n_certified={self.n_certified}, abstain_rate={self.abstain_rate:.4f}, "
-                f"radius={self.radius:.4g})")
+                f"radius={self.radius:.4g}, guarantee='{self.guarantee}')")
 
 
 def segcertify(guess, count, *, n: int, tau: float, alpha: float, method: str = "holm", k: int = 1,
@@ -232,7 +283,14 @@ def segcertify(guess, count, *, n: int, tau: float, alpha: float, method: str = 
     components, and return the guess where H0,i is rejected and ``ABSTAIN`` elsewhere. With
     probability at least 1 - alpha, every non-abstained component has p_A,i > tau and is therefore
     robust within radius R(tau) (Theorem 5.1). With a k-FWER method, at most k - 1 components
-    are wrong with probability at least 1 - alpha (§5.2).
+    are wrong with probability at least 1 - alpha (§5.2). The promise holds whatever the
+    dependence between components, and ``result.guarantee`` states it.
+
+    Only procedures that control the FWER or k-FWER under arbitrary dependence are accepted
+    (:func:`certifying_procedure`): with 900 components at p_A = 0.99 and 100 at p_A = tau
+    (n = 100, alpha = 0.05), BH would certify a wrong component in about 98 % of runs and BY in
+    about 44 %. A :class:`CertificationWarning` says when no component can be certified at all
+    (the smallest possible p-value tau^n is above the procedure's first critical value).
 
     The n + 1 possible p-values are tabulated once and the procedure runs on a histogram of the
     counts, O(N + n), exactly equal to running it on the p-values.
@@ -250,7 +308,9 @@ def segcertify(guess, count, *, n: int, tau: float, alpha: float, method: str = 
     alpha : float
         Level in (0, 1).
     method : str
-        Any registered procedure ('holm', 'bonferroni', 'lr', ...).
+        A registered procedure that controls the FWER or k-FWER under arbitrary dependence:
+        'holm' (default), 'bonferroni', 'lehmann-romano' ('lr'), or one of your own declaring
+        ``error_rate`` 'fwer'/'kfwer' and ``dependence='arbitrary'``. Others raise ``ValueError``.
     k : int
         k of k-FWER methods.
     sigma : float, optional
@@ -273,21 +333,43 @@ def segcertify(guess, count, *, n: int, tau: float, alpha: float, method: str = 
            [-1,  1]])
     >>> round(res.radius, 4), res.abstain_rate
     (0.1686, 0.25)
+    >>> print(res.guarantee)
+    FWER <= 0.001 under arbitrary dependence
     """
     n = check_positive_int("n", n)
     tau = check_probability("tau", tau, low=0.5, high=1.0, high_open=True)
     alpha = check_alpha(alpha)
+    proc, k = certifying_procedure(method, k)
     fn = _radius_fn(sigma, radius)
     guess, count = _check_guess_count(guess, count, n)
     if count.size == 0:
         raise ValueError("count must hold at least one component; got an empty array")
-    fwer = reject_table(_binom_table(n, tau, "greater"), count, alpha, method, k=k)
+    _warn_if_nothing_certifiable(proc, float(binom_pvalue(n, n, tau, "greater")), n, tau, alpha, k,
+                                 count.size)
+    # n + 1 tabulated p-values when the components are many, else those of the distinct counts
+    fwer = reject_table(*table_and_index(count, n, tau, "greater"), alpha, proc, k=k)
     labels = np.where(fwer.reject, guess, ABSTAIN)
     pvalues = fwer._source[0].reshape(count.shape)
     return SegCertifyResult(
         labels=labels, radius=float(_apply_radius(fn, tau)), pvalues=pvalues, reject=fwer.reject,
         abstain_rate=1.0 - fwer.n_rejected / count.size, n_certified=fwer.n_rejected, tau=tau,
-        alpha=alpha, n=n, method=fwer.method, k=fwer.k, fwer=fwer)
+        alpha=alpha, n=n, method=fwer.method, k=fwer.k, fwer=fwer, guarantee=fwer.guarantee)
+
+
+def _warn_if_nothing_certifiable(proc, smallest, n, tau, alpha, k, size) -> None:
+    """CertificationWarning when even count = n (p-value tau^n) cannot be rejected."""
+    if not isinstance(proc, StepwiseProcedure):
+        return  # no closed-form first critical value; nothing to say cheaply
+    first = critical(proc, 1, size, k, alpha)  # the smallest critical value (they grow with rank)
+    if smallest <= first:
+        return
+    need = math.ceil(math.log(first) / math.log(tau)) if first > 0 else None
+    hint = f"; n >= {need} samples would be needed" if need else ""
+    warnings.warn(
+        f"no component can be certified: with n={n} the smallest possible p-value tau^n = "
+        f"{smallest:.3g} (tau={tau}) is above {proc.name}'s first critical value {first:.3g} "
+        f"for N={size} components at alpha={alpha}{f', k={k}' if k != 1 else ''}{hint}",
+        CertificationWarning, stacklevel=3)
 
 
 def segcertify_counts(counts0, counts, *, tau: float, alpha: float, method: str = "holm", k: int = 1,
@@ -431,7 +513,7 @@ def indiv_class(guess, count, *, n: int, alpha: float, sigma: float | None = Non
         raise ValueError("count must hold at least one component; got an empty array")
     p_lower = np.asarray(clopper_pearson(count, n, alpha / count.size, "greater").low, dtype=np.float64)
     certified = bool(np.all(p_lower > 0.5))
-    labels = guess.copy() if certified else np.full(guess.shape, ABSTAIN, dtype=guess.dtype)
+    labels = np.array(guess, copy=True) if certified else np.full(guess.shape, ABSTAIN, dtype=guess.dtype)
     rad = float(np.min(_apply_radius(fn, p_lower))) if certified else float("nan")
     return IndivClassResult(labels=labels, certified=certified, radius=rad, p_lower=p_lower, alpha=alpha)
 
@@ -463,13 +545,13 @@ def joint_class_from_count(guess, count: int, *, n: int, alpha: float, sigma: fl
     n = check_positive_int("n", n)
     alpha = check_alpha(alpha)
     fn = _radius_fn(sigma, radius)
-    guess = as_int_array("guess", guess)
+    guess = as_label_array("guess", guess)
     count = check_positive_int("count", count, 0)
     if count > n:
         raise ValueError(f"count must satisfy 0 <= count <= n={n}; got {count}")
     p_lower = float(clopper_pearson(count, n, alpha, "greater").low)
     certified = p_lower > 0.5
-    labels = guess.copy() if certified else np.full(guess.shape, ABSTAIN, dtype=guess.dtype)
+    labels = np.array(guess, copy=True) if certified else np.full(guess.shape, ABSTAIN, dtype=guess.dtype)
     rad = float(_apply_radius(fn, p_lower)) if certified else float("nan")
     return JointClassResult(labels=labels, certified=certified, radius=rad, p_lower=p_lower,
                             count=count, n=n, alpha=alpha)
@@ -490,8 +572,8 @@ def joint_class(samples0, samples, *, alpha: float, sigma: float | None = None,
     >>> mtest.joint_class(s0, s, alpha=0.01).labels
     array([0, 1])
     """
-    samples0 = as_int_array("samples0", samples0)
-    samples = as_int_array("samples", samples)
+    samples0 = as_label_array("samples0", samples0)
+    samples = as_label_array("samples", samples)
     if samples0.ndim < 2 or samples.ndim < 2 or samples0.shape[1:] != samples.shape[1:]:
         raise ValueError(f"samples0 and samples must have shapes (n0, ...) and (n, ...) with the same "
                          f"component shape; got {samples0.shape} and {samples.shape}")

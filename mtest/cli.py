@@ -138,6 +138,11 @@ def _cmd_plan(args) -> int:
 
 
 _FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet"}
+_SEPARATORS = {"csv": ",", "tsv": "\t"}
+
+#: k-FWER procedures whose k has no conventional default: ``--method lr`` alone is refused rather
+#: than silently run as k = 1 (which is Holm); Bonferroni's usual form is k = 1
+_K_OPTIONAL = frozenset({"bonferroni"})
 
 
 def _file_format(path, what: str) -> str:
@@ -156,44 +161,9 @@ def _have_pyarrow() -> bool:
     return True
 
 
-def _read_table(path, fmt):
-    import pandas as pd
-
-    if fmt == "parquet":
-        if not _have_pyarrow():
-            raise CLIError("reading Parquet needs pyarrow: pip install -c constraints.txt -e \".[parquet]\"")
-        return pd.read_parquet(path)
-    sep = "," if fmt == "csv" else "\t"
-    engine = "pyarrow" if _have_pyarrow() else "c"
-    return pd.read_csv(path, sep=sep, engine=engine)
-
-
-def _write_table_atomic(df, path, fmt):
-    """Write to a temporary file beside ``path``, then rename: never a half-written output."""
-    import os
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        if fmt == "parquet":
-            if not _have_pyarrow():
-                raise CLIError("writing Parquet needs pyarrow: pip install -c constraints.txt -e \".[parquet]\"")
-            df.to_parquet(tmp, index=False)
-        elif _have_pyarrow():
-            import pyarrow as pa
-            import pyarrow.csv as pacsv
-
-            table = pa.Table.from_pandas(df, preserve_index=False)
-            pacsv.write_csv(table, tmp, pacsv.WriteOptions(delimiter="," if fmt == "csv" else "\t",
-                                                           quoting_style="needed"))
-        else:
-            df.to_csv(tmp, sep="," if fmt == "csv" else "\t", index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+def _need_pyarrow(what: str):
+    if not _have_pyarrow():
+        raise CLIError(f"{what} needs pyarrow: pip install -c constraints.txt -e \".[parquet]\"")
 
 
 def _rows(mask, limit: int = 5) -> str:
@@ -203,47 +173,321 @@ def _rows(mask, limit: int = 5) -> str:
     return f"{shown}{more}"
 
 
-def _check_pvalue_column(df, column: str, nan_policy: str, source: str):
-    """One clear error naming the column and the first offending data rows (counted from 1)."""
-    import pandas as pd
+def _column_index(names, column: str, what: str, source: str) -> int:
+    """Position of the one column called ``column``; refused if absent or not unique."""
+    hits = [j for j, name in enumerate(names) if name == column]
+    if not hits:
+        raise CLIError(f"{what} {column!r} not found in {source}; the columns are {list(names)}")
+    if len(hits) > 1:
+        raise CLIError(f"{what} {column!r} names {len(hits)} columns of {source} (columns "
+                       f"{', '.join(str(j + 1) for j in hits)}); rename them so that it is unique")
+    return hits[0]
 
-    if column not in df.columns:
-        raise CLIError(f"column {column!r} not found in {source}; the columns are {list(df.columns)}")
-    raw = df[column]
-    if pd.api.types.is_bool_dtype(raw):
-        raise CLIError(f"column {column!r} in {source} holds booleans, not p-values")
-    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    not_numeric = np.isnan(values) & raw.notna().to_numpy()
+
+def _check_pvalue_column(p, missing, not_numeric, example, column: str, nan_policy: str, source: str):
+    """One clear error naming the column and the first offending data rows (counted from 1)."""
     if not_numeric.any():
-        first = raw[not_numeric].iloc[0]
         raise CLIError(f"column {column!r} in {source} has non-numeric values in data rows "
-                       f"{_rows(not_numeric)}, e.g. {first!r}")
-    bad = ~np.isnan(values) & ((values < 0) | (values > 1) | ~np.isfinite(values))
+                       f"{_rows(not_numeric)}, e.g. {example(int(np.flatnonzero(not_numeric)[0]))!r}")
+    bad = ~missing & ~((p >= 0) & (p <= 1))
     if bad.any():
         raise CLIError(f"column {column!r} in {source} has values outside [0, 1] in data rows "
-                       f"{_rows(bad)}, e.g. {float(values[bad][0])!r}")
-    missing = np.isnan(values)
+                       f"{_rows(bad)}, e.g. {float(p[bad][0])!r}")
     if missing.any() and nan_policy == "raise":
-        raise CLIError(f"column {column!r} in {source} is empty/NaN in data rows {_rows(missing)}; "
-                       "pass --nan-policy omit to leave them untested")
-    return values
+        raise CLIError(f"column {column!r} in {source} is missing (empty, NA or NaN) in data rows "
+                       f"{_rows(missing)}; pass --nan-policy omit to leave them untested")
+
+
+class _Input:
+    """What ``mtest adjust`` read: the p-values, the families, and how to write the output."""
+
+    def __init__(self, fmt, n_rows, p, codes, n_groups, text=None, arrow=None, p_index=None):
+        self.fmt, self.n_rows, self.p, self.codes, self.n_groups = fmt, n_rows, p, codes, n_groups
+        self.text, self.arrow, self.p_index = text, arrow, p_index
+
+
+def _read_text_input(source, fmt, args, convert: bool) -> _Input:
+    """Scan a CSV/TSV file once; ``convert``: every column will be needed (another format)."""
+    from . import _delimited
+
+    def needed(names):
+        _refuse_output_names(names, str(source))
+        return [_column_index(names, c, what, str(source))
+                for c, what in [(args.column, "column")] + [(c, "--by column") for c in args.by or []]]
+
+    def wanted(names):
+        return needed(names) + (list(range(len(names))) if convert else [])
+
+    table = _delimited.read_text(source, _SEPARATORS[fmt], wanted)
+    j, *by = needed(table.names)
+    data, offsets = _delimited.column_bytes(table, j, strip=True)
+    p, missing, bad = _delimited.parse_pvalues(data, offsets)
+    _check_pvalue_column(p, missing, bad, lambda r: _delimited.field_text(data, offsets, r),
+                         args.column, args.nan_policy, str(source))
+    del data, offsets
+    codes, n_groups = _delimited.group_codes(table, by)
+    if not convert:  # the same format is copied through: the field ranges are done with
+        table.columns.clear()
+    return _Input(fmt, len(table), p, codes, n_groups, text=table, p_index=j)
+
+
+def _arrow_pvalues(column, name: str, source: str):
+    """A Parquet p column as float64 (NaN where null) and its missing mask."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = column.type
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        p = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64, copy=True)
+    elif pa.types.is_decimal(kind):  # float(Decimal) rounds correctly
+        p = np.array([np.nan if v is None else float(v) for v in column.to_pylist()], dtype=np.float64)
+    else:
+        raise CLIError(f"column {name!r} in {source} has type {kind}; p-values must be numbers")
+    return p, np.isnan(p)
+
+
+def _read_parquet_input(source, args) -> _Input:
+    _need_pyarrow("reading Parquet")
+    import pyarrow.parquet as pq
+
+    from .frames import _group_codes
+
+    table = pq.read_table(source)
+    names = table.column_names
+    j = _column_index(names, args.column, "column", str(source))
+    by = [_column_index(names, c, "--by column", str(source)) for c in args.by or []]
+    _refuse_output_names(names, str(source))
+    p, missing = _arrow_pvalues(table.column(j), args.column, str(source))
+    _check_pvalue_column(p, missing, np.zeros(p.size, dtype=bool), None, args.column, args.nan_policy,
+                         str(source))
+    if by:
+        keys = table.select(by).to_pandas(ignore_metadata=True)
+        codes, n_groups = _group_codes(keys, list(keys.columns))
+    else:
+        codes, n_groups = np.zeros(p.size, dtype=np.int64), 1 if p.size else 0
+    return _Input("parquet", table.num_rows, p, codes, n_groups, arrow=table, p_index=j)
+
+
+_OUTPUT_COLUMNS = ("p_adjusted", "reject")
+
+
+def _refuse_output_names(names, source: str):
+    for name in _OUTPUT_COLUMNS:
+        if name in names:
+            raise CLIError(f"{source} already has a column {name!r}, which mtest adjust adds; "
+                           "rename or drop it first")
+
+
+def _arrow_output(data: _Input, adjusted, reject, keep_p_text: bool):
+    """The output as an Arrow table: input columns (types and metadata kept) + the two new ones."""
+    import json
+
+    import pyarrow as pa
+
+    from . import _delimited
+
+    if data.arrow is not None:
+        table = data.arrow
+    else:
+        table = _delimited.to_arrow(data.text, data.p, data.p_index, keep_p_text)
+    missing = np.isnan(data.p)
+    table = table.append_column(_OUTPUT_COLUMNS[0], pa.array(adjusted, mask=missing, type=pa.float64()))
+    table = table.append_column(_OUTPUT_COLUMNS[1], pa.array(reject, type=pa.bool_()))
+    meta = dict(table.schema.metadata or {})
+    if b"pandas" in meta:  # let pandas read the new columns like the others
+        pandas_meta = json.loads(meta[b"pandas"])
+        for name, kind in zip(_OUTPUT_COLUMNS, ("float64", "bool")):
+            pandas_meta["columns"].append({"name": name, "field_name": name, "pandas_type": kind,
+                                           "numpy_type": kind, "metadata": None})
+        meta[b"pandas"] = json.dumps(pandas_meta).encode()
+        table = table.replace_schema_metadata(meta)
+    return table
+
+
+def _write_arrow_text(table, f, sep: str, source: str):
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    columns = [c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns]
+    table = pa.Table.from_arrays(columns, names=table.column_names)
+    try:
+        pacsv.write_csv(table, f, pacsv.WriteOptions(delimiter=sep, quoting_style="needed"))
+    except pa.ArrowNotImplementedError as exc:
+        raise CLIError(f"{source} has columns that have no CSV form ({exc}); write Parquet instead") from exc
+
+
+def _writer(data: _Input, fmt_out: str, adjusted, reject, progress):
+    """A function ``write(f)`` that writes the output to the binary file ``f``."""
+    from . import _delimited
+
+    if data.text is not None and fmt_out == data.fmt:
+        return lambda f: _delimited.write_passthrough(f, data.text, adjusted, reject,
+                                                      progress=progress.writing(data.n_rows))
+    if fmt_out == "parquet":
+        _need_pyarrow("writing Parquet")
+        import pyarrow.parquet as pq
+
+        return lambda f: pq.write_table(_arrow_output(data, adjusted, reject, False), f)
+    _need_pyarrow(f"writing {fmt_out.upper()} from {data.fmt.upper()}")
+    sep = _SEPARATORS[fmt_out]
+    return lambda f: _write_arrow_text(_arrow_output(data, adjusted, reject, True), f, sep, "INPUT")
+
+
+class _Terminated(BaseException):
+    """SIGTERM/SIGHUP arrived: unwind (removing the temporary output), then exit 128 + signal."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated(signum)
+
+
+class _Signals:
+    """Turn SIGTERM and SIGHUP into an exception while a command runs, so ``finally`` cleans up."""
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self.saved = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                self.saved[sig] = signal.signal(sig, _raise_terminated)
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)
+        return False
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _output_path(target, source):
+    """Where OUTPUT is written: a symlink is followed (its target is replaced, like ``sort -o``)."""
+    import os
+    import stat
+    from pathlib import Path
+
+    real = Path(os.path.realpath(target))
+    if real.exists() and os.path.samefile(real, source):
+        raise CLIError(f"refusing to overwrite the input {str(source)!r}; choose another -o OUTPUT")
+    if real.is_dir():
+        raise CLIError(f"OUTPUT {str(target)!r} is a directory; give a file name")
+    if not real.parent.is_dir():
+        raise CLIError(f"the folder of OUTPUT {str(target)!r} does not exist")
+    if real.exists() and real.is_file():
+        mode = real.stat().st_mode
+        if not os.access(real, os.W_OK) or not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+            raise CLIError(f"OUTPUT {str(target)!r} is read-only; choose another -o OUTPUT or make "
+                           "it writable")
+    return real
+
+
+def _write_table_atomic(write, real, target):
+    """Run ``write(f)`` into a temporary file beside ``real``, then rename it over ``real``.
+
+    Never a half-written output: on any error or signal the temporary file is removed. The new
+    file gets the permissions of the file it replaces, or 0666 minus the umask. An existing
+    ``real`` that is not a regular file (a FIFO, /dev/stdout) is written directly.
+    """
+    import os
+    import stat
+    import tempfile
+
+    try:
+        if real.exists() and not real.is_file():
+            with open(real, "wb") as f:
+                write(f)
+            return
+        mode = stat.S_IMODE(real.stat().st_mode) if real.exists() else 0o666 & ~_umask()
+        fd, tmp = tempfile.mkstemp(prefix=f".{real.name}.", suffix=".part", dir=real.parent)
+        try:
+            os.fchmod(fd, mode)
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+            os.replace(tmp, real)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+    except OSError as exc:
+        raise CLIError(f"cannot write OUTPUT {str(target)!r}: {exc.strerror or exc}") from exc
+
+
+class _Progress:
+    """Stage lines and a writing bar on stderr; silent with --no-progress or when not a TTY."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar = None
+
+    def stage(self, message: str):
+        if self.enabled:
+            print(f"mtest adjust: {message}", file=sys.stderr, flush=True)
+
+    def writing(self, total: int):
+        if self.enabled and total:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc="writing", unit=" rows", unit_scale=True, file=sys.stderr)
+            return self.bar.update
+        return None
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _method_help() -> str:
+    from .registry import PROCEDURES
+
+    names = ", ".join(PROCEDURES)
+    return (f"procedure name or alias (default: %(default)s); one of {names}; "
+            "aliases as in `mtest.get_procedure`")
 
 
 def _add_adjust(sub):
     p = sub.add_parser(
         "adjust", help="adjust a p-value column of a CSV/TSV/Parquet file",
-        description="Read INPUT, adjust the p-values of --column (within groups of --by), and write "
-                    "all input columns plus p_adjusted and reject to OUTPUT (format by extension). "
-                    "The output is written atomically; the input is never overwritten.")
-    p.add_argument("input", help="input file (.csv, .tsv, .parquet)")
-    p.add_argument("-o", "--output", required=True, help="output file (.csv, .tsv, .parquet)")
-    p.add_argument("--column", default="p", help="p-value column (default: p)")
-    p.add_argument("--method", default="holm", help="procedure name or alias (default: holm)")
-    p.add_argument("--alpha", type=float, default=0.05)
-    p.add_argument("--k", type=int, default=1, help="k of k-FWER procedures")
+        description="Read INPUT, adjust the p-values of --column (within families given by --by), "
+                    "and write every input column plus p_adjusted and reject to OUTPUT (format by "
+                    "extension). CSV/TSV in the same format: every byte of the input is kept and "
+                    "the two columns are added at the end of each line; only the p column is "
+                    "parsed. Parquet: column types, the pandas index and schema metadata are kept. "
+                    "The output is written atomically (a symlinked OUTPUT is written through to "
+                    "its target); the input is never overwritten.")
+    p.add_argument("input", help="input file (.csv, .tsv/.tab, .parquet/.pq)")
+    p.add_argument("-o", "--output", required=True, help="output file (.csv, .tsv/.tab, .parquet/.pq)")
+    p.add_argument("--column", default="p", help="the p-value column (default: %(default)s)")
+    p.add_argument("--method", default="holm", help=_method_help())
+    p.add_argument("--alpha", type=float, default=0.05, help="level in (0, 1) (default: %(default)s)")
+    p.add_argument("--k", type=int, default=None,
+                   help="k of a k-FWER procedure: control P(k or more false rejections); required "
+                        "with --method lehmann-romano (no default there); default 1 for bonferroni")
     p.add_argument("--by", action="append", default=None,
-                   help="grouping column: each group is its own family (repeatable)")
-    p.add_argument("--nan-policy", default="raise", choices=["raise", "omit"])
+                   help="grouping column, repeatable: each distinct value (as text in CSV/TSV; an "
+                        "empty or missing key is a value too) is its own family (default: one "
+                        "family)")
+    p.add_argument("--nan-policy", default="raise", choices=["raise", "omit"],
+                   help="a missing p-value (empty, NA, NaN, N/A, #N/A, NULL, None, any case): "
+                        "'raise' refuses the file, 'omit' leaves the row untested, not counted, "
+                        "never rejected (default: %(default)s)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no stage messages or bar on stderr (default: shown when stderr is a terminal)")
     p.set_defaults(func=_cmd_adjust)
 
 
@@ -251,7 +495,8 @@ def _cmd_adjust(args) -> int:
     import time
     from pathlib import Path
 
-    from .frames import adjust_frame
+    from .frames import adjust_groups
+    from .multitest import check_k_for
     from .registry import get_procedure
     from ._validation import check_alpha
 
@@ -260,25 +505,36 @@ def _cmd_adjust(args) -> int:
     fmt_out = _file_format(target, "OUTPUT")
     if not source.is_file():
         raise CLIError(f"INPUT {str(source)!r} does not exist")
-    if target.exists() and target.resolve() == source.resolve():
-        raise CLIError(f"refusing to overwrite the input {str(source)!r}; choose another -o OUTPUT")
-    if not target.parent.exists():
-        raise CLIError(f"the folder of OUTPUT {str(target)!r} does not exist")
-    get_procedure(args.method)
-    check_alpha(args.alpha)
+    proc = get_procedure(args.method)
+    alpha = check_alpha(args.alpha)
+    if args.k is None and proc.uses_k and proc.name not in _K_OPTIONAL:
+        raise CLIError(f"--method {args.method} ({proc.name}) controls the k-FWER and needs --k "
+                       "(k = 1 would be Holm's FWER); e.g. --k 5")
+    k = check_k_for(proc, 1 if args.k is None else args.k)
+    real = _output_path(target, source)
+    progress = _Progress(not args.no_progress and sys.stderr.isatty())
     t0 = time.perf_counter()
-    df = _read_table(source, fmt_in)
-    _check_pvalue_column(df, args.column, args.nan_policy, str(source))
-    for col in args.by or []:
-        if col not in df.columns:
-            raise CLIError(f"--by column {col!r} not found in {source}; the columns are {list(df.columns)}")
-    result = adjust_frame(df, args.column, args.method, alpha=args.alpha, k=args.k, by=args.by,
-                          nan_policy=args.nan_policy)
-    _write_table_atomic(result, target, fmt_out)
-    n_rej = int(result["reject"].sum())
-    groups = f" in {result.groupby(args.by, sort=False).ngroups} groups" if args.by else ""
-    print(f"{len(result)} rows{groups}: {n_rej} rejected by {get_procedure(args.method).name} at "
-          f"alpha={args.alpha}; wrote {target} ({time.perf_counter() - t0:.2f} s)")
+    with _Signals():
+        try:
+            progress.stage(f"reading {source}")
+            try:
+                data = (_read_parquet_input(source, args) if fmt_in == "parquet"
+                        else _read_text_input(source, fmt_in, args, convert=fmt_out != fmt_in))
+            except OSError as exc:
+                raise CLIError(f"cannot read INPUT {str(source)!r}: {exc.strerror or exc}") from exc
+            progress.stage(f"adjusting {data.n_rows} p-values in {data.n_groups} families "
+                           f"({time.perf_counter() - t0:.1f} s)")
+            adjusted, reject = adjust_groups(data.p, data.codes, data.n_groups, proc, alpha, k)
+            progress.stage(f"writing {target} ({time.perf_counter() - t0:.1f} s)")
+            write = _writer(data, fmt_out, adjusted, reject, progress)
+            _write_table_atomic(write, real, target)
+        finally:
+            progress.close()
+    n_rej = int(np.count_nonzero(reject))
+    groups = f" in {data.n_groups} groups" if args.by else ""
+    name = f"{proc.name} (k={k})" if proc.uses_k and (k > 1 or proc.name not in _K_OPTIONAL) else proc.name
+    print(f"{data.n_rows} rows{groups}: {n_rej} rejected by {name} at alpha={alpha}; wrote {target} "
+          f"({time.perf_counter() - t0:.2f} s)")
     return 0
 
 
@@ -461,6 +717,13 @@ def main(argv=None) -> int:
     except (CLIError, ValueError) as exc:
         print(f"mtest {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"mtest {args.command}: interrupted; no output written", file=sys.stderr)
+        return 128 + 2
+    except _Terminated as exc:
+        print(f"mtest {args.command}: terminated by signal {exc.signum}; no output written",
+              file=sys.stderr)
+        return 128 + exc.signum
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -48,48 +48,52 @@ class JointCounts:
 
 @dataclass(frozen=True)
 class Oracle:
-    """The §6.1 oracle. ``N`` components, ``k`` bad ones, noise level ``gamma``.
+    """The §6.1 oracle. ``N`` components, ``n_bad`` bad ones, noise level ``gamma``.
+
+    A good component is classified correctly with probability 1 - gamma, a bad one with
+    1 - 5 gamma (clamped to [0, 1]). ``seed`` of the sampling methods is anything
+    ``numpy.random.default_rng`` takes.
 
     Examples
     --------
     >>> from mtest.oracle import Oracle
-    >>> o = Oracle(N=4, k=1, gamma=0.1)
+    >>> o = Oracle(N=4, n_bad=1, gamma=0.1)
     >>> o.p_correct
     array([0.5, 0.9, 0.9, 0.9])
-    >>> draws = o.sample_counts(n0=10, n=100, reps=2, rng=0)
+    >>> draws = o.sample_counts(n0=10, n=100, reps=2, seed=0)
     >>> draws.count.shape
     (2, 4)
     """
 
     N: int
-    k: int
+    n_bad: int
     gamma: float
 
     def __post_init__(self):
         check_positive_int("N", self.N)
-        check_positive_int("k", self.k, 0)
-        if self.k > self.N:
-            raise ValueError(f"k must be <= N ({self.N}); got {self.k}")
+        check_positive_int("n_bad", self.n_bad, 0)
+        if self.n_bad > self.N:
+            raise ValueError(f"n_bad must be <= N ({self.N}); got {self.n_bad}")
         check_probability("gamma", self.gamma)
 
     @property
     def p_correct(self) -> np.ndarray:
         """Probability that each component is classified correctly (bad components first)."""
         q = np.full(self.N, 1.0 - self.gamma)
-        q[: self.k] = min(max(1.0 - 5.0 * self.gamma, 0.0), 1.0)
+        q[: self.n_bad] = min(max(1.0 - 5.0 * self.gamma, 0.0), 1.0)
         return q
 
-    def sample_vectors(self, size: int, rng=None) -> np.ndarray:
+    def sample_vectors(self, size: int, seed=None) -> np.ndarray:
         """``size`` full output vectors (size, N) of class labels (0 or 1)."""
-        rng = np.random.default_rng(rng)
+        rng = np.random.default_rng(seed)
         return (rng.random((size, self.N)) < self.p_correct).astype(np.int8)
 
-    def sample_counts(self, n0: int, n: int, reps: int, rng=None) -> OracleCounts:
+    def sample_counts(self, n0: int, n: int, reps: int, seed=None) -> OracleCounts:
         """Guess from n0 samples and count from n fresh samples, per component."""
         n0 = check_positive_int("n0", n0)
         n = check_positive_int("n", n)
         reps = check_positive_int("reps", reps)
-        rng = np.random.default_rng(rng)
+        rng = np.random.default_rng(seed)
         q = self.p_correct
         ones0 = rng.binomial(n0, q, size=(reps, self.N))
         guess = (2 * ones0 > n0).astype(np.int64)  # class 1 only with a strict majority
@@ -98,13 +102,13 @@ class Oracle:
         p_guess = np.where(guess == TRUE_CLASS, q, 1.0 - q)
         return OracleCounts(guess=guess, count=count, p_guess=p_guess, n0=n0, n=n)
 
-    def sample_joint(self, n0: int, n: int, reps: int, rng=None) -> JointCounts:
+    def sample_joint(self, n0: int, n: int, reps: int, seed=None) -> JointCounts:
         """JOINTCLASS: the most frequent of n0 sampled vectors (ties: first seen) and its number of
         exact matches among n fresh samples, drawn as Bin(n, P(guess))."""
         n0 = check_positive_int("n0", n0)
         n = check_positive_int("n", n)
         reps = check_positive_int("reps", reps)
-        rng = np.random.default_rng(rng)
+        rng = np.random.default_rng(seed)
         q = self.p_correct
         with np.errstate(divide="ignore"):  # log 0 = -inf for deterministic components
             log_q, log_1q = np.log(q), np.log1p(-q)

@@ -19,6 +19,7 @@ from scipy.stats import binom
 from ._plotting import colour, new_figure, save_figure
 from ._validation import check_alpha, check_choice, check_positive_int, check_probability
 from .binomial import _table as _binom_table, clopper_pearson
+from .certify import certifying_procedure
 from .tables import reject_table_rows
 from .oracle import TRUE_CLASS, Oracle
 
@@ -29,7 +30,8 @@ __all__ = ["MethodSpec", "StudySpec", "FIGURES", "figure_spec", "run_study", "pl
 @dataclass(frozen=True)
 class MethodSpec:
     """A method of the study: ``kind`` in {'joint', 'indiv', 'segcertify'}; for SEGCERTIFY the FWER
-    ``procedure`` and ``k``. ``alpha`` overrides the study's alpha (k-FWER study)."""
+    ``procedure`` and ``k`` (FWER or k-FWER under arbitrary dependence, as
+    :func:`mtest.segcertify` requires). ``alpha`` overrides the study's alpha (k-FWER study)."""
 
     label: str
     kind: str
@@ -46,7 +48,7 @@ class StudySpec:
     x: str
     grid: tuple
     N: int
-    k_bad: int
+    n_bad: int
     gamma: float
     n0: int
     n: int
@@ -66,15 +68,15 @@ _GAMMAS = tuple(np.round(np.arange(0, 0.1 + 1e-12, 0.001), 3))
 _NS = (100, 1_000, 10_000, 100_000, 1_000_000)
 
 FIGURES = {
-    "2a": StudySpec("2a", "gamma", _GAMMAS, N=100, k_bad=1, gamma=0.0, n0=100, n=100, alpha=0.001,
+    "2a": StudySpec("2a", "gamma", _GAMMAS, N=100, n_bad=1, gamma=0.0, n0=100, n=100, alpha=0.001,
                     tau=0.75, reps=600, methods=_BASELINES,
                     title="Fig. 2a: N = 100, one component with error 5γ, n0 = n = 100"),
-    "2b": StudySpec("2b", "gamma", _GAMMAS, N=100, k_bad=1, gamma=0.0, n0=1000, n=1000, alpha=0.001,
+    "2b": StudySpec("2b", "gamma", _GAMMAS, N=100, n_bad=1, gamma=0.0, n0=1000, n=1000, alpha=0.001,
                     tau=0.75, reps=600, methods=_BASELINES,
                     title="Fig. 2b: as 2a with n0 = n = 1000"),
-    "2c": StudySpec("2c", "N", _NS, N=0, k_bad=0, gamma=0.05, n0=1000, n=1000, alpha=0.1, tau=0.9,
+    "2c": StudySpec("2c", "N", _NS, N=0, n_bad=0, gamma=0.05, n0=1000, n=1000, alpha=0.1, tau=0.9,
                     reps=20, methods=_SEG, title="Fig. 2c: γ = 0.05, n0 = n = 1000, α = 0.1, τ = 0.9"),
-    "kfwer": StudySpec("kfwer", "N", _NS, N=0, k_bad=0, gamma=0.05, n0=1000, n=1000, alpha=0.1,
+    "kfwer": StudySpec("kfwer", "N", _NS, N=0, n_bad=0, gamma=0.05, n0=1000, n=1000, alpha=0.1,
                        tau=0.9, reps=20, methods=(), title="k-FWER (App. B.2): SEGCERTIFY with "
                        "Lehmann–Romano, γ = 0.05, n0 = n = 1000, τ = 0.9"),
 }
@@ -114,7 +116,8 @@ def _cell_params(spec: StudySpec, x):
 
 
 def _segcertify_rows(draws, method: MethodSpec, alpha, tau, table):
-    rows = reject_table_rows(table, draws.count, alpha, method.procedure, k=method.k)
+    proc, k = certifying_procedure(method.procedure, method.k)  # the one check SEGCERTIFY makes
+    rows = reject_table_rows(table, draws.count, alpha, proc, k=k)
     pv = table[draws.count]
     certified = pv <= rows.threshold[:, None]
     return certified, np.full(draws.count.shape[0], ndtri(tau)), tau
@@ -144,7 +147,7 @@ def _summarize(certified, wrong, null, radius, k):
 def run_study(spec: StudySpec, *, seed: int = 0, progress: bool = True, max_cells: int = 20_000_000):
     """Run one figure's study and return a tidy :class:`pandas.DataFrame` (one row per x × method).
 
-    Columns: figure, x, N, k_bad, gamma, n0, n, alpha, tau, method, fwer_k, reps, certified_rate,
+    Columns: figure, x, N, n_bad, gamma, n0, n, alpha, tau, method, fwer_k, reps, certified_rate,
     certified_rate_se, wrong_rate (certified with the wrong class, per component),
     error_event_rate (fraction of repetitions with >= fwer_k certified true nulls), mean_radius
     (in units of sigma, over repetitions that certified anything), seconds.
@@ -163,13 +166,16 @@ def run_study(spec: StudySpec, *, seed: int = 0, progress: bool = True, max_cell
     import pandas as pd
     from tqdm.auto import tqdm
 
+    for m in spec.methods:  # refuse a non-certifying procedure before any sampling
+        if m.kind == "segcertify":
+            certifying_procedure(m.procedure, m.k)
     rng = np.random.default_rng(seed)
     table = _binom_table(spec.n, spec.tau, "greater")
     records = []
     cells = tqdm(spec.grid, desc=f"figure {spec.figure}", unit="cell", disable=not progress)
     for x in cells:
         N, gamma = _cell_params(spec, x)
-        oracle = Oracle(N=N, k=min(spec.k_bad, N), gamma=gamma)
+        oracle = Oracle(N=N, n_bad=min(spec.n_bad, N), gamma=gamma)
         methods = spec.methods or _kfwer_methods(N)
         chunk = max(1, min(spec.reps, max_cells // N))
         acc = {m.label: [] for m in methods}
@@ -210,7 +216,7 @@ def run_study(spec: StudySpec, *, seed: int = 0, progress: bool = True, max_cell
             summary = _summarize(certified, wrong, null, radius, m.k if m.kind == "segcertify" else 1)
             if m.kind == "joint":  # one test over the whole vector: one error event per repetition
                 summary["error_event_rate"] = float(np.mean(certified[:, 0] & null[:, 0]))
-            records.append(dict(figure=spec.figure, x=x, N=N, k_bad=oracle.k, gamma=gamma,
+            records.append(dict(figure=spec.figure, x=x, N=N, n_bad=oracle.n_bad, gamma=gamma,
                                 n0=spec.n0, n=spec.n,
                                 alpha=m.alpha if m.alpha is not None else spec.alpha, tau=spec.tau,
                                 method=m.label, fwer_k=m.k, reps=spec.reps, **summary,
@@ -329,8 +335,10 @@ def plan_samples(N: int, tau: float, alpha: float, p_true, target_rate: float, *
     alpha = check_alpha(alpha)
     target_rate = check_probability("target_rate", target_rate, low=0.0, low_open=True)
     method = check_choice("method", method, ("bonferroni", "holm"))
+    certifying_procedure(method)
     n_max = check_positive_int("n_max", n_max)
-    p = np.atleast_1d(np.asarray(p_true, dtype=np.float64)).ravel()
+    p = np.atleast_1d(np.asarray(p_true))
+    p = p.astype(np.float64).ravel() if p.dtype.kind in "iuf" else np.array([np.nan])
     if p.size == 0 or not np.all((p >= 0) & (p <= 1)):
         raise ValueError(f"p_true must be probabilities in [0, 1]; got {p_true!r}")
     if p.size not in (1, N):

@@ -54,7 +54,8 @@ register(StepwiseProcedure(
     dependence="arbitrary",
     raw=_bonferroni_raw,
     critical_guess=lambda rank, m, k, alpha: np.full(np.shape(rank), k * alpha / m),
-    reference="Bonferroni (1936); k-FWER form: Lehmann & Romano (2005), Thm 2.1",
+    formula="(m/k) p",
+    reference="Bonferroni (1936); k-FWER: Lehmann & Romano (2005), Thm 2.1",
 ))
 register(StepwiseProcedure(
     name="holm",
@@ -64,6 +65,7 @@ register(StepwiseProcedure(
     dependence="arbitrary",
     raw=_holm_raw,
     critical_guess=lambda rank, m, k, alpha: alpha / (m - np.asarray(rank) + 1),
+    formula="(m − i + 1) p",
     reference="Holm (1979); paper §5",
 ))
 register(StepwiseProcedure(
@@ -74,6 +76,7 @@ register(StepwiseProcedure(
     dependence="arbitrary",
     raw=_lr_raw,
     critical_guess=lambda rank, m, k, alpha: alpha / _lr_factor(rank, m, k),
+    formula="(m/k) p for i ≤ k, ((m + k − i)/k) p after",
     reference="Lehmann & Romano (2005), Thm 2.2; paper §5.2 and App. B.2",
 ))
 
@@ -96,10 +99,25 @@ def _bh_raw(values, ranks, m, k):
     return (m / np.asarray(ranks, dtype=np.float64)) * values  # R: n/i * p
 
 
+#: terms per chunk of the harmonic sum (bounds its memory for huge m)
+_HARMONIC_CHUNK = 1 << 20
+
+
 @lru_cache(maxsize=64)
 def _harmonic(m: int) -> float:
-    # R's sum() accumulates in long double; so does this (then rounds once to double)
-    return float(np.sum(1.0 / np.arange(1, m + 1, dtype=np.longdouble)))
+    """sum(1/(1:m)) exactly as R's ``p.adjust`` computes it for BY: the reciprocals in double,
+    added in order in a long double accumulator (R's ``rsum``), rounded once to double.
+
+    ``np.sum`` would add pairwise and in long double throughout, which differs from R in the
+    last digit for some m (19, 26, 39, ...). Where long double is double (some platforms), the
+    sum is sequential in double, as R's own build there does.
+    """
+    total = np.longdouble(0.0)
+    for start in range(1, m + 1, _HARMONIC_CHUNK):
+        terms = 1.0 / np.arange(start, min(m, start + _HARMONIC_CHUNK - 1) + 1, dtype=np.float64)
+        # cumsum adds strictly left to right (np.sum would add pairwise)
+        total = np.cumsum(np.concatenate(([total], terms.astype(np.longdouble))))[-1]
+    return float(total)
 
 
 def _by_raw(values, ranks, m, k):
@@ -125,7 +143,8 @@ register(StepwiseProcedure(
     dependence="positive-orthant",
     raw=_sidak_raw,
     critical_guess=lambda rank, m, k, alpha: np.full(np.shape(rank), -np.expm1(np.log1p(-alpha) / m)),
-    reference="Šidák (1967)",
+    formula="1 − (1 − p)^m",
+    reference="Šidák (1967); positive orthant dependence: Holland & Copenhaver (1987)",
 ))
 register(StepwiseProcedure(
     name="holm-sidak",
@@ -135,7 +154,8 @@ register(StepwiseProcedure(
     dependence="positive-orthant",
     raw=_holm_sidak_raw,
     critical_guess=lambda rank, m, k, alpha: -np.expm1(np.log1p(-alpha) / (m - np.asarray(rank) + 1)),
-    reference="Holm (1979) with Šidák's constants",
+    formula="1 − (1 − p)^(m − i + 1)",
+    reference="Holm (1979) with Šidák's constants; Holland & Copenhaver (1987)",
 ))
 register(StepwiseProcedure(
     name="hochberg",
@@ -145,7 +165,8 @@ register(StepwiseProcedure(
     dependence="prds",
     raw=_holm_raw,
     critical_guess=lambda rank, m, k, alpha: alpha / (m - np.asarray(rank) + 1),
-    reference="Hochberg (1988)",
+    formula="(m − i + 1) p",
+    reference="Hochberg (1988); PRDS: Simes' inequality, Sarkar (1998, 2008)",
 ))
 register(SpecialProcedure(
     name="hommel",
@@ -153,7 +174,9 @@ register(SpecialProcedure(
     error_rate="fwer",
     dependence="prds",
     adjust_sorted=_hommel_adjust_sorted,
-    reference="Hommel (1988); R p.adjust's algorithm, O(m^2)",
+    formula="closed Simes tests (R's values, O(m) after sorting)",
+    reference="Hommel (1988); in O(m) after sorting: Meijer, Krebs & Goeman (2019); PRDS: Simes' "
+              "inequality, Sarkar (1998, 2008)",
 ))
 register(StepwiseProcedure(
     name="fdr_bh",
@@ -163,7 +186,8 @@ register(StepwiseProcedure(
     dependence="prds",
     raw=_bh_raw,
     critical_guess=lambda rank, m, k, alpha: alpha * np.asarray(rank, dtype=np.float64) / m,
-    reference="Benjamini & Hochberg (1995)",
+    formula="(m/i) p",
+    reference="Benjamini & Hochberg (1995); PRDS: Benjamini & Yekutieli (2001), Thm 1.2",
 ))
 register(StepwiseProcedure(
     name="fdr_by",
@@ -174,7 +198,9 @@ register(StepwiseProcedure(
     raw=_by_raw,
     critical_guess=lambda rank, m, k, alpha: alpha * np.asarray(rank, dtype=np.float64)
     / (m * _harmonic(m)),
+    formula="(Σ_j 1/j) (m/i) p",
     reference="Benjamini & Yekutieli (2001), Thm 1.3",
 ))
 
+from . import procedures_fdr  # noqa: E402,F401
 mark_builtin()

@@ -32,6 +32,7 @@ __all__ = [
     "PROCEDURES",
     "register",
     "get_procedure",
+    "procedures_table",
 ]
 
 #: error rates a procedure can control: FWER = P(any false rejection); k-FWER = P(k or more false
@@ -91,6 +92,16 @@ class Guarantee:
         """FWER or k-FWER (a statement about every rejection at once, not an average)."""
         return self.error_rate in ("fwer", "kfwer")
 
+    @property
+    def certifies(self) -> bool:
+        """Whether SEGCERTIFY may use it: FWER or k-FWER under arbitrary dependence.
+
+        The components of one input are tested on the same noisy samples, so nothing is known
+        about their dependence; an FDR bound is an average over runs, not a statement about the
+        certified components of this one.
+        """
+        return self.is_familywise and self.valid_under_arbitrary_dependence
+
     def __str__(self) -> str:
         level = "alpha" if self.alpha is None else repr(self.alpha)
         if self.error_rate == "kfwer":
@@ -116,6 +127,8 @@ class Procedure:
         Under which dependence among the p-values the control is proven.
     reference : str
         Where the procedure and its guarantee come from.
+    formula : str
+        The transform or rule in words, for the generated table of procedures.
     """
 
     name: str
@@ -123,6 +136,7 @@ class Procedure:
     error_rate: str
     dependence: str
     reference: str = ""
+    formula: str = ""
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -201,9 +215,14 @@ class SpecialProcedure(Procedure):
         ``adjust_sorted(values, k)``: adjusted p-values (float64, in [0, 1]) of ascending
         float64 ``values``, in the same order. A hypothesis is rejected iff its adjusted
         p-value is ``<= alpha``.
+    alpha_dependent : bool
+        ``True`` when the adjusted p-values depend on the level (the two-stage adaptive FDR
+        procedures): ``adjust_sorted`` is then called as ``adjust_sorted(values, k, alpha)``
+        and :func:`mtest.adjust` needs ``alpha``.
     """
 
     adjust_sorted: Callable
+    alpha_dependent: bool = False
 
     def __post_init__(self):
         super().__post_init__()
@@ -289,3 +308,41 @@ def get_procedure(method: Any) -> Procedure:
     raise ValueError(
         f"method ({method!r}) not recognized; use one of {names} "
         f"(aliases: {', '.join(sorted(a for a in _ALIASES if a not in PROCEDURES))})")
+
+
+_STEP_TEXT = {"single": "single step", "down": "step-down", "up": "step-up"}
+_VALID_TEXT = {
+    "arbitrary": "any dependence",
+    "prds": "independence, PRDS",
+    "positive-orthant": "independence, positive orthant dependence",
+    "independent": "independence",
+}
+
+
+def procedures_table(procedures=None) -> str:
+    """The markdown table of procedures in docs/procedures.md, generated from the registry.
+
+    One row per procedure: name, aliases, kind, transform, the declared error rate and dependence
+    (the data of :meth:`Procedure.guarantee`), whether :func:`mtest.segcertify` accepts it, and the
+    reference for the procedure and its guarantee.
+
+    Examples
+    --------
+    >>> import mtest
+    >>> print(mtest.registry.procedures_table().splitlines()[2])  # doctest: +ELLIPSIS
+    | `bonferroni` | `b`, `bonf` | single step | (m/k) p | k-FWER (FWER for k = 1) | any dependence | yes | ...
+    """
+    rows = [
+        "| name | aliases | type | g_i(p) | controls | valid under | SEGCERTIFY | reference |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for proc in (PROCEDURES if procedures is None else procedures).values():
+        kind = (_STEP_TEXT[proc.step] if isinstance(proc, StepwiseProcedure)
+                else "own adjusted values")
+        rate = ("k-FWER (FWER for k = 1)" if proc.error_rate == "kfwer"
+                else _RATE_TEXT[proc.error_rate])
+        aliases = ", ".join(f"`{a}`" for a in proc.aliases) or "—"
+        certifies = "yes" if proc.guarantee().certifies else "no"
+        rows.append(f"| `{proc.name}` | {aliases} | {kind} | {proc.formula or '—'} | {rate} | "
+                    f"{_VALID_TEXT[proc.dependence]} | {certifies} | {proc.reference or '—'} |")
+    return "\n".join(rows) + "\n"

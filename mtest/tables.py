@@ -7,14 +7,15 @@ power studies use these paths.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import _kernels
 from ._stepwise import critical_values, decide_sorted, threshold
-from ._validation import as_pvalues, check_alpha
-from .multitest import MultipleTestResult, check_k_for, run
+from ._validation import as_int_array, check_alpha, read_pvalues
+from .multitest import MultipleTestResult, check_k_for, representable_threshold, run
 from .registry import SpecialProcedure, get_procedure
 
 __all__ = ["reject_table", "reject_table_rows", "RowsResult"]
@@ -50,11 +51,9 @@ def reject_table(table, index, alpha: float = 0.05, method: str = "holm", *,
     proc = get_procedure(method)
     alpha = check_alpha(alpha)
     k = check_k_for(proc, k)
-    table_flat, _, _, _ = as_pvalues(table, name="table")
-    table_flat = table_flat.astype(np.float64, copy=False)
-    index = np.asarray(index)
-    if index.dtype.kind not in "iu":
-        raise ValueError(f"index must be an integer array; got dtype {index.dtype}")
+    table_in = read_pvalues(table, name="table")
+    table_flat = table_in.flat.astype(np.float64, copy=False)
+    index = as_int_array("index", index)
     shape = index.shape
     flat_index = np.ascontiguousarray(index).reshape(-1)
     m = flat_index.size
@@ -64,17 +63,21 @@ def reject_table(table, index, alpha: float = 0.05, method: str = "holm", *,
     pvalues = np.empty(m, dtype=np.float64)
     _kernels.gather(table_flat, flat_index, pvalues)
     if isinstance(proc, SpecialProcedure) or m == 0:
-        return run(pvalues.reshape(shape), alpha, proc, k, "raise")
+        res = run(pvalues.reshape(shape), alpha, proc, k, "raise")
+        # run saw float64 values; the caller compares in the table's dtype
+        thr = representable_threshold(res.threshold, table_in.dtype)
+        return res if thr == res.threshold else dataclasses.replace(res, threshold=thr)
     mult = np.bincount(flat_index, minlength=table_flat.size)
     present = np.flatnonzero(mult)
     order = np.argsort(table_flat[present], kind="stable")
     values, mults = table_flat[present][order], mult[present][order]
     r = decide_sorted(values, mults, 1, proc, m, k, alpha)
-    thr = threshold(proc, r, m, k, alpha)
+    thr = representable_threshold(threshold(proc, r, m, k, alpha), table_in.dtype)
     mask = np.empty(m, dtype=bool)
     _kernels.less_equal(pvalues, thr, mask)
+    pvalues.flags.writeable = False  # private, and shared with SEGCERTIFY's result
     return MultipleTestResult(mask.reshape(shape), thr, r, m, proc.name, alpha, k,
-                              proc.guarantee(k, alpha), (pvalues, shape, None, 0))
+                              proc.guarantee(k, alpha), (pvalues, shape, None, 0, None, proc))
 
 
 @dataclass(frozen=True)
@@ -108,9 +111,10 @@ def reject_table_rows(table, index, alpha: float = 0.05, method: str = "holm", *
     k = check_k_for(proc, k)
     if isinstance(proc, SpecialProcedure):
         raise ValueError(f"method {proc.name!r} has no row-wise table path; use reject() per row")
-    table_flat = as_pvalues(table, name="table")[0].astype(np.float64, copy=False)
-    index = np.asarray(index)
-    if index.ndim != 2 or index.dtype.kind not in "iu":
+    table_in = read_pvalues(table, name="table")
+    table_flat = table_in.flat.astype(np.float64, copy=False)
+    index = as_int_array("index", index)
+    if index.ndim != 2:
         raise ValueError(f"index must be a 2-D integer array (rows = families); got dtype "
                          f"{index.dtype} and shape {index.shape}")
     n_rows, m = index.shape
@@ -126,4 +130,8 @@ def reject_table_rows(table, index, alpha: float = 0.05, method: str = "holm", *
         perm = np.argsort(table_flat, kind="stable")
         _kernels.decide_table_rows(np.ascontiguousarray(index), table_flat, perm, crit,
                                    single, proc.step == "up", out_r, out_thr)
+        if table_in.dtype != np.float64:  # thresholds exact in the table's dtype, as in reject
+            low = out_thr.astype(table_in.dtype)
+            low = np.where(low > out_thr, np.nextafter(low, low.dtype.type(-np.inf)), low)
+            out_thr = low.astype(np.float64)
     return RowsResult(n_rejected=out_r, threshold=out_thr, method=proc.name, alpha=alpha, k=k)

@@ -22,7 +22,7 @@ SIZES = [1, 2, 3, 5, 10, 57, 100, 1000, 10_000, 100_000]
 def test_equals_statsmodels(method, n, alpha):
     rng = np.random.default_rng(n * 7 + int(alpha * 1000))
     for _ in range(3 if n < 10_000 else 1):
-        p = random_pvalues(rng, n)
+        p = random_pvalues(n, seed=rng)
         # make rejections plentiful in half the draws
         if rng.random() < 0.5:
             p = p * 10.0 ** rng.uniform(-8, 0)
@@ -37,7 +37,7 @@ def test_equals_statsmodels(method, n, alpha):
 @pytest.mark.parametrize("method", ["bonferroni", "holm"])
 def test_float32_equals_statsmodels_on_upcast(method):
     rng = np.random.default_rng(3)
-    p = (random_pvalues(rng, 5000) * 1e-3).astype(np.float32)
+    p = (random_pvalues(5000, seed=rng) * 1e-3).astype(np.float32)
     ref_reject, ref_adj, _, _ = multipletests(p.astype(np.float64), alpha=0.05, method=method)
     res = mtest.reject(p, 0.05, method)
     np.testing.assert_array_equal(res.reject, ref_reject)
@@ -95,7 +95,7 @@ def lr_reference_by_division(p, k, alpha):
 def test_lehmann_romano_reference(k, n):
     rng = np.random.default_rng(100 * k + n)
     for _ in range(5):
-        p = random_pvalues(rng, n) * 10.0 ** rng.uniform(-6, 0)
+        p = random_pvalues(n, seed=rng) * 10.0 ** rng.uniform(-6, 0)
         for alpha in (0.001, 0.05, 0.2):
             ref_reject, ref_adj = lr_reference(p, k, alpha)
             res = mtest.lehmann_romano(p, k=k, alpha=alpha)
@@ -106,7 +106,7 @@ def test_lehmann_romano_reference(k, n):
 
 def test_lehmann_romano_k1_is_holm_exactly():
     rng = np.random.default_rng(0)
-    p = random_pvalues(rng, 5000) * 1e-3
+    p = random_pvalues(5000, seed=rng) * 1e-3
     a, b = mtest.lehmann_romano(p, k=1), mtest.holm(p)
     np.testing.assert_array_equal(a.reject, b.reject)
     np.testing.assert_array_equal(a.pvalues_adjusted, b.pvalues_adjusted)
@@ -135,7 +135,7 @@ def test_adjusted_cutoff_path_equals_full_sort(method, k, monkeypatch):
     rng = np.random.default_rng(21)
     cases = []
     for n in (1, 2, 10, 1000, 50_000):
-        p = random_pvalues(rng, n)
+        p = random_pvalues(n, seed=rng)
         cases += [p, p * 1e-3, p.astype(np.float32)]
         q = p.copy()
         q[rng.random(n) < 0.1] = np.nan
@@ -151,7 +151,7 @@ def test_parallel_sort_equals_numpy(dtype):
     from mtest._sorting import sort_with_order as _sort_with_order
 
     rng = np.random.default_rng(4)
-    p = random_pvalues(rng, 1_200_001).astype(dtype)
+    p = random_pvalues(1_200_001, seed=rng).astype(dtype)
     p[rng.random(p.size) < 0.01] = np.nan
     values, order = _sort_with_order(p)
     np.testing.assert_array_equal(values, np.sort(p).astype(np.float64))  # NaN last
@@ -241,7 +241,7 @@ def test_lists_and_integers_accepted():
 
 def test_nan_omit_is_R_semantics():
     rng = np.random.default_rng(2)
-    p = random_pvalues(rng, 200) * 1e-2
+    p = random_pvalues(200, seed=rng) * 1e-2
     nan_at = rng.random(200) < 0.2
     p_nan = p.copy()
     p_nan[nan_at] = np.nan
@@ -267,7 +267,7 @@ def test_all_nan_and_empty():
 def test_input_not_mutated():
     rng = np.random.default_rng(9)
     for dtype in (np.float32, np.float64):
-        p = (random_pvalues(rng, 1000) * 1e-3).astype(dtype)
+        p = (random_pvalues(1000, seed=rng) * 1e-3).astype(dtype)
         before = p.copy()
         for method in ("bonferroni", "holm", "lr"):
             res = mtest.reject(p, 0.05, method, k=2 if method == "lr" else 1)

@@ -7,14 +7,14 @@ from mtest.oracle import Oracle, _mode_vector
 
 
 def test_p_correct_and_clamp():
-    np.testing.assert_allclose(Oracle(N=3, k=1, gamma=0.1).p_correct, [0.5, 0.9, 0.9])
-    np.testing.assert_allclose(Oracle(N=2, k=2, gamma=0.3).p_correct, [0.0, 0.0])
-    np.testing.assert_allclose(Oracle(N=2, k=0, gamma=0.0).p_correct, [1.0, 1.0])
+    np.testing.assert_allclose(Oracle(N=3, n_bad=1, gamma=0.1).p_correct, [0.5, 0.9, 0.9])
+    np.testing.assert_allclose(Oracle(N=2, n_bad=2, gamma=0.3).p_correct, [0.0, 0.0])
+    np.testing.assert_allclose(Oracle(N=2, n_bad=0, gamma=0.0).p_correct, [1.0, 1.0])
 
 
 def test_counts_marginals():
-    o = Oracle(N=5, k=1, gamma=0.06)
-    d = o.sample_counts(n0=11, n=50, reps=40_000, rng=1)
+    o = Oracle(N=5, n_bad=1, gamma=0.06)
+    d = o.sample_counts(n0=11, n=50, reps=40_000, seed=1)
     q = o.p_correct
     # guess = 1 iff a strict majority of the n0 guessing samples is class 1
     np.testing.assert_allclose(d.guess.mean(axis=0), binom.sf(5, 11, q), atol=0.01)
@@ -24,8 +24,8 @@ def test_counts_marginals():
 
 
 def test_guess_tie_goes_to_class_zero():
-    o = Oracle(N=1, k=0, gamma=0.5)
-    d = o.sample_counts(n0=2, n=10, reps=20_000, rng=2)
+    o = Oracle(N=1, n_bad=0, gamma=0.5)
+    d = o.sample_counts(n0=2, n=10, reps=20_000, seed=2)
     # P(guess = 1) = P(both samples class 1) = 1/4 since a 1-1 tie goes to class 0
     assert abs(d.guess.mean() - 0.25) < 0.01
 
@@ -38,9 +38,9 @@ def test_mode_vector_first_seen_on_ties():
 
 def test_joint_shortcut_matches_full_vector_simulation():
     """Count of guess-vector matches: Bin(n, P(guess)) shortcut vs counting full sampled vectors."""
-    o = Oracle(N=3, k=1, gamma=0.08)
+    o = Oracle(N=3, n_bad=1, gamma=0.08)
     n0, n, reps = 7, 12, 6000
-    fast = o.sample_joint(n0, n, reps, rng=3)
+    fast = o.sample_joint(n0, n, reps, seed=3)
     rng = np.random.default_rng(4)
     slow_count = np.empty(reps, dtype=np.int64)
     slow_guess = np.empty((reps, 3), dtype=np.int8)
@@ -61,9 +61,9 @@ def test_joint_shortcut_matches_full_vector_simulation():
     assert chi2_contingency(np.vstack([cf[keep], cs[keep]])).pvalue > 1e-3
 
 
-@pytest.mark.parametrize("kwargs, match", [(dict(N=0, k=0, gamma=0.1), "N must be an integer >= 1"),
-                                           (dict(N=3, k=4, gamma=0.1), r"k must be <= N \(3\)"),
-                                           (dict(N=3, k=1, gamma=1.5), r"gamma must lie in \[0.0, 1.0\]")])
+@pytest.mark.parametrize("kwargs, match", [(dict(N=0, n_bad=0, gamma=0.1), "N must be an integer >= 1"),
+                                           (dict(N=3, n_bad=4, gamma=0.1), r"n_bad must be <= N \(3\)"),
+                                           (dict(N=3, n_bad=1, gamma=1.5), r"gamma must lie in \[0.0, 1.0\]")])
 def test_oracle_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Oracle(**kwargs)

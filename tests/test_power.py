@@ -98,8 +98,8 @@ def test_plan_matches_simulation():
     plan = mtest.plan_samples(N, tau, alpha, p, target, n0=50)
     assert plan.expected_rate >= target and plan.exact
     rng = np.random.default_rng(5)
-    o = Oracle(N=N, k=0, gamma=1 - p)
-    d = o.sample_counts(n0=50, n=plan.n, reps=3000, rng=rng)
+    o = Oracle(N=N, n_bad=0, gamma=1 - p)
+    d = o.sample_counts(n0=50, n=plan.n, reps=3000, seed=rng)
     table = mtest.binom_pvalue_table(plan.n, tau)
     rows = mtest.reject_table_rows(table, d.count, alpha, "bonferroni")
     certified = (table[d.count] <= rows.threshold[:, None]) & (d.guess == 1)

@@ -24,7 +24,7 @@ R_NAMES = {"bonferroni": "bonferroni", "holm": "holm", "hochberg": "hochberg", "
 def test_equals_statsmodels(method, n):
     rng = np.random.default_rng(n)
     for _ in range(3):
-        p = random_pvalues(rng, n) * 10.0 ** rng.uniform(-5, 0)
+        p = random_pvalues(n, seed=rng) * 10.0 ** rng.uniform(-5, 0)
         for alpha in (0.01, 0.1):
             ref_reject, ref_adj, _, _ = multipletests(p, alpha=alpha, method=SM[method])
             res = mtest.reject(p, alpha, method)
@@ -71,7 +71,7 @@ def test_step_up_counting_path_and_its_sort_fallback(method, monkeypatch):
     i = np.arange(1, m + 1)
     adversarial = 0.05 * (i - 0.5) / m
     adversarial[-1] = 0.9
-    cases = [adversarial, random_pvalues(rng, m) * 1e-3, random_pvalues(rng, m)]
+    cases = [adversarial, random_pvalues(m, seed=rng) * 1e-3, random_pvalues(m, seed=rng)]
     for passes in (8, 0):
         monkeypatch.setattr(stepwise, "MAX_COUNTING_PASSES", passes)
         for p in cases:

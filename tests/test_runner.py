@@ -290,6 +290,7 @@ def test_point_clouds_rotation_turns_normals_with_points(tmp_path):
     (dict(n=[50, 50]), "n has repeated values"),
     (dict(tau=0.4), "tau"),
     (dict(method="holmes"), "holmes"),
+    (dict(method=["holm", "bh"]), "bh"),  # refused before any sampling: BH does not control the FWER
     (dict(n=0), "n must be an integer >= 1"),
     (dict(limit=0), "limit must be an integer >= 1"),
     (dict(ignore_index=1.5), "ignore_index must be an integer"),
@@ -312,7 +313,7 @@ def test_bad_items_and_shapes(tmp_path):
 
 
 def test_warns_when_a_setting_cannot_certify(tmp_path):
-    with pytest.warns(RuntimeWarning, match=r"no component can be certified with n=50, tau=0.95"):
+    with pytest.warns(mtest.CertificationWarning, match=r"no component can be certified: with n=50"):
         run = ad.certify_dataset(Sign(), ad.GaussianNoise(0.1), Images(1), num_classes=2, out=tmp_path, n0=5,
                                  n=50, tau=[0.75, 0.95], device="cpu", progress=False)
     assert run.summary.query("tau == 0.95")["abstain"].iloc[0] == 1.0

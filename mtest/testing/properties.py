@@ -81,9 +81,18 @@ def assert_consistent_with_adjusted(reject, adjusted, alpha: float, pvalues=None
                                  f"{_where(reject != by_threshold)}")
 
 
-def pvalues_with_ties(rng, size: int, ties: bool = True) -> np.ndarray:
-    """Uniform p-values with ties, exact 0 and 1 and tiny values mixed in (for differential tests)."""
-    rng = np.random.default_rng(rng)
+def pvalues_with_ties(size: int, *, ties: bool = True, seed=None) -> np.ndarray:
+    """Uniform p-values with ties, exact 0 and 1 and tiny values mixed in (for differential tests).
+
+    ``seed`` is anything ``numpy.random.default_rng`` takes (a ``Generator`` is used as is).
+
+    Examples
+    --------
+    >>> from mtest.testing import pvalues_with_ties
+    >>> pvalues_with_ties(1000, seed=0).shape
+    (1000,)
+    """
+    rng = np.random.default_rng(seed)
     p = rng.random(size)
     if ties and size > 3:
         pool = rng.random(max(1, size // 10))
