@@ -98,6 +98,40 @@ class ConfusionMatrix:
         self._ignored = 0
         self._ignored_abstained = 0
 
+    @classmethod
+    def from_counts(cls, matrix, *, ignored: int = 0, ignored_abstained: int = 0,
+                    ignore_index: int | None = None) -> "ConfusionMatrix":
+        """A matrix rebuilt from stored counts (e.g. summed per-input matrices of a results table).
+
+        ``matrix`` is the (C, C + 1) array of :attr:`matrix`; ``ignored`` counts components whose
+        target was ``ignore_index`` and ``ignored_abstained`` those of them that abstained.
+
+        Examples
+        --------
+        >>> from mtest.adapters import ConfusionMatrix
+        >>> a = ConfusionMatrix(2).update([0, 1, -1], [0, 1, 1])
+        >>> b = ConfusionMatrix(2).update([1, 1], [0, 1])
+        >>> merged = ConfusionMatrix.from_counts(a.matrix + b.matrix)
+        >>> pooled = ConfusionMatrix(2).update([0, 1, -1, 1, 1], [0, 1, 1, 0, 1])
+        >>> merged.scores().miou == pooled.scores().miou, round(merged.scores().miou, 4)
+        (True, 0.5)
+        """
+        m = np.asarray(matrix)
+        if m.ndim != 2 or m.shape[1] != m.shape[0] + 1 or m.shape[0] == 0:
+            raise ValueError(f"matrix must have shape (C, C + 1); got {m.shape}")
+        m = _int_array("matrix", m)
+        counts = {"ignored": ignored, "ignored_abstained": ignored_abstained}
+        for name, value in counts.items():
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer; got {value!r}")
+        if (m < 0).any() or ignored_abstained > ignored:
+            raise ValueError(f"counts must be non-negative and ignored_abstained ({ignored_abstained}) <= "
+                             f"ignored ({ignored})")
+        out = cls(m.shape[0], ignore_index)
+        out._matrix = m.copy()
+        out._ignored, out._ignored_abstained = int(ignored), int(ignored_abstained)
+        return out
+
     def __repr__(self):
         return (f"ConfusionMatrix(num_classes={self.num_classes}, ignore_index={self.ignore_index}, "
                 f"components={int(self._matrix.sum()) + self._ignored})")
