@@ -40,16 +40,13 @@ def _check_taus(taus) -> np.ndarray:
 
 
 def _familywise_method(method, k: int, alpha: float) -> tuple[str, Guarantee]:
-    proc = get_procedure(method)
+    from .certify import certifying_procedure
+
+    proc, k = certifying_procedure(method, k)  # the one rule every certification path applies
     g = proc.guarantee(k, alpha)
-    if not (g.is_familywise and g.valid_under_arbitrary_dependence):
-        raise ValueError(f"method ({proc.name!r}) controls {g}; certification needs FWER or k-FWER under "
-                         "arbitrary dependence, e.g. 'holm' or 'bonferroni'")
     if proc.name not in ("holm", "bonferroni"):
         raise ValueError(f"method ({proc.name!r}) has no nested-levels version here; use 'holm' or "
                          "'bonferroni' (any k)")
-    if proc.name == "holm" and k != 1:
-        raise ValueError(f"k ({k}) must be 1 with method='holm'; use method='bonferroni' for k-FWER")
     return proc.name, g
 
 

@@ -143,7 +143,7 @@ def test_cig_flat_is_certified_accuracy_and_hand_values():
     (lambda h: mtest.certified_information_gain([99], [0], h), "node must hold node indices"),
     (lambda h: mtest.certified_information_gain([0], [255], h, ignore_index=255), "every component is ignored"),
     (lambda h: mtest.hierarchical_segcertify([[1, 0, 0, 0, 0]], [[5, 0, 0, 0, 0]], h, tau=0.75, alpha=0.01,
-                                             method="fdr_bh"), "FWER or k-FWER under arbitrary dependence"),
+                                             method="fdr_bh"), "FWER or k-FWER control under arbitrary dependence"),
     (lambda h: mtest.hierarchical_segcertify([[1, 0, 0]], [[5, 0, 0]], h, tau=0.75, alpha=0.01),
      "3 classes but the hierarchy has 5 leaves"),
     (lambda h: mtest.hierarchical_segcertify([[1, 0, 0, 0, 0]], [[5, 0, 0, 0, 0]], h, tau=0.75, alpha=0.01,

@@ -211,11 +211,11 @@ def test_inputs_are_not_mutated():
 # --- errors ---------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(method="fdr_bh"), "FWER or k-FWER under arbitrary dependence"),
-    (dict(method="hommel"), "FWER or k-FWER under arbitrary dependence"),
-    (dict(method="sidak"), "FWER or k-FWER under arbitrary dependence"),
+    (dict(method="fdr_bh"), "FWER or k-FWER control under arbitrary dependence"),
+    (dict(method="hommel"), "FWER or k-FWER control under arbitrary dependence"),
+    (dict(method="sidak"), "FWER or k-FWER control under arbitrary dependence"),
     (dict(method="lr", k=2), "no anytime-valid e-value version"),
-    (dict(method="holm", k=2), "k \\(2\\) must be 1"),
+    (dict(method="holm", k=2), "k \\(2\\) is only defined"),
     (dict(method="nope"), "method \\('nope'\\) not recognized"),
     (dict(tau=0.4), "tau must lie in"),
     (dict(alpha=1.5), "alpha must lie strictly between"),
