@@ -233,6 +233,16 @@ class SegmentationSmoother:
             bar.update(1)
             yield pred
 
+    def _guess(self, x, n0: int, seed: int, bar, layout: dict) -> torch.Tensor:
+        """Per-component argmax of the class counts of the n0 guessing samples (ties: lowest
+        class), on the device; fills ``layout`` (shared by every sampling path)."""
+        counts0 = None
+        for pred in self._batches(x, _GUESS, n0, seed, bar, layout):
+            if counts0 is None:
+                counts0 = torch.zeros((layout["classes"], pred.shape[1]), dtype=torch.int64, device=self.device)
+            counts0.scatter_add_(0, pred, torch.ones_like(pred))
+        return counts0.argmax(dim=0)
+
     @contextlib.contextmanager
     def _eval(self):
         with self._mode_lock:
@@ -279,12 +289,7 @@ class SegmentationSmoother:
         total = math.ceil(n0 / self.batch_size) + math.ceil(n / self.batch_size)
         layout: dict = {}
         with self._eval(), tqdm(total=total, desc="sampling", unit="batch", disable=not self.progress) as bar:
-            counts0 = None
-            for pred in self._batches(x, _GUESS, n0, seed, bar, layout):
-                if counts0 is None:
-                    counts0 = torch.zeros((layout["classes"], pred.shape[1]), dtype=torch.int64, device=self.device)
-                counts0.scatter_add_(0, pred, torch.ones_like(pred))
-            guess = counts0.argmax(dim=0)
+            guess = self._guess(x, n0, seed, bar, layout)
             count = torch.zeros_like(guess)
             joint = torch.zeros((), dtype=torch.int64, device=self.device)
             for pred in self._batches(x, _COUNT, n, seed, bar, layout):

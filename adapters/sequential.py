@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 import mtest
 from mtest._validation import check_positive_int
 
-from .sampler import _COUNT, _GUESS, _phase_seeds
+from .sampler import _COUNT, _phase_seeds
 
 __all__ = ["SequentialRun", "certify_sequential"]
 
@@ -80,12 +80,7 @@ def certify_sequential(smoother, x: torch.Tensor, *, n0: int, tau: float, alpha:
     layout: dict = {}
     with smoother._eval(), tqdm(total=None, desc="sequential sampling", unit="batch",
                                 disable=not smoother.progress) as bar:
-        counts0 = None
-        for pred in smoother._batches(x, _GUESS, n0, seed, bar, layout):
-            if counts0 is None:
-                counts0 = torch.zeros((layout["classes"], pred.shape[1]), dtype=torch.int64, device=smoother.device)
-            counts0.scatter_add_(0, pred, torch.ones_like(pred))
-        guess = counts0.argmax(dim=0)
+        guess = smoother._guess(x, n0, seed, bar, layout)
         spatial = layout["shape"]
         guess_np = guess.cpu().numpy().reshape(spatial)
         seq = mtest.SequentialCertifier(guess_np, tau=tau, alpha=alpha, n_max=n_max, method=method, k=k,
