@@ -304,6 +304,12 @@ def get_procedure(method: Any) -> Procedure:
         return method
     if isinstance(method, str) and method.lower() in _ALIASES:
         return PROCEDURES[_ALIASES[method.lower()]]
+    if isinstance(method, str) and method.lower() == "none":
+        # R's p.adjust(method = "none") is the identity: it controls no error rate, so it is not a
+        # procedure with a guarantee; the R drop-in has it
+        raise ValueError(
+            "method ('none') is R's identity adjustment and controls no error rate, so it is not a "
+            "registered procedure; use mtest.compat.p_adjust(p, 'none') for R's semantics")
     names = ", ".join(repr(n) for n in PROCEDURES)
     raise ValueError(
         f"method ({method!r}) not recognized; use one of {names} "

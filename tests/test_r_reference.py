@@ -61,23 +61,29 @@ def test_reference_covers_the_promised_cases(reference):
     assert any(np.unique(_decode(c["p"])).size < _decode(c["p"]).size // 2 for c in reference["cases"])
 
 
-def _xfail_if_missing(method):
-    # R's "none" (identity) is not registered yet: issue #14 adds it. strict: XPASS turns red,
-    # so the marker goes once it exists.
-    try:
-        mtest.get_procedure(method)
-    except ValueError:
-        return [pytest.mark.xfail(raises=ValueError, strict=True, reason=f"no {method!r} procedure yet")]
-    return []
+#: R's methods that are registered procedures; "none" (the identity) controls no error rate and is
+#: refused by mtest.adjust with a pointer to mtest.compat.p_adjust, which has it (tests/test_compat.py)
+PROCEDURE_METHODS = tuple(m for m in R_METHODS if m != "none")
 
 
-@pytest.mark.parametrize("method", [pytest.param(m, marks=_xfail_if_missing(m)) for m in R_METHODS])
+def test_none_is_refused_with_a_pointer_to_the_R_drop_in(reference):
+    with pytest.raises(ValueError, match=r"method \('none'\).*mtest\.compat\.p_adjust"):
+        mtest.adjust(np.array([0.01, 0.5]), method="none")
+    with pytest.raises(ValueError, match="controls no error rate"):
+        mtest.reject(np.array([0.01, 0.5]), 0.05, "NONE")
+    # ... and the drop-in returns R's identity, bit for bit, on every stored case
+    for case in reference["cases"]:
+        p = _decode(case["p"])
+        np.testing.assert_array_equal(mtest.compat.p_adjust(p, "none"), _decode(case["adjusted"]["none"]))
+
+
+@pytest.mark.parametrize("method", PROCEDURE_METHODS)
 def test_adjust_equals_R_bit_for_bit(reference, method):
     bad = _mismatches(reference["cases"], method, "raise")
     assert not bad, f"{method}: mtest differs from R p.adjust in {len(bad)} cases:\n" + "\n".join(bad)
 
 
-@pytest.mark.parametrize("method", [pytest.param(m, marks=_xfail_if_missing(m)) for m in R_METHODS])
+@pytest.mark.parametrize("method", PROCEDURE_METHODS)
 def test_adjust_with_nan_equals_R(reference, method):
     # R drops NA and adjusts the rest with n = the number left; nan_policy='omit' promises the same
     bad = _mismatches(reference["nan_cases"], method, "omit")
@@ -85,8 +91,8 @@ def test_adjust_with_nan_equals_R(reference, method):
 
 
 def test_partial_n_references_are_stored(reference):
-    # p.adjust(p, method, n = N) with N > length(p); mtest has no n= yet (mtest.compat.p_adjust,
-    # issue #14, will use these). Here: only that the data are there and sane.
+    # p.adjust(p, method, n = N) with N > length(p): mtest.compat.p_adjust is checked against these
+    # in tests/test_compat.py. Here: only that the data are there and sane.
     partial = reference["partial_n"]
     assert sum(c["n"] > _decode(c["p"]).size for c in partial) >= 6
     for case in partial:
