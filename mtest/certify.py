@@ -128,6 +128,16 @@ def certifying_procedure(method: Any = None, k: Any = 1, error_rate: Any = "fwer
     return proc, k
 
 
+def holm_or_bonferroni(method: Any, k: Any, alpha: float, version: str, use: str) -> tuple[str, Guarantee]:
+    """:func:`certifying_procedure` (FWER), then restricted to 'holm' or 'bonferroni': the
+    certifiers that replace the procedure by their own version of it (sequential, nested levels).
+    ``version`` and ``use`` word the error for any other procedure."""
+    proc, k = certifying_procedure(method, k)  # the one rule every certification path applies
+    if proc.name not in ("holm", "bonferroni"):
+        raise ValueError(f"method ({proc.name!r}) has no {version} version here; use {use}")
+    return proc.name, proc.guarantee(k, alpha)
+
+
 def _certification_guarantee(proc: Procedure, k: int, alpha: float) -> Guarantee:
     """The guarantee a certification result states (FDR spelled out as a fraction of certificates)."""
     g = proc.guarantee(k, alpha)
