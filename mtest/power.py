@@ -247,7 +247,8 @@ def plot_study(df, spec: StudySpec, path):
     fig, axes = new_figure(1, len(alphas), figsize=(6.4 * len(alphas), 4.2), dpi=130,
                              squeeze=False, sharey=True)
     styles = {"JointClass": ("tab:red", "-"), "IndivClass": ("tab:orange", "-"),
-              "SegCertifyHolm": ("tab:blue", "-"), "SegCertifyBon": ("tab:green", "--")}
+              "SegCertifyHolm": ("tab:blue", "-"), "SegCertifyBon": ("tab:green", "--"),
+              "SegCertifyBY (FDR)": ("tab:purple", "-.")}
     for ax, alpha in zip(axes[0], alphas):
         panel = df[df["alpha"] == alpha]
         labels = list(dict.fromkeys(panel["method"]))
