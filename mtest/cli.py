@@ -674,7 +674,11 @@ def _add_certify(sub):
     p.add_argument("--n", type=int, nargs="+", default=[100], help="counting samples, one pass each (default 100)")
     p.add_argument("--tau", type=float, nargs="+", default=[0.75], help="thresholds τ (default 0.75)")
     p.add_argument("--alpha", type=float, default=0.001)
-    p.add_argument("--method", nargs="+", default=["holm"], help="FWER procedures (default holm)")
+    p.add_argument("--method", nargs="+", default=None,
+                   help="procedures (default holm; with --error-rate fdr: fdr_by)")
+    p.add_argument("--error-rate", choices=["fwer", "fdr"], default="fwer",
+                   help="what alpha bounds per input: FWER (default) or FDR, the expected fraction of "
+                        "certified components that are wrong (Benjamini-Yekutieli)")
     p.add_argument("--noise", choices=["gaussian", "laplace", "rotation"], default="gaussian")
     p.add_argument("--sigma", type=float, default=0.25, help="σ of the noise (Laplace: its scale; rotation: radians)")
     p.add_argument("--perturb", default=None,
@@ -737,6 +741,7 @@ def _cmd_certify(args) -> int:
         model = ad.MultiScale(model, scales=scales, flip=not args.no_flip)
     run = ad.certify_dataset(model, noise, built.dataset, num_classes=built.num_classes, out=args.out, n0=args.n0,
                              n=args.n, tau=args.tau, alpha=args.alpha, method=args.method,
+                             error_rate=args.error_rate,
                              batch_size=args.batch_size, device=args.device, autocast=args.autocast,
                              seed=args.seed, limit=args.limit, baseline=not args.no_baseline,
                              progress=not args.no_progress)
