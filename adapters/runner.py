@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 import mtest
-from mtest._validation import check_alpha, check_positive_int, check_probability
+from mtest._validation import check_alpha, check_choice, check_positive_int, check_probability
 from mtest.certify import certifying_procedure
 
 from .metrics import ConfusionMatrix
@@ -72,8 +72,9 @@ def _as_tuple(name, value, check):
     return out
 
 
-def _check_method(value) -> str:
-    certifying_procedure(value)  # a ValueError for unknown names and for procedures that cannot certify
+def _check_method(value, error_rate: str = "fwer") -> str:
+    # a ValueError for unknown names and for procedures that cannot certify at this error rate
+    certifying_procedure(value, 1, error_rate)
     return value
 
 
@@ -197,7 +198,7 @@ def _resolve_device(device, dist_local_rank: int, world_size: int):
 
 def _rows_for_input(index, x, y, smoother, grid, baseline, num_classes, ignore_index, seed, bar, label):
     """All rows of one input: the clean prediction (optional) and every (n, tau, method)."""
-    n0, ns, taus, methods, alpha = grid
+    n0, ns, taus, methods, alpha, error_rate = grid
     rows = []
     t_input = time.perf_counter()
     common = dict(input_id=int(index), n0=int(n0), alpha=float(alpha), noise=_describe_noise(smoother.noise),
@@ -213,10 +214,11 @@ def _rows_for_input(index, x, y, smoother, grid, baseline, num_classes, ignore_i
     for n in ns:
         bar.set_description(f"{label}, n0={n0}, n={n}")
         run = smoother.certify(x, n0=n0, n=n, tau=taus[0], alpha=alpha, method=methods[0],
-                               seed=_input_seed(seed, index))
+                               seed=_input_seed(seed, index), error_rate=error_rate)
         for tau in taus:
             for method in methods:
-                decided = run if (tau, method) == (taus[0], methods[0]) else run.recertify(tau, alpha, method=method)
+                decided = (run if (tau, method) == (taus[0], methods[0])
+                           else run.recertify(tau, alpha, method=method, error_rate=error_rate))
                 rows.append(_score(dict(common, setting="SEGCERTIFY", n=int(n), tau=float(tau), method=method,
                                         radius=float(decided.radius),
                                         seconds=run.seconds_sampling + decided.seconds_certify),
@@ -256,10 +258,10 @@ def _score(row, labels, target, num_classes, ignore_index, run, n):
 
 
 def certify_dataset(model: torch.nn.Module, noise, dataset, *, num_classes: int, out, n0: int = 10,
-                    n=100, tau=0.75, alpha: float = 0.001, method="holm", ignore_index: int | None = None,
+                    n=100, tau=0.75, alpha: float = 0.001, method=None, ignore_index: int | None = None,
                     class_dim: int = 1, output_fn=None, batch_size: int = 32, device=None,
                     autocast: bool = False, seed: int = 0, limit: int | None = None, baseline: bool = True,
-                    progress: bool = True) -> DatasetRun:
+                    progress: bool = True, error_rate: str = "fwer") -> DatasetRun:
     """SEGCERTIFY over a dataset, resumable, across ``torchrun`` processes; the paper's Table 1.
 
     Every input ``dataset[i] = (x, y)`` (``x`` one input without a batch dimension, ``y`` its
@@ -294,9 +296,10 @@ def certify_dataset(model: torch.nn.Module, noise, dataset, *, num_classes: int,
     tau : float or sequence of float
         Thresholds in [0.5, 1).
     alpha : float
-        Family-wise error rate per input.
-    method : str or sequence of str
-        FWER procedures (``'holm'``, ``'bonferroni'``, ...).
+        Family-wise error rate per input (with ``error_rate='fdr'``: the FDR per input).
+    method : str or sequence of str, optional
+        FWER procedures (``'holm'``, the default, ``'bonferroni'``, ...); with
+        ``error_rate='fdr'``, ``'fdr_by'`` (the default there).
     ignore_index : int, optional
         Label of unscored components (e.g. 255); counted in the abstention rate, as Table 1.
     class_dim, output_fn, batch_size, autocast
@@ -311,6 +314,9 @@ def certify_dataset(model: torch.nn.Module, noise, dataset, *, num_classes: int,
         Also score the model's clean prediction (the "base model" rows of Table 1).
     progress : bool
         One tqdm bar (rank 0) naming the current input and setting.
+    error_rate : {'fwer', 'fdr'}
+        What alpha bounds for every method of the run (:func:`mtest.segcertify`); checked with
+        the methods before any sampling.
 
     Returns
     -------
@@ -345,7 +351,10 @@ def certify_dataset(model: torch.nn.Module, noise, dataset, *, num_classes: int,
     n0 = check_positive_int("n0", n0)
     ns = _as_tuple("n", n, lambda v: check_positive_int("n", v))
     taus = _as_tuple("tau", tau, lambda v: check_probability("tau", v, low=0.5, high=1.0, high_open=True))
-    methods = _as_tuple("method", method, _check_method)
+    error_rate = check_choice("error_rate", error_rate, mtest.certify.CERTIFICATION_ERROR_RATES)
+    if method is None:
+        method = certifying_procedure(None, 1, error_rate)[0].name
+    methods = _as_tuple("method", method, lambda v: _check_method(v, error_rate))
     alpha = check_alpha(alpha)
     seed = check_positive_int("seed", seed, minimum=0)
     if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral)):
@@ -377,6 +386,8 @@ def certify_dataset(model: torch.nn.Module, noise, dataset, *, num_classes: int,
                         num_classes=num_classes, ignore_index=ignore_index, baseline=bool(baseline),
                         class_dim=int(class_dim), noise=_describe_noise(noise), model=fingerprint,
                         dataset_size=len(dataset))
+        if error_rate != "fwer":  # only then, so that folders written before the option still resume
+            settings["error_rate"] = error_rate
         if dist.rank == 0:
             parts.mkdir(parents=True, exist_ok=True)
             _check_settings(out / _SETTINGS_FILE, settings)
@@ -389,7 +400,7 @@ def certify_dataset(model: torch.nn.Module, noise, dataset, *, num_classes: int,
         mine = pending[dist.rank::dist.world_size]
         smoother = SegmentationSmoother(model, noise, class_dim=class_dim, output_fn=output_fn,
                                         batch_size=batch_size, device=device, autocast=autocast, progress=False)
-        grid = (n0, ns, taus, methods, alpha)
+        grid = (n0, ns, taus, methods, alpha, error_rate)
         from tqdm.auto import tqdm
 
         steps = len(ns) + bool(baseline)
@@ -504,7 +515,10 @@ def format_summary(summary) -> str:
     -------
     str
     """
-    lines = ["| setting | n | τ | FWER | R | acc | mIoU | % abstain | s/input | inputs |",
+    certified = summary.loc[summary["setting"] != "base model", "method"]
+    # the method column names what alpha bounds: FDR for a run with error_rate='fdr' (BY), else FWER
+    rate = "FDR" if any(mtest.get_procedure(m).error_rate == "fdr" for m in certified) else "FWER"
+    lines = [f"| setting | n | τ | {rate} | R | acc | mIoU | % abstain | s/input | inputs |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in summary.itertuples(index=False):
         base = r.setting == "base model"

@@ -79,15 +79,17 @@ class CertifyRun:
     def samples_per_second(self) -> float:
         return (self.n0 + self.n) / self.seconds_sampling if self.seconds_sampling > 0 else float("inf")
 
-    def recertify(self, tau: float, alpha: float, *, method: str = "holm", k: int = 1) -> "CertifyRun":
-        """SEGCERTIFY again from the same counts with another tau, alpha or method (no sampling).
+    def recertify(self, tau: float, alpha: float, *, method: str | None = None, k: int = 1,
+                  error_rate: str = "fwer") -> "CertifyRun":
+        """SEGCERTIFY again from the same counts with another tau, alpha, method or error rate
+        (no sampling).
 
         Counts do not depend on tau or alpha, so a table over several of them needs one sampling
         pass per n (as in the paper's Tables 1-2); each answer keeps its own guarantee.
         """
         t0 = time.perf_counter()
         result = mtest.segcertify(self.guess, self.count, n=self.n, tau=tau, alpha=alpha, method=method,
-                                  k=k, radius=self.noise.radius)
+                                  k=k, radius=self.noise.radius, error_rate=error_rate)
         return CertifyRun(result=result, guess=self.guess, count=self.count, joint_count=self.joint_count,
                           n0=self.n0, n=self.n, noise=self.noise, seconds_sampling=self.seconds_sampling,
                           seconds_certify=time.perf_counter() - t0)
@@ -299,17 +301,18 @@ class SegmentationSmoother:
         return Counts(guess=guess, count=count, joint_count=int(joint), shape=layout["shape"],
                       num_classes=layout["classes"])
 
-    def certify(self, x: torch.Tensor, n0: int, n: int, tau: float, alpha: float, *, method: str = "holm",
-                k: int = 1, seed: int = 0) -> CertifyRun:
+    def certify(self, x: torch.Tensor, n0: int, n: int, tau: float, alpha: float, *, method: str | None = None,
+                k: int = 1, seed: int = 0, error_rate: str = "fwer") -> CertifyRun:
         """SEGCERTIFY (paper Alg. 2) of one input ``x`` (no batch dimension).
 
         Returns a :class:`CertifyRun` whose ``result`` is the core SEGCERTIFY result: labels shaped
         like the model's per-component output with ``mtest.ABSTAIN`` (-1) where not certified,
-        and radius ``noise.radius(tau)``.
+        and radius ``noise.radius(tau)``. ``method``, ``k`` and ``error_rate`` ('fwer' or 'fdr')
+        are :func:`mtest.segcertify`'s, checked before any sampling.
         """
         tau = check_probability("tau", tau, low=0.5, high=1.0, high_open=True)
         alpha = check_alpha(alpha)
-        mtest.get_procedure(method)
+        mtest.certify.certifying_procedure(method, k, error_rate)  # refuse before sampling
         k = check_k(k)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
@@ -319,7 +322,7 @@ class SegmentationSmoother:
         count_np = counts.count.cpu().numpy().reshape(counts.shape)
         t1 = time.perf_counter()
         result = mtest.segcertify(guess_np, count_np, n=n, tau=tau, alpha=alpha, method=method, k=k,
-                                  radius=self.noise.radius)
+                                  radius=self.noise.radius, error_rate=error_rate)
         t2 = time.perf_counter()
         return CertifyRun(result=result, guess=guess_np, count=count_np, joint_count=counts.joint_count, n0=n0, n=n,
                           noise=self.noise, seconds_sampling=t1 - t0, seconds_certify=t2 - t1)

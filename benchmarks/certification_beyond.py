@@ -2,7 +2,8 @@
 
     python benchmarks/certification_beyond.py            # oracle + shipped demo images (CPU, ~1 min)
 
-Writes CSV + PNG under docs/figures/ (seq_savings, radius_map, hierarchy). Every method sees the
+Writes CSV + PNG under docs/figures/ (seq_savings, radius_map, fdr_demo, hierarchy). The toy-oracle
+versions run in seconds with `mtest power --figure sequential|radius|fdr`. Every method sees the
 same noise: the demo images are sampled once per image (n0 = 10 guessing, 1000 counting samples,
 seeded per sample as in SegmentationSmoother), fixed-n SEGCERTIFY uses the first n counting
 samples, and the sequential certifier gets the same samples in rounds of 10.
@@ -18,6 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 import mtest
+from mtest.certification_study import SequentialSettings, stream_savings
 
 FIG = Path(__file__).resolve().parent.parent / "docs" / "figures"
 TAU, ALPHA, ROUND, N_MAX = 0.75, 0.001, 10, 1000
@@ -59,14 +61,15 @@ def demo_streams(count, seed):
     for i in range(count):
         x = torch.from_numpy(images[i])
         with smoother._eval():
-            preds0 = [smoother._predict(smoother._noisy_batch(x, s[None])) for s in _phase_seeds(seed, _GUESS, 10)]
-            C = smoother._classes
-            counts0 = torch.stack([torch.nn.functional.one_hot(p[0], C) for p in preds0]).sum(0)
+            # _predict returns (labels (batch, components), spatial shape, classes)
+            outs = [smoother._predict(smoother._noisy_batch(x, s[None])) for s in _phase_seeds(seed, _GUESS, 10)]
+            C = outs[0][2]
+            counts0 = torch.stack([torch.nn.functional.one_hot(o[0][0], C) for o in outs]).sum(0)
             guess = counts0.argmax(1)
             seeds = _phase_seeds(seed, _COUNT, N_MAX)
             rounds, snap, running = [], {}, torch.zeros_like(counts0)
             for start in range(0, N_MAX, ROUND):
-                pred = smoother._predict(smoother._noisy_batch(x, seeds[start:start + ROUND]))
+                pred = smoother._predict(smoother._noisy_batch(x, seeds[start:start + ROUND]))[0]
                 rounds.append((pred == guess).sum(0).numpy())
                 running += torch.nn.functional.one_hot(pred, C).sum(0)
                 if start + ROUND in FIXED_N:
@@ -76,32 +79,19 @@ def demo_streams(count, seed):
 
 # --- 1. sequential against fixed n ---------------------------------------------------------------------------
 
+SETTINGS = SequentialSettings(tau=TAU, alpha=ALPHA, round_size=ROUND, n_max=N_MAX, fixed_n=FIXED_N)
+
+
 def savings(stream):
+    """mtest.certification_study.stream_savings on one stream, in this script's row and curve format."""
     name, rounds, _, _ = stream
     N = rounds.shape[1]
-    cum = np.cumsum(rounds, axis=0)
-    fixed = {n: mtest.segcertify(np.zeros(N, dtype=np.int64), cum[n // ROUND - 1], n=n, tau=TAU, alpha=ALPHA)
-             .n_certified for n in FIXED_N}
-    seq = mtest.SequentialCertifier(np.zeros(N, dtype=np.int64), tau=TAU, alpha=ALPHA, n_max=N_MAX)
-    history = []
-    for r in rounds:
-        if seq.done:
-            break
-        seq.update(r, ROUND)
-        history.append((seq.n_samples, seq.result().n_certified))
-    # the same certifier run to n_max without futility: its anytime curve (any prefix is a valid stop)
-    full = mtest.SequentialCertifier(np.zeros(N, dtype=np.int64), tau=TAU, alpha=ALPHA, n_max=N_MAX, futility=None)
-    curve = []
-    for r in rounds:
-        full.update(r, ROUND)
-        curve.append((full.n_samples, full.result().n_certified))
-    rows = []
-    for n in FIXED_N:
-        reach = next((t for t, c in curve if c >= fixed[n]), None)
-        rows.append(dict(input=name, components=N, fixed_n=n, fixed_certified=fixed[n] / N,
-                         seq_samples_to_match=reach if reach is not None else "",
-                         seq_stop_samples=seq.n_samples, seq_stop_certified=seq.result().n_certified / N))
-    return rows, curve, fixed
+    rows, curve = stream_savings(rounds, SETTINGS)
+    fixed = {r["fixed_n"]: round(r["fixed_certified"] * N) for r in rows}
+    rows = [dict(input=name, components=N, fixed_n=r["fixed_n"], fixed_certified=r["fixed_certified"],
+                 seq_samples_to_match=r["seq_samples_to_match"] if r["seq_samples_to_match"] is not None else "",
+                 seq_stop_samples=r["seq_stop_samples"], seq_stop_certified=r["seq_stop_certified"]) for r in rows]
+    return rows, [(t, round(c * N)) for t, c in curve], fixed
 
 
 def main(argv=None):
@@ -185,6 +175,21 @@ def main(argv=None):
     ax.set_title(f"demo images, n = 500, sigma = {sigma}, {len(taus)} thresholds", fontsize=9)
     ax.legend(fontsize=7)
     _save(fig, "radius_map.png")
+
+    # --- 3. FDR (BY) against FWER (Holm) certification on the demo counts ---
+    fdr_rows = []
+    for n in FIXED_N:
+        rates = {"holm": [], "fdr_by": []}
+        for name, _, (counts0, snap, guess), target in demo:
+            for method, rate in (("holm", "fwer"), ("fdr_by", "fdr")):
+                res = mtest.segcertify_counts(counts0, snap[n], tau=TAU, alpha=ALPHA, method=method, error_rate=rate)
+                rates[method].append((res.n_certified / res.labels.size, float(np.mean(res.labels == target))))
+        h, b = np.mean(rates["holm"], axis=0), np.mean(rates["fdr_by"], axis=0)
+        fdr_rows.append(dict(n=n, holm_certified=round(h[0], 4), by_certified=round(b[0], 4),
+                             holm_certified_correct=round(h[1], 4), by_certified_correct=round(b[1], 4)))
+    _write("fdr_demo.csv", fdr_rows)
+    for row in fdr_rows:
+        print(row)
 
     # --- 4. hierarchy on the demo counts ---
     h = mtest.DEMO_IMAGE_HIERARCHY

@@ -29,13 +29,14 @@ from .binomial import binom_pvalue, clopper_pearson, table_and_index
 from .multitest import MultipleTestResult, check_k_for
 from .registry import PROCEDURES, Guarantee, Procedure, StepwiseProcedure, get_procedure
 from .tables import reject_table
-from ._validation import (as_int_array, as_label_array, check_alpha, check_positive, check_positive_int,
-                          check_probability)
+from ._validation import (as_int_array, as_label_array, check_alpha, check_choice, check_positive,
+                          check_positive_int, check_probability)
 
 __all__ = [
     "ABSTAIN",
     "CertificationWarning",
     "certifying_procedure",
+    "CERTIFICATION_ERROR_RATES",
     "GaussianL2",
     "LaplaceL1",
     "GuessCount",
@@ -62,36 +63,85 @@ class CertificationWarning(UserWarning):
     """SEGCERTIFY was asked something it cannot certify (e.g. n too small for tau, alpha and N)."""
 
 
-def certifying_procedure(method: Any, k: Any = 1) -> tuple[Procedure, int]:
+#: error rates certification offers: 'fwer' (FWER, or k-FWER with k) and 'fdr' (the expected
+#: fraction of certified components that are wrong)
+CERTIFICATION_ERROR_RATES = ("fwer", "fdr")
+_DEFAULT_METHOD = {"fwer": "holm", "fdr": "fdr_by"}
+_FDR_SUBJECT = "certified components"
+
+
+def certifying_procedure(method: Any = None, k: Any = 1, error_rate: Any = "fwer") -> tuple[Procedure, int]:
     """The procedure and k that SEGCERTIFY runs with, or a ``ValueError`` saying why not.
 
     SEGCERTIFY tests all components of one input on the same noisy samples, so their p-values
-    have unknown dependence, and its promise is about this input's certified components: with
-    probability at least 1 - alpha none (k-FWER: fewer than k) of them is wrong. Only procedures
-    that declare FWER or k-FWER control under arbitrary dependence give that
-    (:attr:`Guarantee.certifies`); FDR procedures (BH, BY) and procedures proven only under
-    independence or positive dependence (Hochberg, Hommel, Šidák) are refused. Every path to
-    certification (:func:`segcertify`, the PyTorch adapters, the power study) calls this check.
+    have unknown dependence: the model decides it. Certification therefore accepts only
+    procedures whose guarantee holds under arbitrary dependence (:attr:`Guarantee.certifies`,
+    :attr:`Guarantee.certifies_fdr`):
+
+    * ``error_rate='fwer'`` (default; method default 'holm'): with probability at least 1 - alpha
+      no certified component (k-FWER: fewer than k of them) is wrong — FWER or k-FWER procedures
+      ('holm', 'bonferroni', 'lehmann-romano');
+    * ``error_rate='fdr'`` (method default 'fdr_by'): the expected fraction of certified
+      components that are wrong is at most alpha — Benjamini–Yekutieli. Benjamini–Hochberg is
+      refused: its bound needs PRDS p-values, which a model can break (docs/theory.md).
+
+    Procedures proven only under independence or positive dependence (Hochberg, Hommel, Šidák,
+    BH, the adaptive FDR procedures) are refused for both. Every path to certification
+    (:func:`segcertify`, the PyTorch adapters, the power study, the sequential and radius-map
+    certifiers) calls this check.
 
     Examples
     --------
     >>> import mtest
     >>> mtest.certify.certifying_procedure("holm")[0].name
     'holm'
+    >>> mtest.certify.certifying_procedure(error_rate="fdr")[0].name
+    'fdr_by'
     >>> mtest.certify.certifying_procedure("BH")
     Traceback (most recent call last):
     ...
     ValueError: method 'fdr_bh' controls FDR under independence or positive regression dependence (PRDS); SEGCERTIFY needs FWER or k-FWER control under arbitrary dependence (all components are tested on the same noisy samples); use one of 'bonferroni', 'holm', 'lehmann-romano'
     """
-    proc = get_procedure(method)
+    error_rate = check_choice("error_rate", error_rate, CERTIFICATION_ERROR_RATES)
+    proc = get_procedure(_DEFAULT_METHOD[error_rate] if method is None else method)
     k = check_k_for(proc, k)
-    if not proc.guarantee(k).certifies:
+    g = proc.guarantee(k)
+    if error_rate == "fwer" and not g.certifies:
         valid = ", ".join(repr(p.name) for p in PROCEDURES.values() if p.guarantee().certifies)
+        hint = (f"; or certify with FDR control: error_rate='fdr', method={proc.name!r}"
+                if g.certifies_fdr else "")
         raise ValueError(
             f"method {proc.name!r} controls {proc.controls}; SEGCERTIFY needs FWER or k-FWER "
             f"control under arbitrary dependence (all components are tested on the same noisy "
-            f"samples); use one of {valid}")
+            f"samples); use one of {valid}{hint}")
+    if error_rate == "fdr" and not g.certifies_fdr:
+        valid = ", ".join(repr(p.name) for p in PROCEDURES.values() if p.guarantee().certifies_fdr)
+        if g.is_familywise:
+            why = (f"method {proc.name!r} controls {proc.controls}, not the FDR; for FWER "
+                   f"certification use error_rate='fwer'")
+        else:
+            why = (f"method {proc.name!r} controls {proc.controls}; the components of one input "
+                   f"share their noisy samples and the model decides their dependence, which "
+                   f"need not be PRDS (docs/theory.md), so FDR certification needs FDR control "
+                   f"under arbitrary dependence")
+        raise ValueError(f"{why}; with error_rate='fdr' use one of {valid}")
     return proc, k
+
+
+def holm_or_bonferroni(method: Any, k: Any, alpha: float, version: str, use: str) -> tuple[str, Guarantee]:
+    """:func:`certifying_procedure` (FWER), then restricted to 'holm' or 'bonferroni': the
+    certifiers that replace the procedure by their own version of it (sequential, nested levels).
+    ``version`` and ``use`` word the error for any other procedure."""
+    proc, k = certifying_procedure(method, k)  # the one rule every certification path applies
+    if proc.name not in ("holm", "bonferroni"):
+        raise ValueError(f"method ({proc.name!r}) has no {version} version here; use {use}")
+    return proc.name, proc.guarantee(k, alpha)
+
+
+def _certification_guarantee(proc: Procedure, k: int, alpha: float) -> Guarantee:
+    """The guarantee a certification result states (FDR spelled out as a fraction of certificates)."""
+    g = proc.guarantee(k, alpha)
+    return proc.guarantee(k, alpha, subject=_FDR_SUBJECT) if g.error_rate == "fdr" else g
 
 
 # --- radii ----------------------------------------------------------------------------------------
@@ -248,9 +298,11 @@ class SegCertifyResult:
     fwer : MultipleTestResult
         The multiple-testing result (threshold, adjusted p-values on demand).
     guarantee : Guarantee
-        What the certificate promises: with probability at least 1 - alpha, no certified
-        component (k-FWER: fewer than k of them) has p_A <= tau, whatever the dependence between
-        components, e.g. ``FWER <= 0.001 under arbitrary dependence``.
+        What the certificate promises, whatever the dependence between components: with
+        probability at least 1 - alpha, no certified component (k-FWER: fewer than k of them)
+        has p_A <= tau, e.g. ``FWER <= 0.001 under arbitrary dependence``; with
+        ``error_rate='fdr'``, the expected fraction of certified components with p_A <= tau is
+        at most alpha (stated so in its ``str``).
     """
 
     labels: np.ndarray
@@ -274,8 +326,9 @@ class SegCertifyResult:
                 f"radius={self.radius:.4g}, guarantee='{self.guarantee}')")
 
 
-def segcertify(guess, count, *, n: int, tau: float, alpha: float, method: str = "holm", k: int = 1,
-               sigma: float | None = None, radius: Callable | None = None) -> SegCertifyResult:
+def segcertify(guess, count, *, n: int, tau: float, alpha: float, method: str | None = None, k: int = 1,
+               sigma: float | None = None, radius: Callable | None = None,
+               error_rate: str = "fwer") -> SegCertifyResult:
     """SEGCERTIFY on counts (paper Algorithm 2, Proposition 1).
 
     For each component i, test H0,i: p_A,i <= tau with the one-sided binomial p-value
@@ -290,7 +343,14 @@ def segcertify(guess, count, *, n: int, tau: float, alpha: float, method: str = 
     (:func:`certifying_procedure`): with 900 components at p_A = 0.99 and 100 at p_A = tau
     (n = 100, alpha = 0.05), BH would certify a wrong component in about 98 % of runs and BY in
     about 44 %. A :class:`CertificationWarning` says when no component can be certified at all
-    (the smallest possible p-value tau^n is above the procedure's first critical value).
+    (the smallest possible p-value tau^n is above every critical value of the procedure).
+
+    ``error_rate='fdr'`` asks for the weaker promise that the *expected fraction* of certified
+    components that are wrong is at most alpha (an average over the sampling noise, not a
+    statement about this run's certificates), with Benjamini–Yekutieli, valid under arbitrary
+    dependence (Benjamini & Yekutieli 2001, Thm 1.3). It certifies more where many components
+    sit near the threshold; Benjamini–Hochberg is refused (its PRDS condition can fail here:
+    docs/theory.md).
 
     The n + 1 possible p-values are tabulated once and the procedure runs on a histogram of the
     counts, O(N + n), exactly equal to running it on the p-values.
@@ -307,16 +367,21 @@ def segcertify(guess, count, *, n: int, tau: float, alpha: float, method: str = 
         Threshold in [0.5, 1).
     alpha : float
         Level in (0, 1).
-    method : str
-        A registered procedure that controls the FWER or k-FWER under arbitrary dependence:
-        'holm' (default), 'bonferroni', 'lehmann-romano' ('lr'), or one of your own declaring
-        ``error_rate`` 'fwer'/'kfwer' and ``dependence='arbitrary'``. Others raise ``ValueError``.
+    method : str, optional
+        With ``error_rate='fwer'``: a registered procedure that controls the FWER or k-FWER under
+        arbitrary dependence: 'holm' (default), 'bonferroni', 'lehmann-romano' ('lr'), or one of
+        your own declaring ``error_rate`` 'fwer'/'kfwer' and ``dependence='arbitrary'``. With
+        ``error_rate='fdr'``: an FDR procedure valid under arbitrary dependence, 'fdr_by'
+        (default). Others raise ``ValueError``.
     k : int
         k of k-FWER methods.
     sigma : float, optional
         Gaussian noise level: radius = sigma * Phi^-1(tau).
     radius : callable, optional
         ``p -> radius`` for other smoothings (``LaplaceL1(scale)``, rotations, ...).
+    error_rate : {'fwer', 'fdr'}
+        What alpha bounds: the probability that any certified component is wrong (k-FWER: k or
+        more), or the expected fraction of certified components that are wrong.
 
     Returns
     -------
@@ -335,11 +400,16 @@ def segcertify(guess, count, *, n: int, tau: float, alpha: float, method: str = 
     (0.1686, 0.25)
     >>> print(res.guarantee)
     FWER <= 0.001 under arbitrary dependence
+    >>> fdr = mtest.segcertify(guess, count, n=100, tau=0.75, alpha=0.001, error_rate="fdr")
+    >>> fdr.method, fdr.n_certified
+    ('fdr_by', 3)
+    >>> print(fdr.guarantee)
+    FDR <= 0.001 under arbitrary dependence (expected fraction of certified components that are wrong <= 0.001)
     """
     n = check_positive_int("n", n)
     tau = check_probability("tau", tau, low=0.5, high=1.0, high_open=True)
     alpha = check_alpha(alpha)
-    proc, k = certifying_procedure(method, k)
+    proc, k = certifying_procedure(method, k, error_rate)
     fn = _radius_fn(sigma, radius)
     guess, count = _check_guess_count(guess, count, n)
     if count.size == 0:
@@ -353,28 +423,35 @@ def segcertify(guess, count, *, n: int, tau: float, alpha: float, method: str = 
     return SegCertifyResult(
         labels=labels, radius=float(_apply_radius(fn, tau)), pvalues=pvalues, reject=fwer.reject,
         abstain_rate=1.0 - fwer.n_rejected / count.size, n_certified=fwer.n_rejected, tau=tau,
-        alpha=alpha, n=n, method=fwer.method, k=fwer.k, fwer=fwer, guarantee=fwer.guarantee)
+        alpha=alpha, n=n, method=fwer.method, k=fwer.k, fwer=fwer,
+        guarantee=_certification_guarantee(proc, fwer.k, alpha))
 
 
 def _warn_if_nothing_certifiable(proc, smallest, n, tau, alpha, k, size) -> None:
     """CertificationWarning when even count = n (p-value tau^n) cannot be rejected."""
     if not isinstance(proc, StepwiseProcedure):
         return  # no closed-form first critical value; nothing to say cheaply
-    first = critical(proc, 1, size, k, alpha)  # the smallest critical value (they grow with rank)
+    # critical values grow with rank: a step-down (or single step) must pass the first, a
+    # step-up rejects everything once all N p-values are at most the last (all counts = n)
+    rank = size if proc.step == "up" else 1
+    first = critical(proc, rank, size, k, alpha)
     if smallest <= first:
         return
     need = math.ceil(math.log(first) / math.log(tau)) if first > 0 else None
     hint = f"; n >= {need} samples would be needed" if need else ""
     warnings.warn(
         f"no component can be certified: with n={n} the smallest possible p-value tau^n = "
-        f"{smallest:.3g} (tau={tau}) is above {proc.name}'s first critical value {first:.3g} "
+        f"{smallest:.3g} (tau={tau}) is above {proc.name}'s "
+        f"{'largest' if rank > 1 else 'first'} critical value {first:.3g} "
         f"for N={size} components at alpha={alpha}{f', k={k}' if k != 1 else ''}{hint}",
         CertificationWarning, stacklevel=3)
 
 
-def segcertify_counts(counts0, counts, *, tau: float, alpha: float, method: str = "holm", k: int = 1,
-                      sigma: float | None = None, radius: Callable | None = None) -> SegCertifyResult:
-    """SEGCERTIFY from full class counts of shape (..., C): see :func:`guess_and_count`.
+def segcertify_counts(counts0, counts, *, tau: float, alpha: float, method: str | None = None, k: int = 1,
+                      sigma: float | None = None, radius: Callable | None = None,
+                      error_rate: str = "fwer") -> SegCertifyResult:
+    """SEGCERTIFY from full class counts of shape (..., C): see :func:`guess_and_count` and
+    :func:`segcertify` (``error_rate='fdr'`` for FDR certification).
 
     Examples
     --------
@@ -386,7 +463,7 @@ def segcertify_counts(counts0, counts, *, tau: float, alpha: float, method: str 
     """
     gc = guess_and_count(counts0, counts)
     return segcertify(gc.guess, gc.count, n=gc.n, tau=tau, alpha=alpha, method=method, k=k,
-                      sigma=sigma, radius=radius)
+                      sigma=sigma, radius=radius, error_rate=error_rate)
 
 
 # --- Cohen et al.: CERTIFY and PREDICT -----------------------------------------------------------------

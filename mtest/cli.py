@@ -62,8 +62,12 @@ def _add_power(sub):
     p = sub.add_parser(
         "power", help="reproduce the paper's synthetic-oracle power studies (Fig. 2a/2b/2c, k-FWER)",
         description="Run the §6.1 oracle study with the paper's parameters; write a tidy CSV and a "
-                    "PNG per figure and print the certified rates.")
-    p.add_argument("--figure", default="2a", choices=["2a", "2b", "2c", "kfwer", "all"])
+                    "PNG per figure and print the certified rates. Beyond the paper, on toy oracles: "
+                    "'sequential' (forward passes of sequential vs fixed-n SEGCERTIFY), 'radius' (radius "
+                    "map vs J runs at alpha/J), 'fdr' and 'fdr-N' (FDR (BY) vs FWER certification at "
+                    "Fig. 2a's and 2c's settings).")
+    p.add_argument("--figure", default="2a",
+                   choices=["2a", "2b", "2c", "kfwer", "sequential", "radius", "fdr", "fdr-N", "all"])
     p.add_argument("--reps", type=int, default=None, help="repetitions per cell (default: the paper's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="mtest-power", help="output folder (default ./mtest-power)")
@@ -93,11 +97,15 @@ def _cmd_power(args) -> int:
 
     from .power import figure_spec, plot_study, run_study
 
-    figures = ["2a", "2b", "2c", "kfwer"] if args.figure == "all" else [args.figure]
+    figures = (["2a", "2b", "2c", "kfwer", "sequential", "radius", "fdr", "fdr-N"] if args.figure == "all"
+               else [args.figure])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t_all = time.perf_counter()
     for fig in figures:
+        if fig in ("sequential", "radius"):
+            _power_beyond(fig, args, out)
+            continue
         spec = figure_spec(fig, reps=args.reps, quick=args.quick)
         t0 = time.perf_counter()
         df = run_study(spec, seed=args.seed, progress=not args.no_progress)
@@ -110,6 +118,49 @@ def _cmd_power(args) -> int:
         print(f"certified-but-wrong rate, worst cell: {worst:.2e}; wrote {csv} and {png}")
     print(f"\ntotal {time.perf_counter() - t_all:.1f} s")
     return 0
+
+
+def _power_beyond(fig, args, out) -> None:
+    """The toy-oracle figures of sequential certification and radius maps (CSV + PNG + a table)."""
+    import time
+
+    from . import certification_study as cs
+
+    t0 = time.perf_counter()
+    quick = "\n[--quick: smaller inputs, fewer repetitions]" if args.quick else ""
+    if fig == "sequential":
+        reps = args.reps or (1 if args.quick else 5)
+        table, curves = cs.sequential_study(reps=reps, seed=args.seed, quick=args.quick)
+        csv = out / "figsequential.csv"
+        table.to_csv(csv, index=False)
+        png = cs.plot_sequential(table, curves, out / "figsequential.png",
+                                 title=f"sequential vs fixed-n SEGCERTIFY, τ = 0.75, α = 0.001{quick}")
+        summary = cs.savings_summary(table)
+        print(f"\n## sequential vs fixed-n SEGCERTIFY ({reps} repetitions, {time.perf_counter() - t0:.1f} s)"
+              f"{quick.replace(chr(10), ' ')}")
+        print("| input | fixed n | fixed certified | sequential: samples to match | savings | stop at | certified at stop |")
+        print("|---|---|---|---|---|---|---|")
+        for r in summary.itertuples():
+            match = "not reached" if np.isnan(r.samples_to_match) else f"{r.samples_to_match:.0f}"
+            saving = "-" if np.isnan(r.savings) else f"{r.savings:.2f}x"
+            print(f"| {r.input} | {r.fixed_n} | {r.fixed_certified:.4f} | {match} | {saving} | "
+                  f"{r.stop_samples:.0f} | {r.stop_certified:.4f} |")
+    else:
+        reps = args.reps or (1 if args.quick else 3)
+        df = cs.radius_study(reps=reps, seed=args.seed, quick=args.quick)
+        csv = out / "figradius.csv"
+        df.to_csv(csv, index=False)
+        J = len(df)
+        png = cs.plot_radius(df, out / "figradius.png",
+                             title=f"toy components, p_A ~ Beta(20, 1), n = 500, α = 0.001, {J} thresholds{quick}")
+        print(f"\n## radius map vs {J} runs at α/{J} ({reps} repetitions, {time.perf_counter() - t0:.1f} s)"
+              f"{quick.replace(chr(10), ' ')}")
+        print(f"| τ | radius | radius map | {J} runs at α/{J} | runs at α each (not simultaneous) |")
+        print("|---|---|---|---|---|")
+        for r in df.itertuples():
+            print(f"| {r.tau:g} | {r.radius:.3f} | {r.radius_map:.4f} | {r.separate_alpha_over_J:.4f} | "
+                  f"{r.separate_alpha_each:.4f} |")
+    print(f"wrote {csv} and {png}")
 
 
 def _add_plan(sub):
@@ -623,7 +674,11 @@ def _add_certify(sub):
     p.add_argument("--n", type=int, nargs="+", default=[100], help="counting samples, one pass each (default 100)")
     p.add_argument("--tau", type=float, nargs="+", default=[0.75], help="thresholds τ (default 0.75)")
     p.add_argument("--alpha", type=float, default=0.001)
-    p.add_argument("--method", nargs="+", default=["holm"], help="FWER procedures (default holm)")
+    p.add_argument("--method", nargs="+", default=None,
+                   help="procedures (default holm; with --error-rate fdr: fdr_by)")
+    p.add_argument("--error-rate", choices=["fwer", "fdr"], default="fwer",
+                   help="what alpha bounds per input: FWER (default) or FDR, the expected fraction of "
+                        "certified components that are wrong (Benjamini-Yekutieli)")
     p.add_argument("--noise", choices=["gaussian", "laplace", "rotation"], default="gaussian")
     p.add_argument("--sigma", type=float, default=0.25, help="σ of the noise (Laplace: its scale; rotation: radians)")
     p.add_argument("--perturb", default=None,
@@ -686,6 +741,7 @@ def _cmd_certify(args) -> int:
         model = ad.MultiScale(model, scales=scales, flip=not args.no_flip)
     run = ad.certify_dataset(model, noise, built.dataset, num_classes=built.num_classes, out=args.out, n0=args.n0,
                              n=args.n, tau=args.tau, alpha=args.alpha, method=args.method,
+                             error_rate=args.error_rate,
                              batch_size=args.batch_size, device=args.device, autocast=args.autocast,
                              seed=args.seed, limit=args.limit, baseline=not args.no_baseline,
                              progress=not args.no_progress)

@@ -29,7 +29,7 @@ import numpy as np
 
 from .binomial import _table as _binom_table
 from .certify import ABSTAIN, _apply_radius, _radius_fn
-from .radius_map import _familywise_method
+from .radius_map import _familywise_method, nested_step_down
 from .registry import Guarantee
 from ._validation import as_int_array, check_alpha, check_choice, check_probability
 
@@ -213,24 +213,6 @@ def _iv_counts(counts0, counts, hierarchy):
     return counts0.reshape(-1, hierarchy.n_leaves), counts.reshape(-1, hierarchy.n_leaves), n, counts.shape[:-1]
 
 
-def _step_down_nested(pv: np.ndarray, alpha: float, method: str, k: int) -> np.ndarray:
-    """pv (N, J) nondecreasing along J; the highest j with levels 0..j rejected (-1: none)."""
-    N, J = pv.shape
-
-    def levels(multiplier):
-        return np.logical_and.accumulate(pv * multiplier <= alpha, axis=1).sum(axis=1) - 1
-
-    if method == "bonferroni":
-        return levels(N / k)
-    active = N
-    while True:
-        lvl = levels(float(active))
-        now = int(np.count_nonzero(lvl < J - 1))
-        if now == active or now == 0:
-            return lvl
-        active = now
-
-
 def hierarchical_segcertify(counts0, counts, hierarchy: Hierarchy, *, tau: float, alpha: float,
                             method: str = "holm", k: int = 1, levels: str = "nested",
                             select: float | None = None, sigma: float | None = None,
@@ -293,7 +275,7 @@ def hierarchical_segcertify(counts0, counts, hierarchy: Hierarchy, *, tau: float
     table = _binom_table(n, tau, "greater")
     if levels == "nested":
         pv = table[chain_counts[:, ::-1]]                  # coarsest first: p-values grow along axis 1
-        top = _step_down_nested(np.maximum.accumulate(pv, axis=1), alpha, name, k)
+        top = nested_step_down(np.maximum.accumulate(pv, axis=1), alpha, name, k)
         L = chain.shape[1]
         level = np.where(top >= 0, L - 1 - top, -1)
     else:
@@ -302,7 +284,7 @@ def hierarchical_segcertify(counts0, counts, hierarchy: Hierarchy, *, tau: float
         chosen = np.argmax(frac >= (tau if select is None else select), axis=1)
         chosen = np.where((frac >= (tau if select is None else select)).any(axis=1), chosen, chain.shape[1] - 1)
         pv = table[np.take_along_axis(chain_counts, chosen[:, None], axis=1)]
-        rej = _step_down_nested(pv, alpha, name, k) >= 0
+        rej = nested_step_down(pv, alpha, name, k) >= 0
         level = np.where(rej, chosen, -1)
     node = np.where(level >= 0, np.take_along_axis(chain, np.maximum(level, 0)[:, None], axis=1)[:, 0], ABSTAIN)
     return HierarchyCertifyResult(

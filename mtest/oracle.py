@@ -17,11 +17,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_positive_int, check_probability
+from ._validation import check_choice, check_positive_int, check_probability
 
-__all__ = ["Oracle", "OracleCounts", "JointCounts"]
+__all__ = ["Oracle", "OracleCounts", "JointCounts", "DEPENDENCE"]
 
 TRUE_CLASS = 1
+
+#: how the components of one sample may depend on each other (see :class:`Oracle`)
+DEPENDENCE = ("independent", "comonotone", "antithetic")
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,14 @@ class Oracle:
     1 - 5 gamma (clamped to [0, 1]). ``seed`` of the sampling methods is anything
     ``numpy.random.default_rng`` takes.
 
+    ``dependence`` sets how the components of one sample depend on each other (the marginals
+    stay the same): ``'independent'`` (the paper's oracle); ``'comonotone'``, one uniform U per
+    sample and component i correct iff U < p_i (the strongest positive dependence: a model that
+    fails everywhere at once); ``'antithetic'``, as comonotone but odd-numbered components use
+    1 - U (pairs as negatively dependent as their marginals allow, which breaks PRDS). Used to
+    check that certification guarantees hold under dependence; JOINTCLASS draws
+    (:meth:`sample_joint`) are for the independent oracle only.
+
     Examples
     --------
     >>> from mtest.oracle import Oracle
@@ -68,6 +79,7 @@ class Oracle:
     N: int
     n_bad: int
     gamma: float
+    dependence: str = "independent"
 
     def __post_init__(self):
         check_positive_int("N", self.N)
@@ -75,6 +87,7 @@ class Oracle:
         if self.n_bad > self.N:
             raise ValueError(f"n_bad must be <= N ({self.N}); got {self.n_bad}")
         check_probability("gamma", self.gamma)
+        check_choice("dependence", self.dependence, DEPENDENCE)
 
     @property
     def p_correct(self) -> np.ndarray:
@@ -84,9 +97,16 @@ class Oracle:
         return q
 
     def sample_vectors(self, size: int, seed=None) -> np.ndarray:
-        """``size`` full output vectors (size, N) of class labels (0 or 1)."""
+        """``size`` full output vectors (size, N) of class labels (0 or 1), under the oracle's
+        dependence."""
         rng = np.random.default_rng(seed)
-        return (rng.random((size, self.N)) < self.p_correct).astype(np.int8)
+        if self.dependence == "independent":
+            u = rng.random((size, self.N))
+        else:
+            u = np.repeat(rng.random((size, 1)), self.N, axis=1)
+            if self.dependence == "antithetic":
+                u[:, 1::2] = 1.0 - u[:, 1::2]
+        return (u < self.p_correct).astype(np.int8)
 
     def sample_counts(self, n0: int, n: int, reps: int, seed=None) -> OracleCounts:
         """Guess from n0 samples and count from n fresh samples, per component."""
@@ -95,16 +115,36 @@ class Oracle:
         reps = check_positive_int("reps", reps)
         rng = np.random.default_rng(seed)
         q = self.p_correct
-        ones0 = rng.binomial(n0, q, size=(reps, self.N))
+        ones0 = self._correct_counts(n0, reps, rng)
         guess = (2 * ones0 > n0).astype(np.int64)  # class 1 only with a strict majority
-        ones = rng.binomial(n, q, size=(reps, self.N))
+        ones = self._correct_counts(n, reps, rng)
         count = np.where(guess == TRUE_CLASS, ones, n - ones)
         p_guess = np.where(guess == TRUE_CLASS, q, 1.0 - q)
         return OracleCounts(guess=guess, count=count, p_guess=p_guess, n0=n0, n=n)
 
+    def _correct_counts(self, n: int, reps: int, rng) -> np.ndarray:
+        """(reps, N) numbers of correct samples among n, under the oracle's dependence."""
+        q = self.p_correct
+        if self.dependence == "independent":
+            return rng.binomial(n, q, size=(reps, self.N))
+        u = rng.random((reps, n))
+        flip = np.zeros(self.N, dtype=bool)
+        if self.dependence == "antithetic":
+            flip[1::2] = True
+        out = np.empty((reps, self.N), dtype=np.int64)
+        for v in np.unique(q):  # the oracle has at most two distinct probabilities
+            same = (u < v).sum(axis=1)            # correct iff U < p
+            flipped = (u > 1.0 - v).sum(axis=1)   # correct iff 1 - U < p
+            out[:, (q == v) & ~flip] = same[:, None]
+            out[:, (q == v) & flip] = flipped[:, None]
+        return out
+
     def sample_joint(self, n0: int, n: int, reps: int, seed=None) -> JointCounts:
         """JOINTCLASS: the most frequent of n0 sampled vectors (ties: first seen) and its number of
         exact matches among n fresh samples, drawn as Bin(n, P(guess))."""
+        if self.dependence != "independent":
+            raise ValueError(f"sample_joint draws independent components only; this oracle has "
+                             f"dependence={self.dependence!r}")
         n0 = check_positive_int("n0", n0)
         n = check_positive_int("n", n)
         reps = check_positive_int("reps", reps)

@@ -29,15 +29,17 @@ __all__ = ["MethodSpec", "StudySpec", "FIGURES", "figure_spec", "run_study", "pl
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """A method of the study: ``kind`` in {'joint', 'indiv', 'segcertify'}; for SEGCERTIFY the FWER
-    ``procedure`` and ``k`` (FWER or k-FWER under arbitrary dependence, as
-    :func:`mtest.segcertify` requires). ``alpha`` overrides the study's alpha (k-FWER study)."""
+    """A method of the study: ``kind`` in {'joint', 'indiv', 'segcertify'}; for SEGCERTIFY the
+    ``procedure``, ``k`` and ``error_rate`` ('fwer': FWER or k-FWER, 'fdr': BY; under arbitrary
+    dependence, as :func:`mtest.segcertify` requires). ``alpha`` overrides the study's alpha
+    (k-FWER study)."""
 
     label: str
     kind: str
     procedure: str = "holm"
     k: int = 1
     alpha: float | None = None
+    error_rate: str = "fwer"
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ _BASELINES = (MethodSpec("JointClass", "joint"), MethodSpec("IndivClass", "indiv
               MethodSpec("SegCertifyBon", "segcertify", "bonferroni"))
 _SEG = (MethodSpec("SegCertifyHolm", "segcertify", "holm"),
         MethodSpec("SegCertifyBon", "segcertify", "bonferroni"))
+_FDR = (*_SEG, MethodSpec("SegCertifyBY (FDR)", "segcertify", "fdr_by", error_rate="fdr"))
 _GAMMAS = tuple(np.round(np.arange(0, 0.1 + 1e-12, 0.001), 3))
 _NS = (100, 1_000, 10_000, 100_000, 1_000_000)
 
@@ -79,12 +82,20 @@ FIGURES = {
     "kfwer": StudySpec("kfwer", "N", _NS, N=0, n_bad=0, gamma=0.05, n0=1000, n=1000, alpha=0.1,
                        tau=0.9, reps=20, methods=(), title="k-FWER (App. B.2): SEGCERTIFY with "
                        "Lehmann–Romano, γ = 0.05, n0 = n = 1000, τ = 0.9"),
+    "fdr": StudySpec("fdr", "gamma", _GAMMAS, N=100, n_bad=1, gamma=0.0, n0=100, n=100, alpha=0.001,
+                     tau=0.75, reps=600, methods=_FDR,
+                     title="FDR (BY) vs FWER certification at Fig. 2a's setting (N = 100, n0 = n = 100)"),
+    "fdr-N": StudySpec("fdr-N", "N", _NS, N=0, n_bad=0, gamma=0.05, n0=1000, n=1000, alpha=0.1, tau=0.9,
+                       reps=20, methods=_FDR,
+                       title="FDR (BY) vs FWER certification at Fig. 2c's setting (γ = 0.05, α = 0.1, τ = 0.9)"),
 }
 
 _QUICK = {"2a": dict(grid=(0.0, 0.02, 0.05, 0.08), reps=60),
           "2b": dict(grid=(0.0, 0.05, 0.1), reps=30),
           "2c": dict(grid=(100, 1_000, 10_000), reps=5),
-          "kfwer": dict(grid=(100, 1_000, 10_000), reps=5)}
+          "kfwer": dict(grid=(100, 1_000, 10_000), reps=5),
+          "fdr": dict(grid=(0.0, 0.05, 0.08, 0.1), reps=60),
+          "fdr-N": dict(grid=(100, 1_000, 10_000), reps=5)}
 
 
 def _kfwer_methods(N: int) -> tuple:
@@ -99,7 +110,8 @@ def _kfwer_methods(N: int) -> tuple:
 
 
 def figure_spec(figure: str, *, reps: int | None = None, quick: bool = False) -> StudySpec:
-    """The paper's parameters for ``figure`` ('2a', '2b', '2c', 'kfwer'); ``quick`` shrinks the grid."""
+    """The parameters for ``figure`` ('2a', '2b', '2c', 'kfwer' as in the paper; 'fdr', 'fdr-N': FDR
+    vs FWER certification at 2a's and 2c's settings); ``quick`` shrinks the grid."""
     check_choice("figure", figure, tuple(FIGURES))
     spec = FIGURES[figure]
     if quick:
@@ -116,7 +128,7 @@ def _cell_params(spec: StudySpec, x):
 
 
 def _segcertify_rows(draws, method: MethodSpec, alpha, tau, table):
-    proc, k = certifying_procedure(method.procedure, method.k)  # the one check SEGCERTIFY makes
+    proc, k = certifying_procedure(method.procedure, method.k, method.error_rate)  # SEGCERTIFY's one check
     rows = reject_table_rows(table, draws.count, alpha, proc, k=k)
     pv = table[draws.count]
     certified = pv <= rows.threshold[:, None]
@@ -137,10 +149,12 @@ def _summarize(certified, wrong, null, radius, k):
     rate = certified.mean(axis=1)
     errors = np.count_nonzero(certified & null, axis=1)
     any_cert = certified.any(axis=1)
+    fdp = errors / np.maximum(np.count_nonzero(certified, axis=1), 1)
     return dict(certified_rate=float(rate.mean()),
                 certified_rate_se=float(rate.std(ddof=1) / np.sqrt(reps)) if reps > 1 else float("nan"),
                 wrong_rate=float((certified & wrong).mean()),
                 error_event_rate=float(np.mean(errors >= k)),
+                false_certified_proportion=float(fdp.mean()),
                 mean_radius=float(np.nanmean(radius[any_cert])) if any_cert.any() else float("nan"))
 
 
@@ -149,7 +163,9 @@ def run_study(spec: StudySpec, *, seed: int = 0, progress: bool = True, max_cell
 
     Columns: figure, x, N, n_bad, gamma, n0, n, alpha, tau, method, fwer_k, reps, certified_rate,
     certified_rate_se, wrong_rate (certified with the wrong class, per component),
-    error_event_rate (fraction of repetitions with >= fwer_k certified true nulls), mean_radius
+    error_event_rate (fraction of repetitions with >= fwer_k certified true nulls),
+    false_certified_proportion (mean over repetitions of certified true nulls / certified: the
+    FDR that ``error_rate='fdr'`` bounds), mean_radius
     (in units of sigma, over repetitions that certified anything), seconds.
 
     All methods of a cell see the same draws (common random numbers), so differences between
@@ -168,7 +184,7 @@ def run_study(spec: StudySpec, *, seed: int = 0, progress: bool = True, max_cell
 
     for m in spec.methods:  # refuse a non-certifying procedure before any sampling
         if m.kind == "segcertify":
-            certifying_procedure(m.procedure, m.k)
+            certifying_procedure(m.procedure, m.k, m.error_rate)
     rng = np.random.default_rng(seed)
     table = _binom_table(spec.n, spec.tau, "greater")
     records = []
@@ -231,7 +247,8 @@ def plot_study(df, spec: StudySpec, path):
     fig, axes = new_figure(1, len(alphas), figsize=(6.4 * len(alphas), 4.2), dpi=130,
                              squeeze=False, sharey=True)
     styles = {"JointClass": ("tab:red", "-"), "IndivClass": ("tab:orange", "-"),
-              "SegCertifyHolm": ("tab:blue", "-"), "SegCertifyBon": ("tab:green", "--")}
+              "SegCertifyHolm": ("tab:blue", "-"), "SegCertifyBon": ("tab:green", "--"),
+              "SegCertifyBY (FDR)": ("tab:purple", "-.")}
     for ax, alpha in zip(axes[0], alphas):
         panel = df[df["alpha"] == alpha]
         labels = list(dict.fromkeys(panel["method"]))

@@ -138,10 +138,10 @@ class InflatedLevelProcedure(SpecialProcedure):
         if not callable(self.level_bound):
             raise ValueError(f"level_bound must be callable; got {self.level_bound!r}")
 
-    def guarantee(self, k: int = 1, alpha: float | None = None) -> Guarantee:
+    def guarantee(self, k: int = 1, alpha: float | None = None, subject: str | None = None) -> Guarantee:
         level = None if alpha is None else float(self.level_bound(alpha))
         return Guarantee(error_rate=self.error_rate, dependence=self.dependence, k=int(k),
-                         alpha=level)
+                         alpha=level, subject=subject)
 
     @property
     def controls(self) -> str:

@@ -25,7 +25,7 @@ from .certify import ABSTAIN, _apply_radius, _check_guess_count, _radius_fn
 from .registry import Guarantee, get_procedure
 from ._validation import check_alpha, check_positive_int
 
-__all__ = ["RadiusMapResult", "segcertify_radius_map", "nested_levels"]
+__all__ = ["RadiusMapResult", "segcertify_radius_map", "nested_levels", "nested_step_down"]
 
 
 def _check_taus(taus) -> np.ndarray:
@@ -40,14 +40,41 @@ def _check_taus(taus) -> np.ndarray:
 
 
 def _familywise_method(method, k: int, alpha: float) -> tuple[str, Guarantee]:
-    from .certify import certifying_procedure
+    from .certify import holm_or_bonferroni
 
-    proc, k = certifying_procedure(method, k)  # the one rule every certification path applies
-    g = proc.guarantee(k, alpha)
-    if proc.name not in ("holm", "bonferroni"):
-        raise ValueError(f"method ({proc.name!r}) has no nested-levels version here; use 'holm' or "
-                         "'bonferroni' (any k)")
-    return proc.name, g
+    return holm_or_bonferroni(method, k, alpha, "nested-levels", "'holm' or 'bonferroni' (any k)")
+
+
+def nested_step_down(pv: np.ndarray, alpha: float, method: str, k: int = 1, weights=None) -> np.ndarray:
+    """Step-down over components for nested nulls: the highest level with every level up to it
+    rejected, per row of ``pv`` (-1: none).
+
+    ``pv`` (R, J) holds one row of p-values per component (or per distinct component, with
+    ``weights`` the number of components sharing the row), nondecreasing along the levels (level
+    J - 1 is the hardest). 'holm': reject ``multiplier * p <= alpha`` with the number of
+    components whose top level is not rejected as the multiplier, recounted until nothing moves;
+    'bonferroni': the multiplier N / k throughout. The one implementation behind
+    :func:`segcertify_radius_map` and :func:`mtest.hierarchical_segcertify` (proof in
+    docs/theory.md, "Simultaneously valid radius maps").
+    """
+    pv = np.asarray(pv, dtype=np.float64)
+    J = pv.shape[1]
+    weights = np.ones(pv.shape[0], dtype=np.int64) if weights is None else np.asarray(weights)
+    N = int(weights.sum())
+
+    def levels(multiplier: float) -> np.ndarray:
+        # a level counts only if every lower level is rejected too (a prefix)
+        return np.logical_and.accumulate(pv * multiplier <= alpha, axis=1).sum(axis=1) - 1
+
+    if method == "bonferroni":
+        return levels(N / k)
+    active = N
+    while True:
+        lvl = levels(float(active))
+        now = int(weights[lvl < J - 1].sum())
+        if now == active or now == 0:
+            return lvl
+        active = now
 
 
 def nested_levels(table: np.ndarray, index: np.ndarray, alpha: float, method: str, k: int = 1) -> np.ndarray:
@@ -55,10 +82,9 @@ def nested_levels(table: np.ndarray, index: np.ndarray, alpha: float, method: st
 
     ``table[j, v]`` is the p-value of level j for a component whose statistic is ``v``; it must be
     nondecreasing in j (level J - 1 is the hardest). ``index`` holds each component's v. Returns
-    the highest level with every level up to it rejected (-1: none). Levels that no component
-    could reach (smallest p-value > alpha) are dropped first. 'holm': step-down with the number of
-    components whose top remaining level is not rejected as the multiplier; 'bonferroni': the
-    multiplier N / k. Rejection is ``multiplier * p <= alpha``, Holm's arithmetic in mtest.
+    the highest level with every level up to it rejected (-1: none), by :func:`nested_step_down`
+    on the V distinct rows weighted by how many components have each. Levels that no component
+    could reach (smallest p-value > alpha) are dropped first.
     """
     N = index.size
     # a level whose smallest p-value exceeds alpha cannot be rejected even with multiplier 1; it
@@ -67,24 +93,8 @@ def nested_levels(table: np.ndarray, index: np.ndarray, alpha: float, method: st
     J = int(np.count_nonzero(table.min(axis=1) <= alpha))
     if J == 0:
         return np.full(N, -1)
-    table = table[:J]
     hist = np.bincount(index, minlength=table.shape[1])
-
-    def levels(multiplier: float) -> np.ndarray:
-        # a level counts only if every lower level is rejected too (a prefix)
-        ok = np.logical_and.accumulate(table * multiplier <= alpha, axis=0)
-        return ok.sum(axis=0) - 1
-
-    if method == "bonferroni":
-        by_value = levels(N / k)
-    else:
-        active = N
-        while True:
-            by_value = levels(float(active))
-            now = int(hist[by_value < J - 1].sum())
-            if now == active or now == 0:
-                break
-            active = now
+    by_value = nested_step_down(table[:J].T, alpha, method, k, weights=hist)
     return by_value[index]
 
 

@@ -67,6 +67,10 @@ class Guarantee:
         k of k-FWER (1 otherwise).
     alpha : float or None
         The level the bound holds at.
+    subject : str or None
+        What the rejections are, when a result states its guarantee in those terms (e.g.
+        ``'certified components'``). An FDR guarantee with a subject spells out its meaning in
+        ``str``, because it is an average over the sampling, not a statement about one run.
 
     Examples
     --------
@@ -82,6 +86,7 @@ class Guarantee:
     dependence: str
     k: int = 1
     alpha: float | None = None
+    subject: str | None = None
 
     @property
     def valid_under_arbitrary_dependence(self) -> bool:
@@ -102,13 +107,25 @@ class Guarantee:
         """
         return self.is_familywise and self.valid_under_arbitrary_dependence
 
+    @property
+    def certifies_fdr(self) -> bool:
+        """Whether ``segcertify(..., error_rate='fdr')`` may use it: FDR under arbitrary dependence.
+
+        Only then does the bound hold whatever the model makes of the shared noise (BY; not BH,
+        whose PRDS condition the components of one input need not meet: docs/theory.md).
+        """
+        return self.error_rate == "fdr" and self.valid_under_arbitrary_dependence
+
     def __str__(self) -> str:
         level = "alpha" if self.alpha is None else repr(self.alpha)
         if self.error_rate == "kfwer":
             what = f"P({self.k} or more false rejections) <= {level}"
         else:
             what = f"{_RATE_TEXT[self.error_rate]} <= {level}"
-        return f"{what} under {_DEPENDENCE_TEXT[self.dependence]}"
+        text = f"{what} under {_DEPENDENCE_TEXT[self.dependence]}"
+        if self.subject is not None and self.error_rate == "fdr":
+            text += f" (expected fraction of {self.subject} that are wrong <= {level})"
+        return text
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -153,12 +170,13 @@ class Procedure:
         """Whether the procedure takes ``k`` (k-FWER: P(k or more false rejections) <= alpha)."""
         return self.error_rate == "kfwer"
 
-    def guarantee(self, k: int = 1, alpha: float | None = None) -> Guarantee:
-        """The :class:`Guarantee` of a run with this ``k`` and ``alpha``."""
+    def guarantee(self, k: int = 1, alpha: float | None = None, subject: str | None = None) -> Guarantee:
+        """The :class:`Guarantee` of a run with this ``k`` and ``alpha`` (``subject``: see there)."""
         rate = self.error_rate
         if rate == "kfwer" and k == 1:
             rate = "fwer"
-        return Guarantee(error_rate=rate, dependence=self.dependence, k=int(k), alpha=alpha)
+        return Guarantee(error_rate=rate, dependence=self.dependence, k=int(k), alpha=alpha,
+                         subject=subject)
 
     @property
     def controls(self) -> str:
@@ -329,7 +347,8 @@ def procedures_table(procedures=None) -> str:
     """The markdown table of procedures in docs/procedures.md, generated from the registry.
 
     One row per procedure: name, aliases, kind, transform, the declared error rate and dependence
-    (the data of :meth:`Procedure.guarantee`), whether :func:`mtest.segcertify` accepts it, and the
+    (the data of :meth:`Procedure.guarantee`), whether :func:`mtest.segcertify` accepts it ('yes'
+    for FWER certification, "with error_rate='fdr'" for FDR certification), and the
     reference for the procedure and its guarantee.
 
     Examples
@@ -348,7 +367,8 @@ def procedures_table(procedures=None) -> str:
         rate = ("k-FWER (FWER for k = 1)" if proc.error_rate == "kfwer"
                 else _RATE_TEXT[proc.error_rate])
         aliases = ", ".join(f"`{a}`" for a in proc.aliases) or "—"
-        certifies = "yes" if proc.guarantee().certifies else "no"
+        g = proc.guarantee()
+        certifies = "yes" if g.certifies else "`error_rate='fdr'`" if g.certifies_fdr else "no"
         rows.append(f"| `{proc.name}` | {aliases} | {kind} | {proc.formula or '—'} | {rate} | "
                     f"{_VALID_TEXT[proc.dependence]} | {certifies} | {proc.reference or '—'} |")
     return "\n".join(rows) + "\n"

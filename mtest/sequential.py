@@ -54,14 +54,10 @@ def sequential_procedure(method, k: int, alpha: float) -> tuple[str, Guarantee]:
     (the components of one input share their noisy samples); of those, 'holm' (k = 1) becomes
     e-Holm and 'bonferroni' becomes e-Bonferroni (any k).
     """
-    from .certify import certifying_procedure
+    from .certify import holm_or_bonferroni
 
-    proc, k = certifying_procedure(method, k)  # the one rule every certification path applies
-    g = proc.guarantee(k, alpha)
-    if proc.name not in ("holm", "bonferroni"):
-        raise ValueError(f"method ({proc.name!r}) has no anytime-valid e-value version here; use 'holm' "
-                         "(e-Holm) or 'bonferroni' (e-Bonferroni, any k)")
-    return proc.name, g
+    return holm_or_bonferroni(method, k, alpha, "anytime-valid e-value",
+                              "'holm' (e-Holm) or 'bonferroni' (e-Bonferroni, any k)")
 
 
 def log_evalue(successes, failures, tau: float) -> np.ndarray:

@@ -67,3 +67,26 @@ def test_joint_shortcut_matches_full_vector_simulation():
 def test_oracle_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Oracle(**kwargs)
+
+
+@pytest.mark.parametrize("dependence", ["comonotone", "antithetic"])
+def test_dependent_oracle_keeps_the_marginals_and_couples_the_components(dependence):
+    o = Oracle(N=4, n_bad=2, gamma=0.05, dependence=dependence)
+    draws = o.sample_counts(n0=11, n=100, reps=20_000, seed=0)
+    ones = np.where(draws.guess == 1, draws.count, 100 - draws.count)
+    # marginals: Bin(100, p) as in the independent oracle (mean and variance)
+    np.testing.assert_allclose(ones.mean(axis=0), 100 * o.p_correct, atol=0.15)
+    np.testing.assert_allclose(ones.var(axis=0), 100 * o.p_correct * (1 - o.p_correct), rtol=0.05)
+    corr = np.corrcoef(ones.T)
+    if dependence == "comonotone":
+        assert corr[0, 1] == pytest.approx(1.0) and corr[2, 3] == pytest.approx(1.0)
+    else:  # odd components use 1 - U: components 0 and 1 (both p = 0.75) anti-correlated
+        assert corr[0, 1] < -0.2
+    assert (o.sample_vectors(1000, 1)[:, 0] == o.sample_vectors(1000, 1)[:, 0]).all()
+    with pytest.raises(ValueError, match="dependence"):
+        o.sample_joint(5, 10, 2, 0)
+
+
+def test_oracle_dependence_is_validated():
+    with pytest.raises(ValueError, match=r"dependence \('positive'\) not recognized"):
+        Oracle(N=4, n_bad=0, gamma=0.1, dependence="positive")

@@ -91,6 +91,66 @@ def test_cli_power_quick(tmp_path, capsys):
     assert (tmp_path / "fig2c.png").exists()
 
 
+def _is_png(path):
+    with open(path, "rb") as fh:
+        return fh.read(8) == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+
+
+def test_cli_power_sequential_figure(tmp_path, capsys):
+    assert main(["power", "--figure", "sequential", "--quick", "--reps", "1", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| input | fixed n |" in out and "samples to match" in out
+    df = pd.read_csv(tmp_path / "figsequential.csv")
+    assert set(df.fixed_n) == {100, 200, 500, 1000} and _is_png(tmp_path / "figsequential.png")
+    oracle = df[df.input.str.startswith("oracle")]
+    # on the oracle every component is certified early: the default stop beats a fixed n of 200
+    assert (oracle.seq_stop_certified == 1.0).all() and (oracle.seq_stop_samples < 200).all()
+    # samples to match never exceed n_max, and a match certifies at least the fixed-n fraction
+    assert (df.seq_samples_to_match.dropna() <= 1000).all()
+
+
+def test_stream_savings_matches_its_definition():
+    from mtest.certification_study import SequentialSettings, stream_savings
+
+    s = SequentialSettings(fixed_n=(100, 200), n_max=200)
+    rounds = np.random.default_rng(4).binomial(10, np.r_[np.full(90, 0.999), np.full(10, 0.8)], size=(20, 100))
+    rows, curve = stream_savings(rounds, s)
+    cum = rounds.cumsum(axis=0)
+    for row in rows:
+        fixed = mtest.segcertify(np.zeros(100, int), cum[row["fixed_n"] // 10 - 1], n=row["fixed_n"],
+                                 tau=0.75, alpha=0.001)
+        assert row["fixed_certified"] == fixed.n_certified / 100
+        reach = row["seq_samples_to_match"]
+        if reach is not None:
+            seq = mtest.SequentialCertifier(np.zeros(100, int), tau=0.75, alpha=0.001, n_max=200, futility=None)
+            for r in rounds[: reach // 10]:
+                seq.update(r, 10)
+            assert seq.result().n_certified >= fixed.n_certified
+            if reach > 10:  # and it is the first round that does
+                assert dict(curve)[reach - 10] * 100 < fixed.n_certified
+
+
+def test_cli_power_radius_figure(tmp_path, capsys):
+    assert main(["power", "--figure", "radius", "--quick", "--out", str(tmp_path)]) == 0
+    assert "radius map" in capsys.readouterr().out
+    df = pd.read_csv(tmp_path / "figradius.csv")
+    assert _is_png(tmp_path / "figradius.png") and len(df) == 11
+    # simultaneous claims cost something against one run per tau at alpha each, never gain
+    assert (df.radius_map <= df.separate_alpha_each + 1e-12).all()
+    assert (np.diff(df.radius_map) <= 1e-12).all()          # certified fraction falls with radius
+
+
+def test_cli_power_fdr_figure(tmp_path, capsys):
+    assert main(["power", "--figure", "fdr", "--quick", "--reps", "30", "--out", str(tmp_path),
+                 "--no-progress"]) == 0
+    assert "SegCertifyBY (FDR)" in capsys.readouterr().out
+    df = pd.read_csv(tmp_path / "figfdr.csv")
+    rate = df.pivot_table(index="x", columns="method", values="certified_rate")
+    # near the threshold (gamma = 0.08: p = 0.92 against tau = 0.75, n = 100) BY certifies more
+    assert rate.loc[0.08, "SegCertifyBY (FDR)"] > rate.loc[0.08, "SegCertifyHolm"] + 0.1
+    assert (df.false_certified_proportion <= df.alpha + 0.05).all() and _is_png(tmp_path / "figfdr.png")
+
+
 # --- planner ------------------------------------------------------------------------------------------
 
 def test_plan_matches_simulation():

@@ -284,6 +284,27 @@ def test_point_clouds_rotation_turns_normals_with_points(tmp_path):
                            n0=10, n=50, device="cpu", progress=False)
 
 
+def test_fdr_run_equals_direct_fdr_certification(tmp_path):
+    data, noise = Images(2), CountingNoise(0.1)
+    run = ad.certify_dataset(Sign(), noise, data, num_classes=2, out=tmp_path, n0=8, n=50, tau=[0.75, 0.8],
+                             batch_size=40, device="cpu", progress=False, error_rate="fdr")
+    assert set(run.results.query("setting == 'SEGCERTIFY'").method) == {"fdr_by"}
+    smoother = ad.SegmentationSmoother(Sign(), ad.GaussianNoise(0.1), batch_size=40, progress=False)
+    targets = [data[i][1].numpy() for i in range(2)]
+    runs = [smoother.certify(data[i][0], n0=8, n=50, tau=0.75, alpha=0.001, seed=_input_seed(0, i),
+                             error_rate="fdr") for i in range(2)]
+    for tau in (0.75, 0.8):
+        labels = [r.recertify(tau, 0.001, error_rate="fdr").labels for r in runs]
+        want = ad.dataset_metrics(labels, targets, 2)
+        row = run.summary.query("tau == @tau").iloc[0]
+        assert (row.acc, row.miou, row.abstain) == (want.accuracy, want.miou, want.abstain_rate)
+    assert (tmp_path / "summary.md").read_text().startswith("| setting | n | τ | FDR | R |")
+    # the settings file records the error rate: resuming the folder as an FWER run is refused
+    with pytest.raises(ValueError, match="error_rate: 'fdr' before, None now"):
+        ad.certify_dataset(Sign(), noise, data, num_classes=2, out=tmp_path, n0=8, n=50, tau=[0.75, 0.8],
+                           batch_size=40, device="cpu", progress=False, method="holm")
+
+
 # --- arguments ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -291,6 +312,10 @@ def test_point_clouds_rotation_turns_normals_with_points(tmp_path):
     (dict(tau=0.4), "tau"),
     (dict(method="holmes"), "holmes"),
     (dict(method=["holm", "bh"]), "bh"),  # refused before any sampling: BH does not control the FWER
+    (dict(method=["fdr_by"]), "error_rate='fdr'"),  # BY only as an explicit FDR run
+    (dict(error_rate="fdr", method="holm"), "not the FDR"),
+    (dict(error_rate="fdr", method="bh"), "need not be PRDS"),
+    (dict(error_rate="FDR"), r"error_rate \('FDR'\) not recognized"),
     (dict(n=0), "n must be an integer >= 1"),
     (dict(limit=0), "limit must be an integer >= 1"),
     (dict(ignore_index=1.5), "ignore_index must be an integer"),
@@ -371,6 +396,9 @@ def test_cli_demo_images_multiscale(tmp_path, capsys):
     (["--scales", "a,b"], "--scales must be comma-separated numbers"),
     (["--model", "demo-pointclouds", "--scales", "0.5"], "--scales applies to image models"),
     (["--tau", "0.3"], "tau"),
+    (["--error-rate", "fdr", "--method", "bh"], "need not be PRDS"),
+    (["--error-rate", "fdr", "--method", "holm"], "not the FDR"),
+    (["--method", "by"], "error_rate='fdr'"),
 ])
 def test_cli_errors(tmp_path, capsys, extra, match):
     assert main(["certify", "--count", "1", "--size", "32", "--no-progress", "--device", "cpu",
