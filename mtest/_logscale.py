@@ -168,7 +168,7 @@ def run_scaled(pvalues, alpha, method, k, nan_policy, log_p):
     m = flat.size - n_nan
     guarantee = proc.guarantee(k, alpha)
     if isinstance(proc, SpecialProcedure):
-        linear = _special_adjusted(flat, proc, k, n_nan, scale)
+        linear = _special_adjusted(flat, proc, k, n_nan, scale, alpha)
         mask = linear <= alpha
         with np.errstate(divide="ignore"):
             adjusted = scale._log(linear)
@@ -189,18 +189,18 @@ def run_scaled(pvalues, alpha, method, k, nan_policy, log_p):
                                         index),))
 
 
-def _special_adjusted(flat, proc, k, n_nan, scale):
+def _special_adjusted(flat, proc, k, n_nan, scale, alpha=None):
     p = scale.to_linear(flat)
     deep = (p < _TINY) & (flat > -np.inf)
     if deep.any():
         raise ValueError(f"method {proc.name!r} cannot adjust log p-values below 1e-308 (got "
                          f"{_first_bad(flat, deep)}): its adjusted values are not a per-rank "
                          "transform; use a stepwise method such as 'hochberg' or 'holm'")
-    return adjusted_flat(p, proc, k, n_nan)
+    return adjusted_flat(p, proc, k, n_nan, alpha)  # alpha: the level-dependent two-stage FDR
 
 
-def adjust_scaled(pvalues, method, k, nan_policy, log_p):
-    """``adjust`` for log-scale input or a Dask array."""
+def adjust_scaled(pvalues, method, k, nan_policy, log_p, alpha=None):
+    """``adjust`` for log-scale input or a Dask array (``alpha``: the level-dependent procedures)."""
     from .multitest import check_k_for, wrap
 
     if type(pvalues).__module__.startswith("dask"):
@@ -213,5 +213,5 @@ def adjust_scaled(pvalues, method, k, nan_policy, log_p):
     flat, shape, index, n_nan = as_log_pvalues(pvalues, nan_policy)
     if isinstance(proc, SpecialProcedure):
         with np.errstate(divide="ignore"):
-            return wrap(scale._log(_special_adjusted(flat, proc, k, n_nan, scale)), shape, index)
+            return wrap(scale._log(_special_adjusted(flat, proc, k, n_nan, scale, alpha)), shape, index)
     return wrap(in_memory_adjusted(flat, proc, k, n_nan, scale), shape, index)
