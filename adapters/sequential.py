@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 import mtest
 from mtest._validation import check_positive_int
 
-from .sampler import _COUNT, _phase_seeds
+from .sampler import COUNT_PHASE, phase_seeds
 
 __all__ = ["SequentialRun", "certify_sequential"]
 
@@ -80,14 +80,14 @@ def certify_sequential(smoother, x: torch.Tensor, *, n0: int, tau: float, alpha:
     layout: dict = {}
     with smoother._eval(), tqdm(total=None, desc="sequential sampling", unit="batch",
                                 disable=not smoother.progress) as bar:
-        guess = smoother._guess(x, n0, seed, bar, layout)
+        guess = smoother.guess(x, n0, seed, bar, layout)
         spatial = layout["shape"]
         guess_np = guess.cpu().numpy().reshape(spatial)
         seq = mtest.SequentialCertifier(guess_np, tau=tau, alpha=alpha, n_max=n_max, method=method, k=k,
                                         radius=smoother.noise.radius, futility=futility)
         # the counting phase's noise is indexed by the sample number, so rounds see exactly the
         # samples a fixed-n run of the same seed sees
-        seeds = _phase_seeds(seed, _COUNT, n_max)
+        seeds = phase_seeds(seed, COUNT_PHASE, n_max)
         history = []
         while not seq.done:
             b = min(round_size, n_max - seq.n_samples)

@@ -26,7 +26,7 @@ import torch
 
 import mtest.adapters as ad
 from mtest.adapters.demo.models import ImageFCN
-from mtest.adapters.sampler import _COUNT, _phase_seeds
+from mtest.adapters.sampler import COUNT_PHASE, phase_seeds
 
 
 def _sync(device):
@@ -35,7 +35,7 @@ def _sync(device):
 
 
 def forward_only(smoother, x, n, seed=0):
-    seeds = _phase_seeds(seed, _COUNT, n)
+    seeds = phase_seeds(seed, COUNT_PHASE, n)
     with smoother._eval():
         for start in range(0, n, smoother.batch_size):
             out = smoother.model(smoother._noisy_batch(x, seeds[start:start + smoother.batch_size]))

@@ -51,7 +51,7 @@ def demo_streams(count, seed):
     import torch
     import mtest.adapters as ad
     from mtest.adapters.demo import load_model, make_images
-    from mtest.adapters.sampler import _COUNT, _GUESS, _phase_seeds
+    from mtest.adapters.sampler import COUNT_PHASE, GUESS_PHASE, phase_seeds
 
     model = load_model("images-sigma0.25")
     smoother = ad.SegmentationSmoother(model, ad.GaussianNoise(0.25), batch_size=ROUND, progress=False)
@@ -59,11 +59,11 @@ def demo_streams(count, seed):
     for i in range(count):
         x = torch.from_numpy(images[i])
         with smoother._eval():
-            preds0 = [smoother._predict(smoother._noisy_batch(x, s[None])) for s in _phase_seeds(seed, _GUESS, 10)]
+            preds0 = [smoother._predict(smoother._noisy_batch(x, s[None])) for s in phase_seeds(seed, GUESS_PHASE, 10)]
             C = smoother._classes
             counts0 = torch.stack([torch.nn.functional.one_hot(p[0], C) for p in preds0]).sum(0)
             guess = counts0.argmax(1)
-            seeds = _phase_seeds(seed, _COUNT, N_MAX)
+            seeds = phase_seeds(seed, COUNT_PHASE, N_MAX)
             rounds, snap, running = [], {}, torch.zeros_like(counts0)
             for start in range(0, N_MAX, ROUND):
                 pred = smoother._predict(smoother._noisy_batch(x, seeds[start:start + ROUND]))
