@@ -246,7 +246,24 @@ class SegmentationSmoother:
 
     # --- sampling ---------------------------------------------------------------------------------
 
-    def _noisy_batch(self, x: torch.Tensor, seeds: np.ndarray) -> torch.Tensor:
+    # --- the building blocks of every sampling path (also used by mtest.adapters.sequential and
+    # the benchmarks, so they are named and documented rather than private)
+
+    def noisy_batch(self, x: torch.Tensor, seeds: np.ndarray) -> torch.Tensor:
+        """Noisy copies of ``x``, one per seed, stacked along a new batch dimension.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            One checked input on the device (see :meth:`check_input`).
+        seeds : ndarray of int
+            One generator seed per copy (from :func:`phase_seeds`).
+
+        Returns
+        -------
+        torch.Tensor
+            Shape ``(len(seeds), *x.shape)``.
+        """
         copies = []
         for s in seeds:
             gen = torch.Generator(device=self.device)
@@ -258,9 +275,24 @@ class SegmentationSmoother:
             copies.append(copy)
         return torch.stack(copies)
 
-    def _predict(self, batch: torch.Tensor):
-        """Per-component argmax of the model's logits, shape (B, N), on the device; with the
-        per-component output shape and the class count of this batch."""
+    def predict_batch(self, batch: torch.Tensor):
+        """The model's per-component classes on a batch of noisy copies.
+
+        Parameters
+        ----------
+        batch : torch.Tensor
+            Inputs with a batch dimension (from :meth:`noisy_batch`); call inside
+            :meth:`evaluation`.
+
+        Returns
+        -------
+        pred : torch.Tensor
+            int64 (B, N) per-component argmax of the logits, on the device.
+        shape : tuple of int
+            The per-component output shape (N is its product).
+        num_classes : int
+            The class count of this output.
+        """
         ctx = (torch.autocast(device_type="cuda", dtype=torch.float16)
                if self.autocast and self.device.type == "cuda" else contextlib.nullcontext())
         with ctx:
@@ -288,7 +320,7 @@ class SegmentationSmoother:
         count of the first batch of the call, and every later batch must match it."""
         seeds = phase_seeds(seed, phase, size)
         for start in range(0, size, self.batch_size):
-            pred, spatial, classes = self._predict(self._noisy_batch(x, seeds[start:start + self.batch_size]))
+            pred, spatial, classes = self.predict_batch(self.noisy_batch(x, seeds[start:start + self.batch_size]))
             if not layout:
                 layout.update(shape=spatial, classes=classes)
             elif (spatial, classes) != (layout["shape"], layout["classes"]):
@@ -333,7 +365,9 @@ class SegmentationSmoother:
         return self._class_counts(x, GUESS_PHASE, n0, seed, bar, layout).argmax(dim=0)
 
     @contextlib.contextmanager
-    def _eval(self):
+    def evaluation(self):
+        """Context manager: the model in eval mode under ``torch.inference_mode()``; the mode is
+        restored when the last of concurrent users leaves."""
         with self._mode_lock:
             if self._mode_depth == 0:
                 self._mode_saved = self.model.training
@@ -348,8 +382,19 @@ class SegmentationSmoother:
                 if self._mode_depth == 0:
                     self.model.train(self._mode_saved)
 
-    def _check_input(self, x) -> torch.Tensor:
-        """One input without a batch dimension: a non-empty, finite, real floating-point tensor."""
+    def check_input(self, x) -> torch.Tensor:
+        """Check one input and move it to the device.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            One input without a batch dimension: non-empty, finite, real floating point.
+
+        Returns
+        -------
+        torch.Tensor
+            ``x`` on the smoother's device.
+        """
         if not isinstance(x, torch.Tensor):
             raise ValueError(f"x must be a torch.Tensor (one input, no batch dimension); got {type(x).__name__}")
         if x.dtype.is_complex or not x.dtype.is_floating_point:
@@ -372,12 +417,12 @@ class SegmentationSmoother:
         n0 = check_positive_int("n0", n0)
         n = check_positive_int("n", n)
         seed = check_positive_int("seed", seed, minimum=0)
-        x = self._check_input(x)
+        x = self.check_input(x)
         from tqdm.auto import tqdm
 
         total = math.ceil(n0 / self.batch_size) + math.ceil(n / self.batch_size)
         layout: dict = {}
-        with self._eval(), tqdm(total=total, desc="sampling", unit="batch", disable=not self.progress) as bar:
+        with self.evaluation(), tqdm(total=total, desc="sampling", unit="batch", disable=not self.progress) as bar:
             guess = self.guess(x, n0, seed, bar, layout)
             count = torch.zeros_like(guess)
             joint = torch.zeros((), dtype=torch.int64, device=self.device)
@@ -415,9 +460,9 @@ class SegmentationSmoother:
 
     def predict(self, x: torch.Tensor) -> np.ndarray:
         """The base model's prediction on the clean input (no noise), shaped like the output."""
-        x = self._check_input(x)
-        with self._eval():
-            pred, spatial, _ = self._predict(x[None])
+        x = self.check_input(x)
+        with self.evaluation():
+            pred, spatial, _ = self.predict_batch(x[None])
         return pred.cpu().numpy().reshape(spatial)
 
     def predict_noisy(self, x: torch.Tensor, n: int, alpha: float, *, k: int = 1, seed: int = 0) -> NoisyPrediction:
@@ -487,11 +532,11 @@ class SegmentationSmoother:
         alpha = check_alpha(alpha)
         k = check_k(k)
         seed = check_positive_int("seed", seed, minimum=0)
-        x = self._check_input(x)
+        x = self.check_input(x)
         from tqdm.auto import tqdm
 
         layout: dict = {}
-        with self._eval(), tqdm(total=math.ceil(n / self.batch_size), desc="sampling", unit="batch",
+        with self.evaluation(), tqdm(total=math.ceil(n / self.batch_size), desc="sampling", unit="batch",
                                 disable=not self.progress) as bar:
             counts = self._class_counts(x, PREDICT_PHASE, n, seed, bar, layout)
         counts = counts.T.cpu().numpy()  # (N, C), as cohen_predict takes them

@@ -74,11 +74,11 @@ def certify_sequential(smoother, x: torch.Tensor, *, n0: int, tau: float, alpha:
     n_max = check_positive_int("n_max", n_max)
     round_size = smoother.batch_size if round_size is None else check_positive_int("round_size", round_size)
     seed = check_positive_int("seed", seed, minimum=0)
-    x = smoother._check_input(x)
+    x = smoother.check_input(x)
     mtest.SequentialCertifier([0], tau=tau, alpha=alpha, n_max=n_max, method=method, k=k, futility=futility)
     t0 = time.perf_counter()
     layout: dict = {}
-    with smoother._eval(), tqdm(total=None, desc="sequential sampling", unit="batch",
+    with smoother.evaluation(), tqdm(total=None, desc="sequential sampling", unit="batch",
                                 disable=not smoother.progress) as bar:
         guess = smoother.guess(x, n0, seed, bar, layout)
         spatial = layout["shape"]
@@ -94,7 +94,7 @@ def certify_sequential(smoother, x: torch.Tensor, *, n0: int, tau: float, alpha:
             matches = torch.zeros_like(guess)
             for start in range(seq.n_samples, seq.n_samples + b, smoother.batch_size):
                 stop = min(start + smoother.batch_size, seq.n_samples + b)
-                pred, shape, classes = smoother._predict(smoother._noisy_batch(x, seeds[start:stop]))
+                pred, shape, classes = smoother.predict_batch(smoother.noisy_batch(x, seeds[start:stop]))
                 if (shape, classes) != (layout["shape"], layout["classes"]):
                     raise ValueError(f"the model's output changed within one call: {layout['classes']} classes "
                                      f"over {layout['shape']} first, then {classes} classes over {shape}")

@@ -36,9 +36,9 @@ def _sync(device):
 
 def forward_only(smoother, x, n, seed=0):
     seeds = phase_seeds(seed, COUNT_PHASE, n)
-    with smoother._eval():
+    with smoother.evaluation():
         for start in range(0, n, smoother.batch_size):
-            out = smoother.model(smoother._noisy_batch(x, seeds[start:start + smoother.batch_size]))
+            out = smoother.model(smoother.noisy_batch(x, seeds[start:start + smoother.batch_size]))
     return out
 
 

@@ -58,15 +58,15 @@ def demo_streams(count, seed):
     images, targets = make_images(count, seed=999)
     for i in range(count):
         x = torch.from_numpy(images[i])
-        with smoother._eval():
-            preds0 = [smoother._predict(smoother._noisy_batch(x, s[None])) for s in phase_seeds(seed, GUESS_PHASE, 10)]
-            C = smoother._classes
-            counts0 = torch.stack([torch.nn.functional.one_hot(p[0], C) for p in preds0]).sum(0)
+        with smoother.evaluation():
+            preds0 = [smoother.predict_batch(smoother.noisy_batch(x, s[None])) for s in phase_seeds(seed, GUESS_PHASE, 10)]
+            C = preds0[0][2]  # the class count of the model's output
+            counts0 = torch.stack([torch.nn.functional.one_hot(pred[0], C) for pred, _, _ in preds0]).sum(0)
             guess = counts0.argmax(1)
             seeds = phase_seeds(seed, COUNT_PHASE, N_MAX)
             rounds, snap, running = [], {}, torch.zeros_like(counts0)
             for start in range(0, N_MAX, ROUND):
-                pred = smoother._predict(smoother._noisy_batch(x, seeds[start:start + ROUND]))
+                pred = smoother.predict_batch(smoother.noisy_batch(x, seeds[start:start + ROUND]))[0]
                 rounds.append((pred == guess).sum(0).numpy())
                 running += torch.nn.functional.one_hot(pred, C).sum(0)
                 if start + ROUND in FIXED_N:

@@ -47,7 +47,7 @@ import numpy as np
 from . import _kernels
 from ._stepwise import adjusted_flat, critical_values
 from ._validation import as_pvalues, check_alpha, check_nan_policy
-from .procedures import _harmonic
+from .procedures import harmonic_number
 from .registry import PROCEDURES, Guarantee, SpecialProcedure, get_procedure
 
 __all__ = ["MAX_COUNTING_PASSES", "COUNT_CPU_WITH_KERNELS", "SIDAK_MAX_ULPS", "TorchTestResult",
@@ -284,7 +284,7 @@ def _factor(torch, proc, ranks, n_tests: np.ndarray, k: int):
         return m_col.to(f64) / ranks.to(f64)
     if proc.name == "fdr_by":  # (q(m) m) / i
         # q(m) * m in Python floats, as numpy's transform computes it
-        qm = torch.as_tensor([_harmonic(int(m)) * int(m) for m in n_tests], dtype=f64,
+        qm = torch.as_tensor([harmonic_number(int(m)) * int(m) for m in n_tests], dtype=f64,
                              device=device)
         return qm[:, None] / ranks.to(f64)
     raise AssertionError(proc.name)

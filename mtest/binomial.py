@@ -19,7 +19,7 @@ from . import _kernels
 from ._validation import as_int_array, check_alpha, check_choice
 
 __all__ = ["binom_pvalue", "binom_pvalue_table", "clopper_pearson", "ConfidenceInterval",
-           "binomtest", "BinomTestResult"]
+           "binomtest", "BinomTestResult", "pvalue_table", "table_and_index"]
 
 _ALTERNATIVES = ("greater", "less", "two-sided")
 
@@ -70,10 +70,29 @@ def binom_pvalue_table(n: int, p: float, alternative: str = "greater") -> np.nda
     if n_arr.ndim or p_arr.ndim:
         raise ValueError(f"n and p must be single numbers (one table); got n={n!r}, p={p!r}")
     check_choice("alternative", alternative, _ALTERNATIVES)
-    return _table(int(n_arr), float(p_arr), alternative)
+    return pvalue_table(int(n_arr), float(p_arr), alternative)
 
 
-def _table(n: int, p: float, alternative: str) -> np.ndarray:
+def pvalue_table(n: int, p: float, alternative: str) -> np.ndarray:
+    """The n + 1 binomial p-values of the counts 0..n, without validation.
+
+    The shared internal of :func:`binom_pvalue_table`, certification, power and radius maps:
+    callers have validated ``n`` (int >= 0), ``p`` and ``alternative``.
+
+    Parameters
+    ----------
+    n : int
+        Trials.
+    p : float
+        Success probability under the null.
+    alternative : {'greater', 'less', 'two-sided'}
+        As in :func:`binom_pvalue`.
+
+    Returns
+    -------
+    ndarray
+        float64 p-values of k = 0..n.
+    """
     x = np.arange(n + 1)
     if alternative == "greater":
         return binom.sf(x - 1, n, p)
@@ -118,7 +137,7 @@ def binom_pvalue(k, n, p, alternative: str = "greater") -> np.ndarray:
     p_arr = _check_p(p)
     k_arr = _check_k(k, n_arr)
     if n_arr.ndim == 0 and p_arr.ndim == 0 and _table_pays(k_arr.size, int(n_arr), alternative):
-        table = _table(int(n_arr), float(p_arr), alternative)
+        table = pvalue_table(int(n_arr), float(p_arr), alternative)
         index = np.ascontiguousarray(k_arr).reshape(-1)
         out = np.empty(index.size, dtype=np.float64)
         _kernels.gather(table, index, out)
@@ -136,7 +155,7 @@ def binom_pvalue(k, n, p, alternative: str = "greater") -> np.ndarray:
     flat_out = out.reshape(-1)
     for j, (nj, pj) in enumerate(uniq):
         sel = inverse.ravel() == j
-        flat_out[sel] = _table(int(nj), float(pj), "two-sided")[flat_k[sel]]
+        flat_out[sel] = pvalue_table(int(nj), float(pj), "two-sided")[flat_k[sel]]
     return out
 
 
@@ -165,7 +184,7 @@ def table_and_index(k, n: int, p: float, alternative: str):
     """
     k = np.asarray(k)
     if _table_pays(k.size, n, alternative):
-        return _table(n, p, alternative), k
+        return pvalue_table(n, p, alternative), k
     distinct, index = np.unique(k, return_inverse=True)
     return _direct(distinct, n, p, alternative), index.reshape(k.shape)
 

@@ -34,6 +34,9 @@ from ._validation import (as_int_array, as_label_array, check_alpha, check_posit
 
 __all__ = [
     "ABSTAIN",
+    "radius_function",
+    "apply_radius",
+    "check_guess_count",
     "CertificationWarning",
     "certifying_procedure",
     "GaussianL2",
@@ -143,7 +146,24 @@ class LaplaceL1:
         return -self.scale * np.log(2.0 * (1.0 - np.asarray(p, dtype=np.float64)))
 
 
-def _radius_fn(sigma, radius) -> Callable | None:
+def radius_function(sigma, radius) -> Callable | None:
+    """The radius function of a certification call: ``GaussianL2(sigma)``, ``radius``, or None.
+
+    Shared by every certification entry point (SEGCERTIFY, radius maps, sequential,
+    hierarchies), so ``sigma`` and ``radius`` mean the same everywhere.
+
+    Parameters
+    ----------
+    sigma : float or None
+        Gaussian noise level (l2 radius sigma * Phi^-1(p)).
+    radius : callable or None
+        ``p -> radius``; not together with ``sigma``.
+
+    Returns
+    -------
+    callable or None
+        None when neither is given (radii are NaN).
+    """
     if sigma is not None and radius is not None:
         raise ValueError(f"give sigma ({sigma!r}) or radius ({radius!r}), not both")
     if sigma is not None:
@@ -155,7 +175,21 @@ def _radius_fn(sigma, radius) -> Callable | None:
     return None
 
 
-def _apply_radius(fn, p):
+def apply_radius(fn, p):
+    """``fn(p)`` as float64 (a float for a scalar p); NaN of p's shape when ``fn`` is None.
+
+    Parameters
+    ----------
+    fn : callable or None
+        From :func:`radius_function`.
+    p : float or array_like
+        Probability bound(s).
+
+    Returns
+    -------
+    float or ndarray
+        The radius (radii).
+    """
     if fn is None:
         return np.full(np.shape(p), np.nan)[()] if np.ndim(p) else float("nan")
     out = np.asarray(fn(p), dtype=np.float64)
@@ -164,7 +198,23 @@ def _apply_radius(fn, p):
 
 # --- inputs -----------------------------------------------------------------------------------------
 
-def _check_guess_count(guess, count, n: int):
+def check_guess_count(guess, count, n: int):
+    """Validate SEGCERTIFY's inputs: labels and counts of one shape, 0 <= count <= n.
+
+    Parameters
+    ----------
+    guess : array_like of int
+        Guessed class per component.
+    count : array_like of int
+        Matches with the guess among n samples.
+    n : int
+        Counting samples (already validated).
+
+    Returns
+    -------
+    guess, count : ndarray
+        As integer arrays.
+    """
     guess = as_label_array("guess", guess)
     count = as_int_array("count", count)
     if guess.shape != count.shape:
@@ -340,18 +390,19 @@ def segcertify(guess, count, *, n: int, tau: float, alpha: float, method: str = 
     tau = check_probability("tau", tau, low=0.5, high=1.0, high_open=True)
     alpha = check_alpha(alpha)
     proc, k = certifying_procedure(method, k)
-    fn = _radius_fn(sigma, radius)
-    guess, count = _check_guess_count(guess, count, n)
+    fn = radius_function(sigma, radius)
+    guess, count = check_guess_count(guess, count, n)
     if count.size == 0:
         raise ValueError("count must hold at least one component; got an empty array")
     _warn_if_nothing_certifiable(proc, float(binom_pvalue(n, n, tau, "greater")), n, tau, alpha, k,
                                  count.size)
     # n + 1 tabulated p-values when the components are many, else those of the distinct counts
-    fwer = reject_table(*table_and_index(count, n, tau, "greater"), alpha, proc, k=k)
+    table, index = table_and_index(count, n, tau, "greater")
+    fwer = reject_table(table, index, alpha, proc, k=k)
     labels = np.where(fwer.reject, guess, ABSTAIN)
-    pvalues = fwer._source[0].reshape(count.shape)
+    pvalues = np.asarray(table, dtype=np.float64)[index].reshape(count.shape)
     return SegCertifyResult(
-        labels=labels, radius=float(_apply_radius(fn, tau)), pvalues=pvalues, reject=fwer.reject,
+        labels=labels, radius=float(apply_radius(fn, tau)), pvalues=pvalues, reject=fwer.reject,
         abstain_rate=1.0 - fwer.n_rejected / count.size, n_certified=fwer.n_rejected, tau=tau,
         alpha=alpha, n=n, method=fwer.method, k=fwer.k, fwer=fwer, guarantee=fwer.guarantee)
 
@@ -421,12 +472,12 @@ def cohen_certify(guess, count, *, n: int, alpha: float, sigma: float | None = N
     """
     n = check_positive_int("n", n)
     alpha = check_alpha(alpha)
-    fn = _radius_fn(sigma, radius)
-    guess, count = _check_guess_count(guess, count, n)
+    fn = radius_function(sigma, radius)
+    guess, count = check_guess_count(guess, count, n)
     p_lower = np.asarray(clopper_pearson(count, n, alpha, "greater").low, dtype=np.float64)
     certified = p_lower > 0.5
     labels = np.where(certified, guess, ABSTAIN)
-    rad = np.where(certified, _apply_radius(fn, np.where(certified, p_lower, 0.75)), np.nan)
+    rad = np.where(certified, apply_radius(fn, np.where(certified, p_lower, 0.75)), np.nan)
     return CertifyResult(labels=labels, p_lower=p_lower, radius=rad, alpha=alpha)
 
 
@@ -507,14 +558,14 @@ def indiv_class(guess, count, *, n: int, alpha: float, sigma: float | None = Non
     """
     n = check_positive_int("n", n)
     alpha = check_alpha(alpha)
-    fn = _radius_fn(sigma, radius)
-    guess, count = _check_guess_count(guess, count, n)
+    fn = radius_function(sigma, radius)
+    guess, count = check_guess_count(guess, count, n)
     if count.size == 0:
         raise ValueError("count must hold at least one component; got an empty array")
     p_lower = np.asarray(clopper_pearson(count, n, alpha / count.size, "greater").low, dtype=np.float64)
     certified = bool(np.all(p_lower > 0.5))
     labels = np.array(guess, copy=True) if certified else np.full(guess.shape, ABSTAIN, dtype=guess.dtype)
-    rad = float(np.min(_apply_radius(fn, p_lower))) if certified else float("nan")
+    rad = float(np.min(apply_radius(fn, p_lower))) if certified else float("nan")
     return IndivClassResult(labels=labels, certified=certified, radius=rad, p_lower=p_lower, alpha=alpha)
 
 
@@ -544,7 +595,7 @@ def joint_class_from_count(guess, count: int, *, n: int, alpha: float, sigma: fl
     """
     n = check_positive_int("n", n)
     alpha = check_alpha(alpha)
-    fn = _radius_fn(sigma, radius)
+    fn = radius_function(sigma, radius)
     guess = as_label_array("guess", guess)
     count = check_positive_int("count", count, 0)
     if count > n:
@@ -552,7 +603,7 @@ def joint_class_from_count(guess, count: int, *, n: int, alpha: float, sigma: fl
     p_lower = float(clopper_pearson(count, n, alpha, "greater").low)
     certified = p_lower > 0.5
     labels = np.array(guess, copy=True) if certified else np.full(guess.shape, ABSTAIN, dtype=guess.dtype)
-    rad = float(_apply_radius(fn, p_lower)) if certified else float("nan")
+    rad = float(apply_radius(fn, p_lower)) if certified else float("nan")
     return JointClassResult(labels=labels, certified=certified, radius=rad, p_lower=p_lower,
                             count=count, n=n, alpha=alpha)
 

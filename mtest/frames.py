@@ -17,7 +17,7 @@ from .multitest import check_k_for, run
 from .registry import SpecialProcedure, get_procedure
 from ._validation import check_alpha, check_nan_policy
 
-__all__ = ["adjust_frame"]
+__all__ = ["adjust_frame", "group_codes"]
 
 #: kernel modes of the procedures adjusted by the vectorized grouped path
 _MODES = {"single": 0, "down": 1, "up": 2}
@@ -81,8 +81,25 @@ def _pvalue_array(values, column: str, nan_policy: str) -> np.ndarray:
     return p
 
 
-def _group_codes(df, keys):
-    """(family code of each row, number of families); a missing key is a key value of its own."""
+def group_codes(df, keys):
+    """(family code of each row, number of families); a missing key is a key value of its own.
+
+    Shared with the CLI's ``--by`` on pandas input.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table.
+    keys : list of str
+        Grouping columns (empty: one family).
+
+    Returns
+    -------
+    codes : ndarray of int64
+        Family of each row.
+    n_groups : int
+        Number of families.
+    """
     if not keys:
         return np.zeros(len(df), dtype=np.int64), 1 if len(df) else 0
     grouped = df.groupby(keys, sort=False, dropna=False)
@@ -212,9 +229,12 @@ def adjust_frame(df, column: str = "p", method: str = "holm", *, alpha: float = 
     k = check_k_for(proc, k)
     nan_policy = check_nan_policy(nan_policy)
     p = _pvalue_array(values, column, nan_policy)
-    codes, n_groups = _group_codes(df, keys)
+    codes, n_groups = group_codes(df, keys)
     adjusted, reject = adjust_groups(p, codes, n_groups, proc, alpha, k)
     out = df.copy()
     out[adjusted_column] = adjusted
     out[reject_column] = reject
     return out
+
+
+_group_codes = group_codes  # the old name, still imported by mtest/cli.py (changed on another branch)

@@ -27,9 +27,9 @@ from typing import Callable
 
 import numpy as np
 
-from .binomial import _table as _binom_table
-from .certify import ABSTAIN, _apply_radius, _radius_fn
-from .radius_map import _familywise_method
+from .binomial import pvalue_table as _binom_table
+from .certify import ABSTAIN, apply_radius, radius_function
+from .radius_map import familywise_method
 from .registry import Guarantee
 from ._validation import as_int_array, check_alpha, check_choice, check_probability
 
@@ -276,13 +276,13 @@ def hierarchical_segcertify(counts0, counts, hierarchy: Hierarchy, *, tau: float
     """
     tau = check_probability("tau", tau, low=0.5, high=1.0, high_open=True)
     alpha = check_alpha(alpha)
-    name, g = _familywise_method(method, k, alpha)
+    name, g = familywise_method(method, k, alpha)
     levels = check_choice("levels", levels, ("nested", "n0"))
     if select is not None:
         if levels != "n0":
             raise ValueError("select applies only to levels='n0'")
         select = check_probability("select", select, low=0.0, high=1.0, low_open=True)
-    fn = _radius_fn(sigma, radius)
+    fn = radius_function(sigma, radius)
     c0, c, n, shape = _iv_counts(counts0, counts, hierarchy)
     member = hierarchy.membership.astype(np.int64)
     chains = hierarchy.chain_table()                       # (C, L)
@@ -307,7 +307,7 @@ def hierarchical_segcertify(counts0, counts, hierarchy: Hierarchy, *, tau: float
     node = np.where(level >= 0, np.take_along_axis(chain, np.maximum(level, 0)[:, None], axis=1)[:, 0], ABSTAIN)
     return HierarchyCertifyResult(
         node=node.reshape(shape), level=level.reshape(shape), guess=guess.reshape(shape),
-        radius=float(_apply_radius(fn, tau)), tau=tau, alpha=alpha, n=n, method=name, levels=levels,
+        radius=float(apply_radius(fn, tau)), tau=tau, alpha=alpha, n=n, method=name, levels=levels,
         hierarchy=hierarchy, guarantee=g)
 
 

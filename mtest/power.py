@@ -18,7 +18,7 @@ from scipy.stats import binom
 
 from ._plotting import colour, new_figure, save_figure
 from ._validation import check_alpha, check_choice, check_positive_int, check_probability
-from .binomial import _table as _binom_table, clopper_pearson
+from .binomial import pvalue_table as _binom_table, clopper_pearson
 from .certify import certifying_procedure
 from .tables import reject_table_rows
 from .oracle import TRUE_CLASS, Oracle

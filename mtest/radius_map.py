@@ -20,12 +20,12 @@ from typing import Callable
 
 import numpy as np
 
-from .binomial import _table as _binom_table
-from .certify import ABSTAIN, _apply_radius, _check_guess_count, _radius_fn
+from .binomial import pvalue_table as _binom_table
+from .certify import ABSTAIN, apply_radius, check_guess_count, radius_function
 from .registry import Guarantee, get_procedure
 from ._validation import check_alpha, check_positive_int
 
-__all__ = ["RadiusMapResult", "segcertify_radius_map", "nested_levels"]
+__all__ = ["RadiusMapResult", "segcertify_radius_map", "nested_levels", "familywise_method"]
 
 
 def _check_taus(taus) -> np.ndarray:
@@ -39,7 +39,26 @@ def _check_taus(taus) -> np.ndarray:
     return arr
 
 
-def _familywise_method(method, k: int, alpha: float) -> tuple[str, Guarantee]:
+def familywise_method(method, k: int, alpha: float) -> tuple[str, Guarantee]:
+    """The certifying procedure's name and guarantee for the nested-levels paths (radius maps,
+    hierarchies): Holm or Bonferroni (any k), after :func:`mtest.certify.certifying_procedure`.
+
+    Parameters
+    ----------
+    method : str
+        A registry name or alias.
+    k : int
+        k of k-FWER.
+    alpha : float
+        Level.
+
+    Returns
+    -------
+    name : str
+        ``'holm'`` or ``'bonferroni'``.
+    guarantee : Guarantee
+        What the certified components control.
+    """
     from .certify import certifying_procedure
 
     proc, k = certifying_procedure(method, k)  # the one rule every certification path applies
@@ -191,9 +210,9 @@ def segcertify_radius_map(guess, count, *, n: int, taus, alpha: float, method: s
     alpha = check_alpha(alpha)
     k = check_positive_int("k", k)
     taus = _check_taus(taus)
-    name, g = _familywise_method(method, k, alpha)
-    fn = _radius_fn(sigma, radius)
-    guess, count = _check_guess_count(guess, count, n)
+    name, g = familywise_method(method, k, alpha)
+    fn = radius_function(sigma, radius)
+    guess, count = check_guess_count(guess, count, n)
     if count.size == 0:
         raise ValueError("count must hold at least one component; got an empty array")
     table = np.stack([_binom_table(n, t, "greater") for t in taus])
@@ -203,7 +222,7 @@ def segcertify_radius_map(guess, count, *, n: int, taus, alpha: float, method: s
     level = nested_levels(table, flat, alpha, name, k).reshape(count.shape)
     certified = level >= 0
     tau = np.where(certified, taus[np.maximum(level, 0)], np.nan)
-    rad = np.where(certified, _apply_radius(fn, np.where(certified, tau, taus[0])), np.nan)
+    rad = np.where(certified, apply_radius(fn, np.where(certified, tau, taus[0])), np.nan)
     per_level = np.bincount(level[certified].reshape(-1), minlength=taus.size)
     return RadiusMapResult(labels=np.where(certified, guess, ABSTAIN), level=level, tau=tau, radius=rad,
                            taus=taus.copy(), n_certified_per_level=per_level, n=n, alpha=alpha, method=name,

@@ -33,7 +33,7 @@ from typing import Callable
 import numpy as np
 from scipy.special import betaincc, betaincinv, betaln
 
-from .certify import ABSTAIN, _apply_radius, _radius_fn
+from .certify import ABSTAIN, apply_radius, radius_function
 from .registry import Guarantee, get_procedure
 from ._validation import as_int_array, check_alpha, check_positive_int, check_probability
 
@@ -239,7 +239,7 @@ class SequentialCertifier:
         self.n_max = check_positive_int("n_max", n_max)
         self.k = check_positive_int("k", k)
         self.method, self.guarantee = sequential_procedure(method, self.k, self.alpha)
-        self._radius = float(_apply_radius(_radius_fn(sigma, radius), self.tau))
+        self._radius = float(apply_radius(radius_function(sigma, radius), self.tau))
         if futility is not None:
             futility = check_probability("futility", futility, low=0.0, high=1.0, low_open=True, high_open=True)
         self.futility = futility

@@ -445,14 +445,14 @@ def test_by_matches_r_arithmetic_to_the_last_bit(m):
 
 
 def test_harmonic_chunks_sum_in_order(monkeypatch):
-    builtin_procedures._harmonic.cache_clear()
-    full = [builtin_procedures._harmonic(m) for m in (1, 7, 19, 100, 1000)]
+    builtin_procedures.harmonic_number.cache_clear()
+    full = [builtin_procedures.harmonic_number(m) for m in (1, 7, 19, 100, 1000)]
     monkeypatch.setattr(builtin_procedures, "_HARMONIC_CHUNK", 7)
-    builtin_procedures._harmonic.cache_clear()
+    builtin_procedures.harmonic_number.cache_clear()
     try:
-        assert [builtin_procedures._harmonic(m) for m in (1, 7, 19, 100, 1000)] == full
+        assert [builtin_procedures.harmonic_number(m) for m in (1, 7, 19, 100, 1000)] == full
     finally:
-        builtin_procedures._harmonic.cache_clear()
+        builtin_procedures.harmonic_number.cache_clear()
 
 
 # --- item 6: reject, threshold and adjusted values agree at every critical value ----------------------
