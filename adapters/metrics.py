@@ -3,7 +3,7 @@
 Abstained components (``mtest.ABSTAIN``) count as *not correct* everywhere (paper §6.2).
 
 Over a dataset the scores follow the paper's Table 1 (and the usual Cityscapes/Pascal protocol):
-one confusion matrix is accumulated over all inputs (:class:`ConfusionMatrix`), the IoU of each
+one confusion matrix is accumulated over all inputs (``ConfusionMatrix``), the IoU of each
 class comes from that matrix and the mIoU averages the classes; accuracy is pooled over all
 scored components and the abstention rate counts every component, ignored ones included. The
 mean of per-input scores is a different number (small inputs and rare classes weigh more); it is
@@ -103,7 +103,7 @@ class ConfusionMatrix:
                     ignore_index: int | None = None) -> "ConfusionMatrix":
         """A matrix rebuilt from stored counts (e.g. summed per-input matrices of a results table).
 
-        ``matrix`` is the (C, C + 1) array of :attr:`matrix`; ``ignored`` counts components whose
+        ``matrix`` is the (C, C + 1) array of ``matrix``; ``ignored`` counts components whose
         target was ``ignore_index`` and ``ignored_abstained`` those of them that abstained.
 
         Examples
@@ -182,8 +182,8 @@ class ConfusionMatrix:
 def segmentation_metrics(labels, target, num_classes: int, ignore_index: int | None = None) -> SegmentationScores:
     """Accuracy, mIoU and abstention rate of one input's ``labels`` (with ABSTAIN) against ``target``.
 
-    See :class:`SegmentationScores` for the definitions; over several inputs use
-    :func:`dataset_metrics` (or a :class:`ConfusionMatrix`), not the mean of these scores.
+    See ``SegmentationScores`` for the definitions; over several inputs use
+    ``dataset_metrics`` (or a ``ConfusionMatrix``), not the mean of these scores.
 
     Examples
     --------
@@ -249,7 +249,7 @@ def certified_accuracy_curve(entries, num_classes: int, ignore_index: int | None
     SEGCERTIFY run each) and optionally ``radius_unit`` (the noise's, e.g. ``"ℓ2"`` or ``"rad"``:
     curves with different units are never mixed). Certified accuracy = fraction of components
     certified with the right class, i.e. robust at that radius, pooled over the entries of a row
-    (``average`` as in :func:`dataset_metrics`). Returns a pandas DataFrame.
+    (``average`` as in ``dataset_metrics``). Returns a pandas DataFrame.
     """
     import pandas as pd
 

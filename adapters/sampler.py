@@ -3,7 +3,7 @@
 The sampler follows the paper's Algorithm 2 (SEGCERTIFY): n0 noisy samples guess each
 component's class (per-class counts, kept on the device), n fresh noisy samples count how often
 each component's output equals its guess (N integers, not N x C, so memory does not grow with n),
-and :func:`mtest.segcertify` turns the counts into certified labels with abstentions.
+and ``mtest.segcertify`` turns the counts into certified labels with abstentions.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ __all__ = ["SegmentationSmoother", "CertifyRun", "Counts", "NoisyPrediction", "G
            "PREDICT_PHASE", "phase_seeds"]
 
 #: sampling phases: the n0 guessing samples, the n counting samples of certification, and the n
-#: samples of :meth:`SegmentationSmoother.predict_noisy`; for one seed they are independent draws
+#: samples of ``SegmentationSmoother.predict_noisy``; for one seed they are independent draws
 GUESS_PHASE, COUNT_PHASE, PREDICT_PHASE = 0, 1, 2
 
 
@@ -33,8 +33,8 @@ def phase_seeds(seed: int, phase: int, size: int) -> np.ndarray:
     """One generator seed per sample of a sampling phase.
 
     Noise depends on (seed, phase, sample index) only, never on batching, so a benchmark or
-    another sampler (e.g. :mod:`mtest.adapters.sequential`) that draws sample i of a phase sees the
-    same noise as :class:`SegmentationSmoother` does.
+    another sampler (e.g. ``mtest.adapters.sequential``) that draws sample i of a phase sees the
+    same noise as ``SegmentationSmoother`` does.
 
     Parameters
     ----------
@@ -56,7 +56,7 @@ def phase_seeds(seed: int, phase: int, size: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Counts:
-    """Device tensors from :meth:`SegmentationSmoother.counts`: ``guess`` (N,) = argmax of the
+    """Device tensors from ``SegmentationSmoother.counts``: ``guess`` (N,) = argmax of the
     per-class counts of the n0 guessing samples (ties to the lowest class), ``count`` (N,) =
     matches with the guess among the n counting samples, ``joint_count`` = counting samples whose
     whole output equals the guess. ``shape`` is the model's per-component output shape (e.g.
@@ -71,9 +71,9 @@ class Counts:
 
 @dataclass(frozen=True)
 class CertifyRun:
-    """What :meth:`SegmentationSmoother.certify` measured and decided.
+    """What ``SegmentationSmoother.certify`` measured and decided.
 
-    ``result`` is the core :class:`mtest.SegCertifyResult` (labels shaped like the model's
+    ``result`` is the core ``mtest.SegCertifyResult`` (labels shaped like the model's
     per-component output, e.g. (H, W) or (P,)). ``guess``/``count`` are the per-component guess
     and its count among the n counting samples, ``joint_count`` the number of counting samples
     whose whole output equals the guess (for JOINTCLASS). Times are wall-clock seconds.
@@ -135,7 +135,7 @@ class CertifyRun:
 
 @dataclass(frozen=True, repr=False)
 class NoisyPrediction:
-    """Cohen-style noisy prediction with abstention, from :meth:`SegmentationSmoother.predict_noisy`.
+    """Cohen-style noisy prediction with abstention, from ``SegmentationSmoother.predict_noisy``.
 
     Attributes
     ----------
@@ -144,7 +144,7 @@ class NoisyPrediction:
         among the n noisy samples, or ``mtest.ABSTAIN`` (-1) where the test did not reject.
     pvalues : ndarray of float64
         Per component, the two-sided binomial p-value of the top count against the runner-up's
-        (:func:`mtest.cohen_predict`), before the correction across components.
+        (``mtest.cohen_predict``), before the correction across components.
     n, alpha, k : int, float, int
         Samples drawn and the level; ``k`` of the k-FWER over components.
     num_classes : int
@@ -255,9 +255,9 @@ class SegmentationSmoother:
         Parameters
         ----------
         x : torch.Tensor
-            One checked input on the device (see :meth:`check_input`).
+            One checked input on the device (see ``check_input``).
         seeds : ndarray of int
-            One generator seed per copy (from :func:`phase_seeds`).
+            One generator seed per copy (from ``phase_seeds``).
 
         Returns
         -------
@@ -281,8 +281,8 @@ class SegmentationSmoother:
         Parameters
         ----------
         batch : torch.Tensor
-            Inputs with a batch dimension (from :meth:`noisy_batch`); call inside
-            :meth:`evaluation`.
+            Inputs with a batch dimension (from ``noisy_batch``); call inside
+            ``evaluation``.
 
         Returns
         -------
@@ -342,7 +342,7 @@ class SegmentationSmoother:
     def guess(self, x, n0: int, seed: int, bar, layout: dict) -> torch.Tensor:
         """Per-component argmax of the class counts of the n0 guessing samples (ties: lowest
         class), on the device; fills ``layout`` (shared by every sampling path, including
-        :func:`mtest.adapters.sequential.certify_sequential`).
+        ``mtest.adapters.sequential.certify_sequential``).
 
         Parameters
         ----------
@@ -407,7 +407,7 @@ class SegmentationSmoother:
         return x.to(self.device)
 
     def counts(self, x: torch.Tensor, n0: int, n: int, *, seed: int = 0) -> Counts:
-        """Guess from n0 samples and count from n independent samples (see :class:`Counts`).
+        """Guess from n0 samples and count from n independent samples (see ``Counts``).
 
         ``seed`` is a non-negative integer; noise depends on (seed, phase, sample index) only.
         Each call is self-contained: nothing about the input or the output is kept between calls,
@@ -437,7 +437,7 @@ class SegmentationSmoother:
                 k: int = 1, seed: int = 0) -> CertifyRun:
         """SEGCERTIFY (paper Alg. 2) of one input ``x`` (no batch dimension).
 
-        Returns a :class:`CertifyRun` whose ``result`` is the core SEGCERTIFY result: labels shaped
+        Returns a ``CertifyRun`` whose ``result`` is the core SEGCERTIFY result: labels shaped
         like the model's per-component output with ``mtest.ABSTAIN`` (-1) where not certified,
         and radius ``noise.radius(tau)``.
         """
@@ -469,9 +469,9 @@ class SegmentationSmoother:
         """Cohen et al.'s noisy PREDICT with abstention for every component, corrected across components.
 
         Draws ``n`` noisy samples, counts the classes of each component, and runs Cohen's PREDICT
-        test (:func:`mtest.cohen_predict`: the two-sided binomial test of the top count n_A
+        test (``mtest.cohen_predict``: the two-sided binomial test of the top count n_A
         against the runner-up's n_B out of n_A + n_B, p = 1/2) on each component [1]_. A component
-        returns its top class where Bonferroni across the N components (:func:`mtest.bonferroni`,
+        returns its top class where Bonferroni across the N components (``mtest.bonferroni``,
         k-FWER for ``k > 1``) rejects, and ``mtest.ABSTAIN`` elsewhere.
 
         Guarantee: call a component's smoothed class its most probable class under the noise.
@@ -499,7 +499,7 @@ class SegmentationSmoother:
             At least 1: bound the probability of k or more erring components.
         seed : int
             Non-negative; noise depends on (seed, sample index) only, and these samples are
-            independent of those of :meth:`certify` with the same seed.
+            independent of those of ``certify`` with the same seed.
 
         Returns
         -------
@@ -548,7 +548,7 @@ class SegmentationSmoother:
                                k=k, num_classes=layout["classes"])
 
     def certify_sequential(self, x: torch.Tensor, *, n0: int, tau: float, alpha: float, n_max: int, **kwargs):
-        """Anytime-valid SEGCERTIFY in rounds: :func:`mtest.adapters.sequential.certify_sequential`."""
+        """Anytime-valid SEGCERTIFY in rounds: ``mtest.adapters.sequential.certify_sequential``."""
         from .sequential import certify_sequential
 
         return certify_sequential(self, x, n0=n0, tau=tau, alpha=alpha, n_max=n_max, **kwargs)

@@ -1,7 +1,7 @@
 """Sequential SEGCERTIFY with a model: guess from n0 samples, then sample in rounds until every
-component is certified or futile (:class:`mtest.SequentialCertifier`, anytime-valid).
+component is certified or futile (``mtest.SequentialCertifier``, anytime-valid).
 
-The counting noise is seeded exactly as in :meth:`SegmentationSmoother.counts` (per sample, from
+The counting noise is seeded exactly as in ``SegmentationSmoother.counts`` (per sample, from
 (seed, phase, index)), so the first n counting samples of a sequential run are the n samples of a
 fixed-n run with the same seed — the two can be compared on the same noise.
 """
@@ -25,9 +25,9 @@ __all__ = ["SequentialRun", "certify_sequential"]
 
 @dataclass(frozen=True)
 class SequentialRun:
-    """What :func:`certify_sequential` measured and decided.
+    """What ``certify_sequential`` measured and decided.
 
-    ``result`` is the core :class:`mtest.SequentialResult` (labels shaped like the model's
+    ``result`` is the core ``mtest.SequentialResult`` (labels shaped like the model's
     per-component output). ``n_samples`` counting samples were drawn after the ``n0`` guessing
     ones (forward passes: ``n0 + n_samples``). ``history`` lists ``(samples so far, certified so
     far, undecided so far)`` after every round.
@@ -56,7 +56,7 @@ def certify_sequential(smoother, x: torch.Tensor, *, n0: int, tau: float, alpha:
     """Anytime-valid SEGCERTIFY of one input ``x`` with ``smoother`` (a SegmentationSmoother).
 
     n0 noisy samples guess each component's class; then rounds of ``round_size`` samples
-    (default: the smoother's batch size) update a :class:`mtest.SequentialCertifier` until it is
+    (default: the smoother's batch size) update a ``mtest.SequentialCertifier`` until it is
     done (every component certified or futile, or n_max samples). The guarantee is the
     certifier's: FWER (k-FWER) <= alpha over the certified components, whatever the stopping.
 

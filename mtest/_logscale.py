@@ -153,7 +153,7 @@ def _gather(flat, lo, hi):
 
 
 def run_scaled(pvalues, alpha, method, k, nan_policy, log_p):
-    """``reject`` for log-scale input or a Dask array (the early branch of :func:`mtest.reject`)."""
+    """``reject`` for log-scale input or a Dask array (the early branch of ``mtest.reject``)."""
     from .multitest import check_k_for, wrap
 
     if type(pvalues).__module__.startswith("dask"):

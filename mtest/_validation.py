@@ -113,7 +113,7 @@ COPY_BELOW = 1 << 16
 
 @dataclass(frozen=True)
 class PValues:
-    """Validated p-values (see :func:`read_pvalues`).
+    """Validated p-values (see ``read_pvalues``).
 
     ``flat`` is 1-D float32/float64, a view of the caller's memory when ``fingerprint`` is not
     ``None`` (then never written to) and private otherwise. ``dtype`` is the dtype in which the
@@ -150,10 +150,10 @@ def _masked_to_nan(arr: np.ndarray, name: str) -> np.ndarray:
 
 def read_pvalues(pvalues: Any, nan_policy: str = "raise", name: str = "pvalues", *,
                  protect: bool = False) -> PValues:
-    """Validate p-values; see :class:`PValues`.
+    """Validate p-values; see ``PValues``.
 
     Raises ``ValueError`` naming ``name`` for non-numeric, non-finite or out-of-range values, for
-    a DataFrame (pointing to :func:`mtest.adjust_frame`) and (with ``nan_policy='raise'``) for
+    a DataFrame (pointing to ``mtest.adjust_frame``) and (with ``nan_policy='raise'``) for
     NaN. Masked entries of a masked array are missing values, like NaN. ``protect``: the caller
     keeps ``flat`` beyond this call; the result then is a private copy (small input) or carries
     a fingerprint of the caller's values taken in the same pass (large input).
@@ -224,12 +224,12 @@ def read_pvalues(pvalues: Any, nan_policy: str = "raise", name: str = "pvalues",
 
 
 def fingerprint_of(flat: np.ndarray) -> int:
-    """The fingerprint :func:`read_pvalues` records, recomputed (one pass)."""
+    """The fingerprint ``read_pvalues`` records, recomputed (one pass)."""
     return _kernels.scan_pvalues_fingerprint(flat)[4]
 
 
 def as_pvalues(pvalues: Any, nan_policy: str = "raise", name: str = "pvalues"):
-    """Validate p-values and return ``(flat, shape, index, n_nan)`` (see :func:`read_pvalues`).
+    """Validate p-values and return ``(flat, shape, index, n_nan)`` (see ``read_pvalues``).
 
     ``flat`` is a 1-D float32/float64 view of the input when possible (never a copy of a
     contiguous float array, and never written to). ``index`` is the pandas index of a Series,
@@ -277,7 +277,7 @@ def label_dtype(dtype: np.dtype) -> np.dtype:
 
 
 def as_label_array(name: str, value: Any) -> np.ndarray:
-    """Class labels (non-negative integers) in :func:`label_dtype` of their dtype, native byte
+    """Class labels (non-negative integers) in ``label_dtype`` of their dtype, native byte
     order; a uint8 label 255 stays 255 and can never be confused with ABSTAIN (-1)."""
     arr = _int_input(name, value)
     if arr.size:

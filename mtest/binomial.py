@@ -76,7 +76,7 @@ def binom_pvalue_table(n: int, p: float, alternative: str = "greater") -> np.nda
 def pvalue_table(n: int, p: float, alternative: str) -> np.ndarray:
     """The n + 1 binomial p-values of the counts 0..n, without validation.
 
-    The shared internal of :func:`binom_pvalue_table`, certification, power and radius maps:
+    The shared internal of ``binom_pvalue_table``, certification, power and radius maps:
     callers have validated ``n`` (int >= 0), ``p`` and ``alternative``.
 
     Parameters
@@ -86,7 +86,7 @@ def pvalue_table(n: int, p: float, alternative: str) -> np.ndarray:
     p : float
         Success probability under the null.
     alternative : {'greater', 'less', 'two-sided'}
-        As in :func:`binom_pvalue`.
+        As in ``binom_pvalue``.
 
     Returns
     -------
@@ -180,7 +180,7 @@ def table_and_index(k, n: int, p: float, alternative: str):
 
     The full table of n + 1 p-values (index = k) when the counts are many enough to pay for it;
     otherwise the p-values of the distinct counts only, so a huge n costs nothing. Either way
-    :func:`mtest.reject_table` gives the same answer.
+    ``mtest.reject_table`` gives the same answer.
     """
     k = np.asarray(k)
     if _table_pays(k.size, n, alternative):

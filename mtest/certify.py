@@ -1,17 +1,17 @@
 """Certification on counts: SEGCERTIFY and the baselines of Fischer et al. (ICML 2021).
 
 Everything here works on class counts and needs no model and no torch; the PyTorch samplers in
-:mod:`mtest.adapters` produce the counts.
+``mtest.adapters`` produce the counts.
 
-* :func:`segcertify` — Algorithm 2: a one-sided binomial test per component (H0: p_A <= tau),
+* ``segcertify`` — Algorithm 2: a one-sided binomial test per component (H0: p_A <= tau),
   a registered procedure controlling the FWER or k-FWER under arbitrary dependence (checked by
-  :func:`certifying_procedure`), abstain where a test is not rejected, radius R(tau) (§5).
-* :func:`cohen_predict`, :func:`cohen_certify` — Algorithm 1 (Cohen et al., 2019), per component.
-* :func:`indiv_class` — CERTIFY per component at alpha/N, all or nothing, radius = min (§4).
-* :func:`joint_class` — CERTIFY on the whole output vector as one class (§4).
+  ``certifying_procedure``), abstain where a test is not rejected, radius R(tau) (§5).
+* ``cohen_predict``, ``cohen_certify`` — Algorithm 1 (Cohen et al., 2019), per component.
+* ``indiv_class`` — CERTIFY per component at alpha/N, all or nothing, radius = min (§4).
+* ``joint_class`` — CERTIFY on the whole output vector as one class (§4).
 
-Radii: :class:`GaussianL2` (sigma * Phi^-1(p), Theorem 3.1 / Cohen et al. Thm 1),
-:class:`LaplaceL1` (-lambda * ln(2(1 - p)), Teng et al. 2020 Thm 1 / Yang et al. 2020), or any
+Radii: ``GaussianL2`` (sigma * Phi^-1(p), Theorem 3.1 / Cohen et al. Thm 1),
+``LaplaceL1`` (-lambda * ln(2(1 - p)), Teng et al. 2020 Thm 1 / Yang et al. 2020), or any
 callable ``p -> radius`` for other smoothings (§5.2), e.g. rotation angles of point clouds.
 """
 from __future__ import annotations
@@ -72,9 +72,9 @@ def certifying_procedure(method: Any, k: Any = 1) -> tuple[Procedure, int]:
     have unknown dependence, and its promise is about this input's certified components: with
     probability at least 1 - alpha none (k-FWER: fewer than k) of them is wrong. Only procedures
     that declare FWER or k-FWER control under arbitrary dependence give that
-    (:attr:`Guarantee.certifies`); FDR procedures (BH, BY) and procedures proven only under
+    (``Guarantee.certifies``); FDR procedures (BH, BY) and procedures proven only under
     independence or positive dependence (Hochberg, Hommel, Šidák) are refused. Every path to
-    certification (:func:`segcertify`, the PyTorch adapters, the power study) calls this check.
+    certification (``segcertify``, the PyTorch adapters, the power study) calls this check.
 
     Examples
     --------
@@ -181,7 +181,7 @@ def apply_radius(fn, p):
     Parameters
     ----------
     fn : callable or None
-        From :func:`radius_function`.
+        From ``radius_function``.
     p : float or array_like
         Probability bound(s).
 
@@ -278,12 +278,12 @@ def guess_and_count(counts0, counts) -> GuessCount:
 
 @dataclass(frozen=True, repr=False)
 class SegCertifyResult:
-    """Outcome of :func:`segcertify`.
+    """Outcome of ``segcertify``.
 
     Attributes
     ----------
     labels : ndarray of int
-        The guess where certified, :data:`ABSTAIN` (-1) elsewhere; the input's shape, in a
+        The guess where certified, ``ABSTAIN`` (-1) elsewhere; the input's shape, in a
         signed dtype that holds every guess and -1 (uint8 guesses come back as int16).
     radius : float
         Certified radius R(tau) of every non-abstained component (NaN without sigma/radius).
@@ -337,9 +337,9 @@ def segcertify(guess, count, *, n: int, tau: float, alpha: float, method: str = 
     dependence between components, and ``result.guarantee`` states it.
 
     Only procedures that control the FWER or k-FWER under arbitrary dependence are accepted
-    (:func:`certifying_procedure`): with 900 components at p_A = 0.99 and 100 at p_A = tau
+    (``certifying_procedure``): with 900 components at p_A = 0.99 and 100 at p_A = tau
     (n = 100, alpha = 0.05), BH would certify a wrong component in about 98 % of runs and BY in
-    about 44 %. A :class:`CertificationWarning` says when no component can be certified at all
+    about 44 %. A ``CertificationWarning`` says when no component can be certified at all
     (the smallest possible p-value tau^n is above the procedure's first critical value).
 
     The n + 1 possible p-values are tabulated once and the procedure runs on a histogram of the
@@ -425,7 +425,7 @@ def _warn_if_nothing_certifiable(proc, smallest, n, tau, alpha, k, size) -> None
 
 def segcertify_counts(counts0, counts, *, tau: float, alpha: float, method: str = "holm", k: int = 1,
                       sigma: float | None = None, radius: Callable | None = None) -> SegCertifyResult:
-    """SEGCERTIFY from full class counts of shape (..., C): see :func:`guess_and_count`.
+    """SEGCERTIFY from full class counts of shape (..., C): see ``guess_and_count``.
 
     Examples
     --------

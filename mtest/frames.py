@@ -3,7 +3,7 @@
 Many families are adjusted in one vectorized pass: rows are sorted once by (family, p), the
 registry's transform ``raw(values, ranks, m, k)`` is applied to all families of the same size m at
 once, and one Numba kernel takes the running maximum (step-down) or minimum (step-up) within
-each family. The values are bitwise those of :func:`mtest.adjust` run family by family.
+each family. The values are bitwise those of ``mtest.adjust`` run family by family.
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def _pvalue_array(values, column: str, nan_policy: str) -> np.ndarray:
     """The p-value column as float64 (NaN where missing), validated; errors name the row label.
 
     Numeric dtypes (nullable ones too) and object columns of real numbers (``Decimal`` included,
-    as :func:`mtest.holm` accepts them) are read; booleans, strings and the like are refused.
+    as ``mtest.holm`` accepts them) are read; booleans, strings and the like are refused.
     """
     import pandas as pd
 
@@ -172,7 +172,7 @@ def adjust_frame(df, column: str = "p", method: str = "holm", *, alpha: float = 
     Each group of ``by`` (e.g. one image, one gene set) is its own family; without ``by`` the whole
     column is one family. Rows whose ``by`` value is missing (NaN, None) form a family of their
     own. The input DataFrame is not modified; row order and index are kept. Every family gets
-    bitwise the adjusted p-values and rejections of :func:`mtest.adjust` / :func:`mtest.reject`
+    bitwise the adjusted p-values and rejections of ``mtest.adjust`` / ``mtest.reject``
     on that family alone; many families are adjusted in one vectorized pass (see the module
     docstring), not one call per family.
 
@@ -183,7 +183,7 @@ def adjust_frame(df, column: str = "p", method: str = "holm", *, alpha: float = 
         The p-value column: a numeric dtype (nullable ones too; missing values count as NaN) or
         an object column of real numbers such as ``decimal.Decimal``.
     method, alpha, k, nan_policy
-        As in :func:`mtest.reject`.
+        As in ``mtest.reject``.
     by : str or list of str, optional
         Grouping column(s).
     adjusted_column, reject_column : str

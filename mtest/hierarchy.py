@@ -4,15 +4,15 @@ AdaptiveCertify (Anani et al., ICML 2024) certifies a fluctuating component at a
 a class hierarchy (car -> vehicle -> dynamic obstacle) and scores the answer by its certified
 information gain (CIG). This module gives
 
-* :class:`Hierarchy` — a tree over the model's classes (leaves = class indices), with the
-  Cityscapes-19 tree (:data:`CITYSCAPES_HIERARCHY`) and one for the shipped demo image model
-  (:data:`DEMO_IMAGE_HIERARCHY`);
-* :func:`hierarchical_segcertify` — per component, the finest node on the chain from its guessed
+* ``Hierarchy`` — a tree over the model's classes (leaves = class indices), with the
+  Cityscapes-19 tree (``CITYSCAPES_HIERARCHY``) and one for the shipped demo image model
+  (``DEMO_IMAGE_HIERARCHY``);
+* ``hierarchical_segcertify`` — per component, the finest node on the chain from its guessed
   leaf up to the root whose probability is certified above tau. ``levels='nested'`` tests every
   node of the chain and pays nothing extra for it (the nulls are nested; proof in
   docs/theory.md); ``levels='n0'`` picks one node per component from the n0 guessing samples and
   tests only that (AdaptiveCertify's scheme, with Holm instead of Bonferroni);
-* :func:`certified_information_gain` — CIG and class-averaged cCIG as AdaptiveCertify defines them.
+* ``certified_information_gain`` — CIG and class-averaged cCIG as AdaptiveCertify defines them.
 
 References
 ----------
@@ -41,7 +41,7 @@ __all__ = ["Hierarchy", "HierarchyCertifyResult", "CIGResult", "hierarchical_seg
 class Hierarchy:
     """A class tree: nodes ``0 .. n_leaves - 1`` are the model's classes, the rest are groups.
 
-    Build it with :meth:`from_groups`. ``parent[v]`` is the parent node of v (-1 for the root).
+    Build it with ``from_groups``. ``parent[v]`` is the parent node of v (-1 for the root).
 
     Examples
     --------
@@ -150,12 +150,12 @@ DEMO_IMAGE_HIERARCHY = Hierarchy.from_groups(("background", "disk", "square", "t
 
 @dataclass(frozen=True, repr=False)
 class HierarchyCertifyResult:
-    """Outcome of :func:`hierarchical_segcertify`.
+    """Outcome of ``hierarchical_segcertify``.
 
     Attributes
     ----------
     node : ndarray of int
-        Certified node per component (a leaf = the class itself), :data:`mtest.ABSTAIN` elsewhere.
+        Certified node per component (a leaf = the class itself), ``mtest.ABSTAIN`` elsewhere.
     level : ndarray of int
         Position of that node on the chain from the guessed leaf (0 = the leaf; -1 = abstain).
     guess : ndarray of int
@@ -256,7 +256,7 @@ def hierarchical_segcertify(counts0, counts, hierarchy: Hierarchy, *, tau: float
         Per-class counts of the n0 guessing and the n counting samples (C = hierarchy leaves).
     hierarchy : Hierarchy
     tau, alpha, method, k, sigma, radius
-        As in :func:`mtest.segcertify`; only FWER/k-FWER procedures valid under arbitrary
+        As in ``mtest.segcertify``; only FWER/k-FWER procedures valid under arbitrary
         dependence ('holm', 'bonferroni').
     levels : {'nested', 'n0'}
     select : float, optional

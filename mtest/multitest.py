@@ -1,8 +1,8 @@
 """The public multiple-testing API: ``reject``, ``adjust`` and one function per common procedure.
 
-A public function validates its input once (:mod:`mtest._validation`), runs the stepwise engine
-(:mod:`mtest._stepwise`) for the procedure looked up in the registry (:mod:`mtest.registry`), and
-wraps the outcome in a frozen :class:`MultipleTestResult`. Definitions follow ``docs/theory.md``
+A public function validates its input once (``mtest._validation``), runs the stepwise engine
+(``mtest._stepwise``) for the procedure looked up in the registry (``mtest.registry``), and
+wraps the outcome in a frozen ``MultipleTestResult``. Definitions follow ``docs/theory.md``
 and the paper (Fischer et al., ICML 2021, §5 and §5.2).
 
 References
@@ -153,7 +153,7 @@ def check_k_for(proc: Procedure, k: Any) -> int:
 
 
 def representable_thresholds(thr, dtype) -> np.ndarray:
-    """:func:`representable_threshold` of every element of a float64 array (NaN kept)."""
+    """``representable_threshold`` of every element of a float64 array (NaN kept)."""
     thr = np.asarray(thr, dtype=np.float64)
     dtype = np.dtype(dtype)
     if dtype == np.float64:
@@ -165,7 +165,7 @@ def representable_thresholds(thr, dtype) -> np.ndarray:
 
 
 def _run_along(pvalues, alpha, proc, k, nan_policy, axis) -> MultipleTestResult:
-    """Families along ``axis`` (see :mod:`mtest._axis`): arrays of thresholds and counts."""
+    """Families along ``axis`` (see ``mtest._axis``): arrays of thresholds and counts."""
     v = read_pvalues(pvalues, nan_policy, protect=False)
     arr = v.flat.reshape(v.shape)
     axis = _axis.check_axis(axis, arr.ndim)
@@ -248,11 +248,11 @@ def reject(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int = 1, ax
     pvalues : array_like or pandas.Series
         p-values in [0, 1], any shape and any real dtype; float32 input is read without an
         upcast copy. A masked array's masked entries are missing values (as NaN, under
-        ``nan_policy``). A DataFrame is refused: use :func:`mtest.adjust_frame`.
+        ``nan_policy``). A DataFrame is refused: use ``mtest.adjust_frame``.
     alpha : float
         Level in (0, 1).
     method : str
-        A name or alias from :data:`PROCEDURES` (e.g. ``'holm'``, ``'bonferroni'``, ``'lr'``).
+        A name or alias from ``PROCEDURES`` (e.g. ``'holm'``, ``'bonferroni'``, ``'lr'``).
     k : int
         k of k-FWER (control P(k or more false rejections)); only for k-FWER procedures.
     axis : int or None
@@ -296,8 +296,8 @@ def reject(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int = 1, ax
 
 
 def decide(pvalues, alpha, method, k, nan_policy, axis=None, log_p=None):
-    """The one code path of :func:`reject` and every per-procedure function: a ``torch.Tensor``
-    stays on its device (:mod:`mtest._torch_backend`), anything else goes through :func:`run`."""
+    """The one code path of ``reject`` and every per-procedure function: a ``torch.Tensor``
+    stays on its device (``mtest._torch_backend``), anything else goes through ``run``."""
     if _torch_backend.is_tensor(pvalues):
         if log_p is not None:
             raise ValueError(f"log_p ({log_p!r}) is not supported for torch tensors; give p-values "
@@ -322,13 +322,13 @@ def bonferroni(pvalues, alpha: float = 0.05, *, k: int = 1, axis: int | None = N
     Parameters
     ----------
     pvalues : array_like or pandas.Series
-        p-values in [0, 1], any shape and real dtype (as in :func:`reject`).
+        p-values in [0, 1], any shape and real dtype (as in ``reject``).
     alpha : float
         Level in (0, 1).
     k : int
         k-FWER: controls P(k or more false rejections); ``k = 1`` is the FWER.
     axis : int or None
-        ``None``: one family; an int: families along that axis (see :func:`reject`).
+        ``None``: one family; an int: families along that axis (see ``reject``).
     nan_policy : {'raise', 'omit'}
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
@@ -372,11 +372,11 @@ def holm(pvalues, alpha: float = 0.05, *, axis: int | None = None, nan_policy: s
     Parameters
     ----------
     pvalues : array_like or pandas.Series
-        p-values in [0, 1], any shape and real dtype (as in :func:`reject`).
+        p-values in [0, 1], any shape and real dtype (as in ``reject``).
     alpha : float
         Level in (0, 1).
     axis : int or None
-        ``None``: one family; an int: families along that axis (see :func:`reject`).
+        ``None``: one family; an int: families along that axis (see ``reject``).
     nan_policy : {'raise', 'omit'}
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
@@ -422,13 +422,13 @@ def lehmann_romano(pvalues, alpha: float = 0.05, *, k: int, axis: int | None = N
     Parameters
     ----------
     pvalues : array_like or pandas.Series
-        p-values in [0, 1], any shape and real dtype (as in :func:`reject`).
+        p-values in [0, 1], any shape and real dtype (as in ``reject``).
     alpha : float
         Level in (0, 1).
     k : int
         At least 1 (keyword-only, required): P(k or more false rejections) <= alpha.
     axis : int or None
-        ``None``: one family; an int: families along that axis (see :func:`reject`).
+        ``None``: one family; an int: families along that axis (see ``reject``).
     nan_policy : {'raise', 'omit'}
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
@@ -466,7 +466,7 @@ def lehmann_romano(pvalues, alpha: float = 0.05, *, k: int, axis: int | None = N
 
 # The per-procedure functions below are explicit one-line definitions (not generated in a loop) so
 # that their signatures and docstrings are visible to static tools: the documentation site's
-# parser (griffe), IDEs and ``help()``. Each body is a call of the one code path, :func:`decide`.
+# parser (griffe), IDEs and ``help()``. Each body is a call of the one code path, ``decide``.
 
 def sidak(pvalues, alpha: float = 0.05, *, axis: int | None = None, nan_policy: str = "raise",
           log_p: str | None = None) -> MultipleTestResult:
@@ -475,18 +475,18 @@ def sidak(pvalues, alpha: float = 0.05, *, axis: int | None = None, nan_policy: 
 
     Adjusted p-values are 1 - (1 - p)^m, computed as ``-expm1(m * log1p(-p))`` without
     cancellation (statsmodels' ``'sidak'``) [1]_. Slightly more powerful than Bonferroni; the
-    guarantee needs independence or positive orthant dependence [2]_ (use :func:`bonferroni` or
-    :func:`holm` under arbitrary dependence, e.g. for certification).
+    guarantee needs independence or positive orthant dependence [2]_ (use ``bonferroni`` or
+    ``holm`` under arbitrary dependence, e.g. for certification).
 
     Parameters
     ----------
     pvalues : array_like or pandas.Series
-        p-values in [0, 1], any shape and real dtype (as in :func:`reject`); a ``torch.Tensor``
+        p-values in [0, 1], any shape and real dtype (as in ``reject``); a ``torch.Tensor``
         stays on its device.
     alpha : float
         Level in (0, 1).
     axis : int or None
-        ``None``: one family; an int: families along that axis (see :func:`reject`).
+        ``None``: one family; an int: families along that axis (see ``reject``).
     nan_policy : {'raise', 'omit'}
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
@@ -527,17 +527,17 @@ def holm_sidak(pvalues, alpha: float = 0.05, *, axis: int | None = None, nan_pol
     Holm's step-down scheme [1]_ with Šidák's constants in place of alpha/(m - i + 1); adjusted
     p-values are the running maximum of 1 - (1 - p(i))^(m - i + 1) (statsmodels' ``'hs'``, the
     default of ``multipletests``). The guarantee needs independence or positive orthant
-    dependence [2]_; under arbitrary dependence use :func:`holm`.
+    dependence [2]_; under arbitrary dependence use ``holm``.
 
     Parameters
     ----------
     pvalues : array_like or pandas.Series
-        p-values in [0, 1], any shape and real dtype (as in :func:`reject`); a ``torch.Tensor``
+        p-values in [0, 1], any shape and real dtype (as in ``reject``); a ``torch.Tensor``
         stays on its device.
     alpha : float
         Level in (0, 1).
     axis : int or None
-        ``None``: one family; an int: families along that axis (see :func:`reject`).
+        ``None``: one family; an int: families along that axis (see ``reject``).
     nan_policy : {'raise', 'omit'}
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
@@ -574,19 +574,19 @@ def hochberg(pvalues, alpha: float = 0.05, *, axis: int | None = None, nan_polic
     independence or positive regression dependence (PRDS).
 
     Rejects the r smallest p-values where r is the largest i with (m - i + 1)*p(i) <= alpha [1]_:
-    Holm's constants, stepping up instead of down, so it rejects at least what :func:`holm`
+    Holm's constants, stepping up instead of down, so it rejects at least what ``holm``
     rejects. Its validity rests on Simes' inequality, proven under PRDS [2]_; it is not valid under
     arbitrary dependence. Adjusted p-values as R's ``p.adjust(method = "hochberg")``.
 
     Parameters
     ----------
     pvalues : array_like or pandas.Series
-        p-values in [0, 1], any shape and real dtype (as in :func:`reject`); a ``torch.Tensor``
+        p-values in [0, 1], any shape and real dtype (as in ``reject``); a ``torch.Tensor``
         stays on its device.
     alpha : float
         Level in (0, 1).
     axis : int or None
-        ``None``: one family; an int: families along that axis (see :func:`reject`).
+        ``None``: one family; an int: families along that axis (see ``reject``).
     nan_policy : {'raise', 'omit'}
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
@@ -623,19 +623,19 @@ def hommel(pvalues, alpha: float = 0.05, *, axis: int | None = None, nan_policy:
     independence or positive regression dependence (PRDS).
 
     Rejects H_i when every intersection hypothesis containing it is rejected by Simes' test [1]_.
-    It rejects at least what :func:`hochberg` rejects. The adjusted p-values equal R's
+    It rejects at least what ``hochberg`` rejects. The adjusted p-values equal R's
     ``p.adjust(method = "hommel")`` and are computed in O(m) after sorting [2]_. Like Hochberg's,
     its validity rests on Simes' inequality (PRDS) [3]_.
 
     Parameters
     ----------
     pvalues : array_like or pandas.Series
-        p-values in [0, 1], any shape and real dtype (as in :func:`reject`); a ``torch.Tensor``
+        p-values in [0, 1], any shape and real dtype (as in ``reject``); a ``torch.Tensor``
         is processed on the CPU and the result returned on its device.
     alpha : float
         Level in (0, 1).
     axis : int or None
-        ``None``: one family; an int: families along that axis (see :func:`reject`).
+        ``None``: one family; an int: families along that axis (see ``reject``).
     nan_policy : {'raise', 'omit'}
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
@@ -678,18 +678,18 @@ def benjamini_hochberg(pvalues, alpha: float = 0.05, *, axis: int | None = None,
     false discovery rate (the expected share of false rejections among the rejections) is at most
     (m0/m)*alpha under independence [1]_ and under PRDS [2]_ (Thm 1.2). An FDR bound is an average
     over repetitions, not a statement about one run's rejections: certification needs a
-    familywise procedure (:func:`holm`). Registry name ``'fdr_bh'``; R's ``"BH"``, scipy's
+    familywise procedure (``holm``). Registry name ``'fdr_bh'``; R's ``"BH"``, scipy's
     ``false_discovery_control(method='bh')``.
 
     Parameters
     ----------
     pvalues : array_like or pandas.Series
-        p-values in [0, 1], any shape and real dtype (as in :func:`reject`); a ``torch.Tensor``
+        p-values in [0, 1], any shape and real dtype (as in ``reject``); a ``torch.Tensor``
         stays on its device.
     alpha : float
         Level in (0, 1).
     axis : int or None
-        ``None``: one family; an int: families along that axis (see :func:`reject`).
+        ``None``: one family; an int: families along that axis (see ``reject``).
     nan_policy : {'raise', 'omit'}
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
@@ -734,12 +734,12 @@ def benjamini_yekutieli(pvalues, alpha: float = 0.05, *, axis: int | None = None
     Parameters
     ----------
     pvalues : array_like or pandas.Series
-        p-values in [0, 1], any shape and real dtype (as in :func:`reject`); a ``torch.Tensor``
+        p-values in [0, 1], any shape and real dtype (as in ``reject``); a ``torch.Tensor``
         stays on its device.
     alpha : float
         Level in (0, 1).
     axis : int or None
-        ``None``: one family; an int: families along that axis (see :func:`reject`).
+        ``None``: one family; an int: families along that axis (see ``reject``).
     nan_policy : {'raise', 'omit'}
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
@@ -779,19 +779,19 @@ def benjamini_krieger_yekutieli(pvalues, alpha: float = 0.05, *, axis: int | Non
     Stage 1: Benjamini–Hochberg at alpha' = alpha/(1 + alpha) gives r1 rejections. If 0 < r1 < m,
     stage 2 runs Benjamini–Hochberg at alpha' m/m0 with the estimate m0 = m - r1 of the number of
     true nulls [1]_ (Definition 6); FDR <= alpha under independence [1]_ (Theorem 2). More
-    powerful than :func:`benjamini_hochberg` when many nulls are false. Registry name
+    powerful than ``benjamini_hochberg`` when many nulls are false. Registry name
     ``'fdr_tsbky'`` (statsmodels' ``multipletests(method='fdr_tsbky')``, bit for bit). The
     adjusted p-values depend on alpha (statsmodels': "specific to the given alpha").
 
     Parameters
     ----------
     pvalues : array_like or pandas.Series
-        p-values in [0, 1], any shape and real dtype (as in :func:`reject`); a ``torch.Tensor``
+        p-values in [0, 1], any shape and real dtype (as in ``reject``); a ``torch.Tensor``
         stays on its device.
     alpha : float
         Level in (0, 1).
     axis : int or None
-        ``None``: one family; an int: families along that axis (see :func:`reject`).
+        ``None``: one family; an int: families along that axis (see ``reject``).
     nan_policy : {'raise', 'omit'}
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
@@ -835,12 +835,12 @@ def gavrilov_benjamini_sarkar(pvalues, alpha: float = 0.05, *, axis: int | None 
     Parameters
     ----------
     pvalues : array_like or pandas.Series
-        p-values in [0, 1], any shape and real dtype (as in :func:`reject`); a ``torch.Tensor``
+        p-values in [0, 1], any shape and real dtype (as in ``reject``); a ``torch.Tensor``
         stays on its device.
     alpha : float
         Level in (0, 1).
     axis : int or None
-        ``None``: one family; an int: families along that axis (see :func:`reject`).
+        ``None``: one family; an int: families along that axis (see ``reject``).
     nan_policy : {'raise', 'omit'}
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
@@ -886,7 +886,7 @@ def adjust(pvalues, method: str = "holm", *, alpha: float | None = None, k: int 
     Parameters
     ----------
     pvalues : array_like or pandas.Series
-        p-values in [0, 1], any shape and real dtype (as in :func:`reject`).
+        p-values in [0, 1], any shape and real dtype (as in ``reject``).
     method : str
         A name or alias from ``mtest.PROCEDURES``.
     alpha : float, optional
@@ -894,7 +894,7 @@ def adjust(pvalues, method: str = "holm", *, alpha: float | None = None, k: int 
     k : int
         k of k-FWER procedures.
     axis : int or None
-        ``None``: one family; an int: families along that axis (see :func:`reject`).
+        ``None``: one family; an int: families along that axis (see ``reject``).
     nan_policy : {'raise', 'omit'}
         ``'omit'``: NaN is not tested, not counted, and stays NaN (R semantics).
     log_p : {None, 'ln', 'log10'}

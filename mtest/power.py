@@ -31,7 +31,7 @@ __all__ = ["MethodSpec", "StudySpec", "FIGURES", "figure_spec", "run_study", "pl
 class MethodSpec:
     """A method of the study: ``kind`` in {'joint', 'indiv', 'segcertify'}; for SEGCERTIFY the FWER
     ``procedure`` and ``k`` (FWER or k-FWER under arbitrary dependence, as
-    :func:`mtest.segcertify` requires). ``alpha`` overrides the study's alpha (k-FWER study)."""
+    ``mtest.segcertify`` requires). ``alpha`` overrides the study's alpha (k-FWER study)."""
 
     label: str
     kind: str
@@ -145,7 +145,7 @@ def _summarize(certified, wrong, null, radius, k):
 
 
 def run_study(spec: StudySpec, *, seed: int = 0, progress: bool = True, max_cells: int = 20_000_000):
-    """Run one figure's study and return a tidy :class:`pandas.DataFrame` (one row per x × method).
+    """Run one figure's study and return a tidy ``pandas.DataFrame`` (one row per x × method).
 
     Columns: figure, x, N, n_bad, gamma, n0, n, alpha, tau, method, fwer_k, reps, certified_rate,
     certified_rate_se, wrong_rate (certified with the wrong class, per component),
@@ -261,7 +261,7 @@ def plot_study(df, spec: StudySpec, path):
 
 @dataclass(frozen=True)
 class PlanResult:
-    """Outcome of :func:`plan_samples`: the smallest ``n`` whose expected certified rate reaches
+    """Outcome of ``plan_samples``: the smallest ``n`` whose expected certified rate reaches
     ``target_rate``, that rate, the critical count at ``n`` and whether the rate is exact
     (Bonferroni) or a guaranteed lower bound (Holm)."""
 

@@ -1,7 +1,7 @@
 """The built-in procedures: Bonferroni, Holm, Lehmann–Romano k-FWER, Šidák, Holm–Šidák,
 Hochberg, Hommel, Benjamini–Hochberg and Benjamini–Yekutieli, with the statsmodels and R aliases.
 
-Each is registered in :mod:`mtest.registry` with the error rate it controls and the dependence
+Each is registered in ``mtest.registry`` with the error rate it controls and the dependence
 under which it does (see docs/procedures.md, generated from this registry). Definitions follow
 ``docs/theory.md``; notation: m tested hypotheses, sorted p-values p(1) <= ... <= p(m).
 

@@ -28,7 +28,7 @@ PI0_METHODS = ("smoother", "bootstrap")
 
 @dataclass(frozen=True, repr=False)
 class QValueResult:
-    """Result of :func:`qvalue`.
+    """Result of ``qvalue``.
 
     Attributes
     ----------

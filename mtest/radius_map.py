@@ -1,7 +1,7 @@
 """Simultaneously valid radius maps: every component certified at the largest tau of a grid.
 
 SEGCERTIFY (Fischer et al., ICML 2021, Alg. 2) certifies every component at one threshold tau and
-one radius R(tau). From the same counts, :func:`segcertify_radius_map` certifies each component
+one radius R(tau). From the same counts, ``segcertify_radius_map`` certifies each component
 at the *largest* tau_j of a grid tau_1 < ... < tau_J whose null H_ij: p_A,i <= tau_j it rejects,
 and all these certificates hold together with probability at least 1 - alpha — without paying
 J times in alpha.
@@ -41,7 +41,7 @@ def _check_taus(taus) -> np.ndarray:
 
 def familywise_method(method, k: int, alpha: float) -> tuple[str, Guarantee]:
     """The certifying procedure's name and guarantee for the nested-levels paths (radius maps,
-    hierarchies): Holm or Bonferroni (any k), after :func:`mtest.certify.certifying_procedure`.
+    hierarchies): Holm or Bonferroni (any k), after ``mtest.certify.certifying_procedure``.
 
     Parameters
     ----------
@@ -109,12 +109,12 @@ def nested_levels(table: np.ndarray, index: np.ndarray, alpha: float, method: st
 
 @dataclass(frozen=True, repr=False)
 class RadiusMapResult:
-    """Outcome of :func:`segcertify_radius_map`.
+    """Outcome of ``segcertify_radius_map``.
 
     Attributes
     ----------
     labels : ndarray of int
-        The guess where some level is certified, :data:`mtest.ABSTAIN` (-1) elsewhere.
+        The guess where some level is certified, ``mtest.ABSTAIN`` (-1) elsewhere.
     level : ndarray of int
         Index into ``taus`` of each component's certified threshold (-1: abstains).
     tau : ndarray of float
@@ -176,7 +176,7 @@ def segcertify_radius_map(guess, count, *, n: int, taus, alpha: float, method: s
     Parameters
     ----------
     guess, count : array_like of int
-        As in :func:`mtest.segcertify` (guess from n0 separate samples; 0 <= count <= n).
+        As in ``mtest.segcertify`` (guess from n0 separate samples; 0 <= count <= n).
     n : int
         Counting samples.
     taus : sequence of float
@@ -188,7 +188,7 @@ def segcertify_radius_map(guess, count, *, n: int, taus, alpha: float, method: s
     k : int
         k-FWER with 'bonferroni'.
     sigma, radius
-        Radius function as in :func:`mtest.segcertify`.
+        Radius function as in ``mtest.segcertify``.
 
     Returns
     -------

@@ -2,18 +2,18 @@
 
 A procedure is one of two kinds:
 
-* :class:`StepwiseProcedure` — single-step, step-down or step-up, written as a *transform*
+* ``StepwiseProcedure`` — single-step, step-down or step-up, written as a *transform*
   ``raw(values, ranks, m, k)``: the raw adjusted p-value g_i(p) of the i-th smallest p-value
-  (Holm: ``(m - i + 1) * p``). The stepwise engine (:mod:`mtest._stepwise`) derives the exact
+  (Holm: ``(m - i + 1) * p``). The stepwise engine (``mtest._stepwise``) derives the exact
   critical values, the fast counting-form rejections and the adjusted p-values from that one
   function, so they cannot disagree.
-* :class:`SpecialProcedure` — a procedure with its own adjusted p-values of sorted input
+* ``SpecialProcedure`` — a procedure with its own adjusted p-values of sorted input
   (Hommel), rejecting where the adjusted p-value is ``<= alpha``.
 
 Every procedure declares the error rate it controls (``'fwer'``, ``'kfwer'``, ``'fdr'``) and the
 dependence under which it does (``'arbitrary'``, ``'prds'``, ``'positive-orthant'``,
-``'independent'``); :meth:`Procedure.guarantee` turns that into a :class:`Guarantee` for given
-``k`` and ``alpha``. Certification (:func:`mtest.segcertify`) accepts only procedures whose
+``'independent'``); ``Procedure.guarantee`` turns that into a ``Guarantee`` for given
+``k`` and ``alpha``. Certification (``mtest.segcertify``) accepts only procedures whose
 guarantee is FWER or k-FWER under arbitrary dependence, because the components of one input are
 tested on the same noisy samples.
 """
@@ -120,7 +120,7 @@ class Procedure:
     name : str
         Canonical name (what results report).
     aliases : tuple of str
-        Other names accepted by :func:`get_procedure` (statsmodels and R spellings).
+        Other names accepted by ``get_procedure`` (statsmodels and R spellings).
     error_rate : {'fwer', 'kfwer', 'fdr'}
         What it controls; ``'kfwer'`` for procedures that take ``k`` (k = 1 is the FWER).
     dependence : {'arbitrary', 'prds', 'positive-orthant', 'independent'}
@@ -154,7 +154,7 @@ class Procedure:
         return self.error_rate == "kfwer"
 
     def guarantee(self, k: int = 1, alpha: float | None = None) -> Guarantee:
-        """The :class:`Guarantee` of a run with this ``k`` and ``alpha``."""
+        """The ``Guarantee`` of a run with this ``k`` and ``alpha``."""
         rate = self.error_rate
         if rate == "kfwer" and k == 1:
             rate = "fwer"
@@ -218,7 +218,7 @@ class SpecialProcedure(Procedure):
     alpha_dependent : bool
         ``True`` when the adjusted p-values depend on the level (the two-stage adaptive FDR
         procedures): ``adjust_sorted`` is then called as ``adjust_sorted(values, k, alpha)``
-        and :func:`mtest.adjust` needs ``alpha``.
+        and ``mtest.adjust`` needs ``alpha``.
     """
 
     adjust_sorted: Callable
@@ -323,7 +323,7 @@ def procedures_table(procedures=None) -> str:
     """The markdown table of procedures in docs/procedures.md, generated from the registry.
 
     One row per procedure: name, aliases, kind, transform, the declared error rate and dependence
-    (the data of :meth:`Procedure.guarantee`), whether :func:`mtest.segcertify` accepts it, and the
+    (the data of ``Procedure.guarantee``), whether ``mtest.segcertify`` accepts it, and the
     reference for the procedure and its guarantee.
 
     Examples

@@ -1,7 +1,7 @@
 """Anytime-valid sequential SEGCERTIFY: sample in rounds, stop when every component is decided.
 
 SEGCERTIFY (Fischer et al., ICML 2021, Alg. 2) fixes the number of counting samples n in advance,
-so every input pays for its slowest component. :class:`SequentialCertifier` instead takes the
+so every input pays for its slowest component. ``SequentialCertifier`` instead takes the
 counts in rounds and may be stopped at *any* time, by any rule that looks at the data, with the
 same guarantee: with probability at least 1 - alpha no certified component has p_A,i <= tau.
 
@@ -40,7 +40,7 @@ from ._validation import as_int_array, check_alpha, check_positive_int, check_pr
 __all__ = ["SequentialCertifier", "SequentialResult", "log_evalue", "e_holm_reject",
            "sequential_procedure"]
 
-#: status codes of :attr:`SequentialResult.status`
+#: status codes of ``SequentialResult.status``
 UNDECIDED, CERTIFIED, FUTILE = 0, 1, 2
 
 # decisions compare e-values with l / alpha; this relative margin keeps rounding on the safe side
@@ -124,12 +124,12 @@ def e_holm_reject(evalues, alpha: float) -> np.ndarray:
 
 @dataclass(frozen=True, repr=False)
 class SequentialResult:
-    """Outcome of :meth:`SequentialCertifier.result`.
+    """Outcome of ``SequentialCertifier.result``.
 
     Attributes
     ----------
     labels : ndarray of int
-        The guess where certified, :data:`mtest.ABSTAIN` (-1) elsewhere; the guess's shape.
+        The guess where certified, ``mtest.ABSTAIN`` (-1) elsewhere; the guess's shape.
     reject : ndarray of bool
         Certified components (rejected H0,i: p_A,i <= tau).
     radius : float
@@ -181,7 +181,7 @@ class SequentialCertifier:
     """Anytime-valid SEGCERTIFY: feed counts in rounds, stop whenever you like.
 
     Per component i, an e-process E_i for H0,i: p_A,i <= tau (uniform mixture over the
-    alternatives q in (tau, 1] of likelihood ratios against tau; see :func:`log_evalue`); across
+    alternatives q in (tau, 1] of likelihood ratios against tau; see ``log_evalue``); across
     components e-Holm (``method='holm'``) or e-Bonferroni (``method='bonferroni'``, with ``k`` for
     k-FWER). A component is certified once its rejection is reached and keeps its certificate;
     it is *futile* (abstains) once it can no longer be certified within ``n_max`` samples.
@@ -207,7 +207,7 @@ class SequentialCertifier:
     k : int
         k-FWER with 'bonferroni' (P(k or more false certificates) <= alpha).
     sigma, radius
-        Radius R(tau) as in :func:`mtest.segcertify`.
+        Radius R(tau) as in ``mtest.segcertify``.
     futility : float or None
         Power knob, never validity: a component is also declared futile when, even if its
         remaining samples matched at the rate of its one-sided Clopper–Pearson upper bound at

@@ -37,7 +37,7 @@ def reject_table(table, index, alpha: float = 0.05, method: str = "holm", *,
     index : array_like of int
         Any shape; ``0 <= index < len(table)``. The p-value of component i is ``table[index[i]]``.
     alpha, method, k
-        As in :func:`reject`.
+        As in ``reject``.
 
     Examples
     --------
@@ -82,7 +82,7 @@ def reject_table(table, index, alpha: float = 0.05, method: str = "holm", *,
 
 @dataclass(frozen=True)
 class RowsResult:
-    """Per-row outcome of :func:`reject_table_rows`: rejections and threshold of each row."""
+    """Per-row outcome of ``reject_table_rows``: rejections and threshold of each row."""
 
     n_rejected: np.ndarray
     threshold: np.ndarray
@@ -93,7 +93,7 @@ class RowsResult:
 
 def reject_table_rows(table, index, alpha: float = 0.05, method: str = "holm", *,
                       k: int = 1) -> RowsResult:
-    """:func:`reject_table` for many independent families at once (rows of a 2-D ``index``).
+    """``reject_table`` for many independent families at once (rows of a 2-D ``index``).
 
     Each row is one family of m = ``index.shape[1]`` hypotheses; rows run in parallel in one
     Numba kernel (simulations and power studies). Row ``j`` rejects exactly

@@ -36,7 +36,7 @@ def as_procedure(method, *, alpha: float, k: int = 1) -> Callable:
 
 @dataclass(frozen=True)
 class ErrorRateCheck:
-    """Outcome of :func:`check_fwer` / :func:`check_fdr`.
+    """Outcome of ``check_fwer`` / ``check_fdr``.
 
     ``rate`` estimates P(k or more false rejections) (``kind='FWER'``) or the FDR; ``ci_low`` and
     ``ci_high`` bound it at ``confidence`` (Clopper–Pearson for FWER, Student t for the FDR);
@@ -126,13 +126,13 @@ def check_fwer(procedure, *, n_hypotheses: int, n_null: int, alpha: float = 0.05
                simulate=None) -> ErrorRateCheck:
     """Estimate P(k or more false rejections) of ``procedure`` by simulation.
 
-    p-values come from :func:`mtest.testing.gaussian_pvalues` (the first ``n_null`` hypotheses are
+    p-values come from ``mtest.testing.gaussian_pvalues`` (the first ``n_null`` hypotheses are
     true nulls, the rest have z-shift ``effect``) with the chosen dependence.
 
     Parameters
     ----------
     procedure : callable, str or Procedure
-        ``pvalues (1-D array) -> boolean reject mask``, or a method name / :class:`mtest.Procedure`
+        ``pvalues (1-D array) -> boolean reject mask``, or a method name / ``mtest.Procedure``
         (run at ``alpha`` and ``k``).
     n_hypotheses, n_null : int
     alpha : float
@@ -141,14 +141,14 @@ def check_fwer(procedure, *, n_hypotheses: int, n_null: int, alpha: float = 0.05
         Count an error when k or more true nulls are rejected (k = 1: the FWER).
     dependence : {'independent', 'equicorrelated', 'block', 'negative'}
     rho, block_size, effect
-        See :func:`mtest.testing.gaussian_pvalues`.
+        See ``mtest.testing.gaussian_pvalues``.
     reps : int
     seed : int or numpy.random.Generator
     confidence : float
         Level of the Clopper–Pearson interval.
     simulate : callable, optional
         ``(reps, rng) -> SimulatedPValues`` replacing the Gaussian copula (any joint law; e.g.
-        :func:`mtest.testing.examples.staggered_blocks`). ``dependence`` is then only a label.
+        ``mtest.testing.examples.staggered_blocks``). ``dependence`` is then only a label.
 
     Returns
     -------
@@ -185,7 +185,7 @@ def check_fdr(procedure, *, n_hypotheses: int, n_null: int, alpha: float = 0.05,
               effect: float = 3.0, reps: int = 2000, seed=None, confidence: float = 0.99) -> ErrorRateCheck:
     """Estimate the false discovery rate E[V / max(R, 1)] of ``procedure`` by simulation.
 
-    As :func:`check_fwer`; the interval is mean ± Student-t quantile × standard error.
+    As ``check_fwer``; the interval is mean ± Student-t quantile × standard error.
 
     Examples
     --------
@@ -212,7 +212,7 @@ def check_fdr(procedure, *, n_hypotheses: int, n_null: int, alpha: float = 0.05,
 
 
 def assert_fwer_controlled(procedure, **kwargs) -> ErrorRateCheck:
-    """:func:`check_fwer`, raising ``AssertionError`` with a readable message on a 'fail'.
+    """``check_fwer``, raising ``AssertionError`` with a readable message on a 'fail'.
 
     Examples
     --------
@@ -226,7 +226,7 @@ def assert_fwer_controlled(procedure, **kwargs) -> ErrorRateCheck:
 
 
 def assert_fdr_controlled(procedure, **kwargs) -> ErrorRateCheck:
-    """:func:`check_fdr`, raising ``AssertionError`` with a readable message on a 'fail'."""
+    """``check_fdr``, raising ``AssertionError`` with a readable message on a 'fail'."""
     result = check_fdr(procedure, **kwargs)
     if not result.passed:
         raise AssertionError(f"FDR not controlled: {result}")

@@ -1,7 +1,7 @@
 """Reusable assertions about multiple-testing procedures (use them in your own tests).
 
 A *procedure* here is a callable ``(pvalues, alpha) -> boolean reject mask``;
-:func:`procedure` turns a registered method into one.
+``procedure`` turns a registered method into one.
 """
 from __future__ import annotations
 
