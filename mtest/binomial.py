@@ -60,6 +60,21 @@ def _check_p(p) -> np.ndarray:
 def binom_pvalue_table(n: int, p: float, alternative: str = "greater") -> np.ndarray:
     """The exact p-values for every k in 0..n (length n + 1), as scipy ``binomtest`` computes them.
 
+    Parameters
+    ----------
+    n : int
+        Trials (>= 0).
+    p : float
+        Success probability under the null, in [0, 1].
+    alternative : {'greater', 'less', 'two-sided'}
+        ``'greater'``: P(X >= k); ``'less'``: P(X <= k); ``'two-sided'``: scipy's rule (the
+        probability of outcomes no more likely than k).
+
+    Returns
+    -------
+    ndarray
+        float64, length n + 1: the p-value of every k in 0..n.
+
     Examples
     --------
     >>> from mtest import binom_pvalue_table
@@ -251,7 +266,13 @@ def _search(n, p, sign, target, lo, hi):
 
 @dataclass(frozen=True)
 class ConfidenceInterval:
-    """Bounds of a confidence interval (arrays of the inputs' broadcast shape)."""
+    """Bounds of a confidence interval (arrays of the inputs' broadcast shape).
+
+    Attributes
+    ----------
+    low, high : ndarray
+        Lower and upper bounds.
+    """
 
     low: np.ndarray
     high: np.ndarray
@@ -364,7 +385,19 @@ def _bisect_tail(fun, a, b, tail: float, upper: bool) -> np.ndarray:
 
 @dataclass(frozen=True)
 class BinomTestResult:
-    """One exact binomial test (scipy ``BinomTestResult`` style)."""
+    """One exact binomial test (scipy ``BinomTestResult`` style).
+
+    Attributes
+    ----------
+    k, n, p : int, int, float
+        Successes, trials and the null probability of success.
+    alternative : {'two-sided', 'greater', 'less'}
+        The alternative hypothesis.
+    statistic : float
+        The estimated proportion k / n.
+    pvalue : float
+        The exact p-value.
+    """
 
     k: int
     n: int
@@ -381,6 +414,28 @@ class BinomTestResult:
 
 def binomtest(k: int, n: int, p: float = 0.5, alternative: str = "two-sided") -> BinomTestResult:
     """A single exact binomial test with a result object (as ``scipy.stats.binomtest``).
+
+    Parameters
+    ----------
+    k : int
+        Successes.
+    n : int
+        Trials (>= k).
+    p : float
+        Success probability under the null.
+    alternative : {'two-sided', 'greater', 'less'}
+        The alternative hypothesis.
+
+    Returns
+    -------
+    BinomTestResult
+        ``pvalue``, ``statistic`` (k / n) and the inputs; ``proportion_ci`` gives the
+        Clopper–Pearson interval.
+
+    References
+    ----------
+    .. [1] Clopper, C. J. and Pearson, E. S. (1934). The use of confidence or fiducial limits
+           illustrated in the case of the binomial. Biometrika 26(4), 404-413.
 
     Examples
     --------

@@ -107,6 +107,16 @@ class GaussianL2:
     (Theorem 5.1). Also the certified angle, in radians, of a rotation about one fixed axis
     smoothed with N(0, sigma^2) (rotations about one axis compose additively; Fischer et al. 2020).
 
+    Parameters
+    ----------
+    sigma : float
+        Standard deviation of the Gaussian noise (> 0).
+
+    Attributes
+    ----------
+    sigma : float
+        As given.
+
     Examples
     --------
     >>> from mtest import GaussianL2
@@ -129,6 +139,16 @@ class LaplaceL1:
 
     For p > 1/2 (Teng, Lee, Hsu 2020, Thm 1; Yang et al. 2020). Tight: in one dimension the
     classifier 1[x + eps <= t] loses its majority exactly at a shift of R (tested numerically).
+
+    Parameters
+    ----------
+    scale : float
+        Scale lambda of the Laplace noise (> 0).
+
+    Attributes
+    ----------
+    scale : float
+        As given.
 
     Examples
     --------
@@ -231,7 +251,17 @@ def check_guess_count(guess, count, n: int):
 @dataclass(frozen=True)
 class GuessCount:
     """Per-component guessed class (argmax of the n0 guessing counts), its count among the n
-    counting samples, and n."""
+    counting samples, and n.
+
+    Attributes
+    ----------
+    guess : ndarray of int
+        Guessed class per component.
+    count : ndarray of int
+        Its count among the n counting samples.
+    n : int
+        Counting samples per component.
+    """
 
     guess: np.ndarray
     count: np.ndarray
@@ -244,6 +274,18 @@ def guess_and_count(counts0, counts) -> GuessCount:
     ``guess`` = argmax of ``counts0`` over the last axis (ties go to the lowest class index);
     ``count`` = ``counts`` at the guess; ``n`` = the per-component total of ``counts``, which must
     be the same for every component.
+
+    Parameters
+    ----------
+    counts0 : array_like of int
+        Per-class counts of the n0 guessing samples, shape (..., C).
+    counts : array_like of int
+        Per-class counts of the n counting samples, the same shape.
+
+    Returns
+    -------
+    GuessCount
+        ``guess``, ``count`` and ``n``.
 
     Examples
     --------
@@ -301,6 +343,10 @@ class SegCertifyResult:
         What the certificate promises: with probability at least 1 - alpha, no certified
         component (k-FWER: fewer than k of them) has p_A <= tau, whatever the dependence between
         components, e.g. ``FWER <= 0.001 under arbitrary dependence``.
+    tau, alpha, n : float, float, int
+        The threshold, level and counting samples of the run.
+    method, k : str, int
+        The procedure's canonical name and k of k-FWER.
     """
 
     labels: np.ndarray
@@ -427,6 +473,35 @@ def segcertify_counts(counts0, counts, *, tau: float, alpha: float, method: str 
                       sigma: float | None = None, radius: Callable | None = None) -> SegCertifyResult:
     """SEGCERTIFY from full class counts of shape (..., C): see ``guess_and_count``.
 
+    Parameters
+    ----------
+    counts0 : array_like of int
+        Per-class counts of the n0 guessing samples, shape (..., C).
+    counts : array_like of int
+        Per-class counts of the n counting samples, the same shape (n = their per-component total).
+    tau : float
+        Threshold in [1/2, 1).
+    alpha : float
+        Level in (0, 1).
+    method : str
+        A FWER (or k-FWER) procedure valid under arbitrary dependence (e.g. ``'holm'``).
+    k : int
+        k of k-FWER.
+    sigma : float, optional
+        Gaussian noise level: radius sigma * Phi^-1(p) (``GaussianL2``). Not with ``radius``.
+    radius : callable, optional
+        ``p -> radius`` (e.g. ``LaplaceL1(scale)``); without sigma or radius the radii are NaN.
+
+    Returns
+    -------
+    SegCertifyResult
+        As ``segcertify``.
+
+    References
+    ----------
+    .. [1] Fischer, M., Baader, M. and Vechev, M. (2021). Scalable certified segmentation via
+           randomized smoothing. ICML. Algorithm 2.
+
     Examples
     --------
     >>> import numpy as np, mtest
@@ -445,7 +520,19 @@ def segcertify_counts(counts0, counts, *, tau: float, alpha: float, method: str 
 @dataclass(frozen=True)
 class CertifyResult:
     """Cohen CERTIFY per component: ``labels`` (guess or ABSTAIN), the Clopper–Pearson lower bound
-    ``p_lower`` of p_A at confidence 1 - alpha, and ``radius`` (NaN where abstained)."""
+    ``p_lower`` of p_A at confidence 1 - alpha, and ``radius`` (NaN where abstained).
+
+    Attributes
+    ----------
+    labels : ndarray of int
+        The guess where certified, ``ABSTAIN`` (-1) elsewhere.
+    p_lower : ndarray of float
+        One-sided Clopper–Pearson lower bound of p_A per component.
+    radius : ndarray of float
+        R(p_lower) where certified, NaN elsewhere (or without sigma/radius).
+    alpha : float
+        The per-component level.
+    """
 
     labels: np.ndarray
     p_lower: np.ndarray
@@ -460,6 +547,31 @@ def cohen_certify(guess, count, *, n: int, alpha: float, sigma: float | None = N
     p_lower = one-sided Clopper–Pearson lower bound of p_A at 1 - alpha; certify if p_lower > 1/2,
     with radius R(p_lower) (sigma * Phi^-1(p_lower) for Gaussian noise). Each component's
     guarantee holds with probability 1 - alpha on its own — no multiple-testing correction.
+
+    Parameters
+    ----------
+    guess : array_like of int
+        Guessed class per component (from independent guessing samples).
+    count : array_like of int
+        Counting samples (of n) whose output equals the guess, per component.
+    n : int
+        Counting samples.
+    alpha : float
+        Level in (0, 1), per component.
+    sigma : float, optional
+        Gaussian noise level: radius sigma * Phi^-1(p) (``GaussianL2``). Not with ``radius``.
+    radius : callable, optional
+        ``p -> radius`` (e.g. ``LaplaceL1(scale)``); without sigma or radius the radii are NaN.
+
+    Returns
+    -------
+    CertifyResult
+        Labels (``ABSTAIN`` where p_lower <= 1/2), lower bounds and radii.
+
+    References
+    ----------
+    .. [1] Cohen, J., Rosenfeld, E. and Kolter, J. Z. (2019). Certified adversarial robustness via
+           randomized smoothing. ICML. Algorithm CERTIFY.
 
     Examples
     --------
@@ -484,7 +596,17 @@ def cohen_certify(guess, count, *, n: int, alpha: float, sigma: float | None = N
 @dataclass(frozen=True)
 class PredictResult:
     """Cohen PREDICT per component: ``labels`` (top class or ABSTAIN) and the two-sided
-    binomial ``pvalues`` of the top-two test."""
+    binomial ``pvalues`` of the top-two test.
+
+    Attributes
+    ----------
+    labels : ndarray of int
+        Top class per component, or ``ABSTAIN`` (-1).
+    pvalues : ndarray of float
+        Two-sided binomial p-value of n_A out of n_A + n_B against 1/2.
+    alpha : float
+        The per-component level.
+    """
 
     labels: np.ndarray
     pvalues: np.ndarray
@@ -498,6 +620,25 @@ def cohen_predict(counts, *, alpha: float) -> PredictResult:
     c_A if the two-sided binomial test of n_A out of n_A + n_B against 1/2 has p-value <= alpha,
     else abstain. The probability of returning a class other than the smoothed classifier's is at
     most alpha.
+
+    Parameters
+    ----------
+    counts : array_like of int
+        Per-class counts of noisy samples, shape (..., C); every component has at least one.
+    alpha : float
+        Level in (0, 1), per component.
+
+    Returns
+    -------
+    PredictResult
+        Top class or ``ABSTAIN`` per component, and the p-values.
+
+    References
+    ----------
+    .. [1] Cohen, J., Rosenfeld, E. and Kolter, J. Z. (2019). Certified adversarial robustness via
+           randomized smoothing. ICML. Algorithm PREDICT.
+    .. [2] Hung, K. and Fithian, W. (2019). Rank verification for exponential families. Annals of
+           Statistics 47(2), 758-782.
 
     Examples
     --------
@@ -531,7 +672,21 @@ def cohen_predict(counts, *, alpha: float) -> PredictResult:
 
 @dataclass(frozen=True)
 class IndivClassResult:
-    """INDIVCLASS: all components certified (``certified``) or the whole output abstains."""
+    """INDIVCLASS: all components certified (``certified``) or the whole output abstains.
+
+    Attributes
+    ----------
+    labels : ndarray of int
+        The guess everywhere when certified, ``ABSTAIN`` (-1) everywhere otherwise.
+    certified : bool
+        Whether every component was certified.
+    radius : float
+        min_i R(p_lower,i) when certified, NaN otherwise.
+    p_lower : ndarray of float
+        Per-component Clopper–Pearson lower bounds at level alpha/N.
+    alpha : float
+        The level of the joint statement.
+    """
 
     labels: np.ndarray
     certified: bool
@@ -547,6 +702,31 @@ def indiv_class(guess, count, *, n: int, alpha: float, sigma: float | None = Non
     If every component's lower bound exceeds 1/2 the output is the guess everywhere with radius
     min_i R(p_lower,i); a single uncertified component makes the whole output abstain. All N
     bounds hold jointly with probability at least 1 - alpha (union bound).
+
+    Parameters
+    ----------
+    guess : array_like of int
+        Guessed class per component.
+    count : array_like of int
+        Counting samples (of n) equal to the guess, per component.
+    n : int
+        Counting samples.
+    alpha : float
+        Level in (0, 1) of the joint statement.
+    sigma : float, optional
+        Gaussian noise level: radius sigma * Phi^-1(p) (``GaussianL2``). Not with ``radius``.
+    radius : callable, optional
+        ``p -> radius`` (e.g. ``LaplaceL1(scale)``); without sigma or radius the radii are NaN.
+
+    Returns
+    -------
+    IndivClassResult
+        All components certified, or the whole output abstains.
+
+    References
+    ----------
+    .. [1] Fischer, M., Baader, M. and Vechev, M. (2021). Scalable certified segmentation via
+           randomized smoothing. ICML. §4.
 
     Examples
     --------
@@ -571,7 +751,25 @@ def indiv_class(guess, count, *, n: int, alpha: float, sigma: float | None = Non
 
 @dataclass(frozen=True)
 class JointClassResult:
-    """JOINTCLASS: the guessed output vector or full abstention, with its vector-match count."""
+    """JOINTCLASS: the guessed output vector or full abstention, with its vector-match count.
+
+    Attributes
+    ----------
+    labels : ndarray of int
+        The guessed output vector when certified, ``ABSTAIN`` (-1) everywhere otherwise.
+    certified : bool
+        Whether the vector was certified (p_lower > 1/2).
+    radius : float
+        R(p_lower) when certified, NaN otherwise.
+    p_lower : float
+        Clopper–Pearson lower bound of the probability of the whole vector.
+    count : int
+        Counting samples equal to the guessed vector.
+    n : int
+        Counting samples.
+    alpha : float
+        The level.
+    """
 
     labels: np.ndarray
     certified: bool
@@ -586,6 +784,31 @@ def joint_class_from_count(guess, count: int, *, n: int, alpha: float, sigma: fl
                            radius: Callable | None = None) -> JointClassResult:
     """JOINTCLASS (paper §4) given the guessed output vector and how many of the n counting
     samples equal it exactly: CERTIFY with the whole vector as one class.
+
+    Parameters
+    ----------
+    guess : array_like of int
+        The guessed output vector (any shape).
+    count : int
+        Counting samples whose whole output equals ``guess``.
+    n : int
+        Counting samples.
+    alpha : float
+        Level in (0, 1).
+    sigma : float, optional
+        Gaussian noise level: radius sigma * Phi^-1(p) (``GaussianL2``). Not with ``radius``.
+    radius : callable, optional
+        ``p -> radius`` (e.g. ``LaplaceL1(scale)``); without sigma or radius the radii are NaN.
+
+    Returns
+    -------
+    JointClassResult
+        The guessed vector or full abstention.
+
+    References
+    ----------
+    .. [1] Fischer, M., Baader, M. and Vechev, M. (2021). Scalable certified segmentation via
+           randomized smoothing. ICML. §4.
 
     Examples
     --------
@@ -614,6 +837,29 @@ def joint_class(samples0, samples, *, alpha: float, sigma: float | None = None,
     to count exact matches of the guessed vector (paper §4).
 
     The guess is the most frequent vector among ``samples0`` (ties: the one seen first).
+
+    Parameters
+    ----------
+    samples0 : array_like of int
+        Output vectors of the n0 guessing samples, shape (n0, ...).
+    samples : array_like of int
+        Output vectors of the n counting samples, shape (n, ...).
+    alpha : float
+        Level in (0, 1).
+    sigma : float, optional
+        Gaussian noise level: radius sigma * Phi^-1(p) (``GaussianL2``). Not with ``radius``.
+    radius : callable, optional
+        ``p -> radius`` (e.g. ``LaplaceL1(scale)``); without sigma or radius the radii are NaN.
+
+    Returns
+    -------
+    JointClassResult
+        The guessed vector or full abstention.
+
+    References
+    ----------
+    .. [1] Fischer, M., Baader, M. and Vechev, M. (2021). Scalable certified segmentation via
+           randomized smoothing. ICML. §4.
 
     Examples
     --------

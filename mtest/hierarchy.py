@@ -43,6 +43,20 @@ class Hierarchy:
 
     Build it with ``from_groups``. ``parent[v]`` is the parent node of v (-1 for the root).
 
+    Parameters
+    ----------
+    names : tuple of str
+        Node names: the ``n_leaves`` classes first, then the groups.
+    parent : tuple of int
+        Parent node of each node (-1 for the root).
+    n_leaves : int
+        The model's class count.
+
+    Attributes
+    ----------
+    names, parent, n_leaves
+        As given.
+
     Examples
     --------
     >>> from mtest import Hierarchy
@@ -164,6 +178,14 @@ class HierarchyCertifyResult:
         R(tau): every certified node is robust within it.
     guarantee : Guarantee
         With probability >= 1 - alpha every certified node v has P(f(x + eps) in leaves(v)) > tau.
+    tau, alpha, n : float, float, int
+        Threshold, level and counting samples of the run.
+    method : str
+        The procedure's canonical name.
+    levels : str
+        ``'nested'`` or ``'n0'``: how the nodes of each chain were chosen and tested.
+    hierarchy : Hierarchy
+        The class tree.
     """
 
     node: np.ndarray
@@ -262,6 +284,11 @@ def hierarchical_segcertify(counts0, counts, hierarchy: Hierarchy, *, tau: float
     select : float, optional
         ``levels='n0'`` only: the n0 fraction a node needs to be chosen (default tau).
 
+    Returns
+    -------
+    HierarchyCertifyResult
+        The certified node per component, its level on the chain, the radius and the guarantee.
+
     Examples
     --------
     >>> import numpy as np, mtest
@@ -315,7 +342,21 @@ def hierarchical_segcertify(counts0, counts, hierarchy: Hierarchy, *, tau: float
 class CIGResult:
     """Certified information gain: ``cig`` (pixel average), ``ccig`` (class average over the
     classes present), ``per_class`` (NaN for absent classes), ``certified_rate`` (certified and
-    correct, over non-ignored components) and ``abstain_rate``."""
+    correct, over non-ignored components) and ``abstain_rate``.
+
+    Attributes
+    ----------
+    cig : float
+        Certified information gain (pixel average).
+    ccig : float
+        Class-average CIG over the classes present.
+    per_class : ndarray of float
+        The ratio per true class (NaN for absent classes).
+    certified_rate : float
+        Certified and correct, over non-ignored components.
+    abstain_rate : float
+        Abstained, over non-ignored components.
+    """
 
     cig: float
     ccig: float
@@ -332,6 +373,28 @@ def certified_information_gain(node, target, hierarchy: Hierarchy, *, ignore_ind
     score 0. CIG = total / (#non-ignored components * log|Y_leaf|); cCIG averages the same ratio
     computed per true class over the classes present. With a flat hierarchy CIG is the certified
     accuracy.
+
+    Parameters
+    ----------
+    node : array_like of int
+        Certified node per component (``ABSTAIN`` where abstained), e.g.
+        ``hierarchical_segcertify(...).node``.
+    target : array_like of int
+        True leaf class per component, the same shape.
+    hierarchy : Hierarchy
+        The class tree.
+    ignore_index : int, optional
+        Target value of components that are not scored.
+
+    Returns
+    -------
+    CIGResult
+        CIG, cCIG, the per-class ratios and the certified and abstain rates.
+
+    References
+    ----------
+    .. [1] Anani, A., Lorenz, T., Schiele, B. and Fritz, M. (2024). Adaptive hierarchical
+           certification for segmentation using randomized smoothing. ICML.
 
     Examples
     --------

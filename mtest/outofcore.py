@@ -46,7 +46,19 @@ _NA_TEXT = {"", "NA", "NaN", "nan", "NULL", "null", "None"}
 
 @dataclass(frozen=True)
 class FamilySummary:
-    """One family's outcome: its key (``()`` for the whole set, the ``by`` values, or the file)."""
+    """One family's outcome: its key (``()`` for the whole set, the ``by`` values, or the file).
+
+    Attributes
+    ----------
+    key : tuple
+        ``()`` for the whole set, the ``by`` values, or the file.
+    n_tests : int
+        Hypotheses tested in the family.
+    n_rejected : int
+        Rejections.
+    threshold : float
+        Every p-value ``<= threshold`` of the family is rejected.
+    """
 
     key: tuple
     n_tests: int
@@ -545,6 +557,9 @@ def adjust_files(source, output_dir, *, column: str = "p", method: str = "holm",
         Each file is its own family (e.g. one chromosome per file, if that is the family).
     log_p : {None, 'ln', 'log10'}
         The column holds ln p or log10 p; adjusted values are written in the same scale.
+    adjusted_column, reject_column : str
+        Names of the two columns added to every output file (adjusted p-values, rejections);
+        they must not already exist in the input.
     chunk_rows : int
         Rows per chunk read; also the target size of a value range spilled for step-up methods.
     progress : bool

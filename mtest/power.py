@@ -263,7 +263,25 @@ def plot_study(df, spec: StudySpec, path):
 class PlanResult:
     """Outcome of ``plan_samples``: the smallest ``n`` whose expected certified rate reaches
     ``target_rate``, that rate, the critical count at ``n`` and whether the rate is exact
-    (Bonferroni) or a guaranteed lower bound (Holm)."""
+    (Bonferroni) or a guaranteed lower bound (Holm).
+
+    Attributes
+    ----------
+    n : int
+        The smallest number of counting samples reaching ``target_rate``.
+    expected_rate : float
+        The expected certified rate at ``n`` (a lower bound for Holm).
+    critical_count : int
+        The count a component needs at ``n`` to be certified (Bonferroni's critical count).
+    target_rate : float
+        The requested rate.
+    method : str
+        The procedure's canonical name.
+    exact : bool
+        Whether ``expected_rate`` is exact (Bonferroni) rather than a lower bound (Holm).
+    n0 : int or None
+        Guessing samples, when the plan accounts for wrong guesses.
+    """
 
     n: int
     expected_rate: float

@@ -128,6 +128,10 @@ class RadiusMapResult:
     guarantee : Guarantee
         With probability >= 1 - alpha every component's p_A,i exceeds its certified tau (all
         components and levels at once; k-FWER: fewer than k components overstated).
+    n, alpha : int, float
+        Counting samples and level.
+    method, k : str, int
+        The procedure's canonical name and k of k-FWER.
     """
 
     labels: np.ndarray

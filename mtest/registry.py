@@ -189,6 +189,18 @@ class StepwiseProcedure(Procedure):
         ``critical_guess(ranks, m, k, alpha)``: the inverse of ``raw`` at ``alpha`` up to
         rounding; the engine finds the exact critical value from it (a poor guess costs time,
         never correctness).
+    name : str
+        Canonical name (what results report).
+    aliases : tuple of str
+        Other names accepted by ``get_procedure``.
+    error_rate : {'fwer', 'kfwer', 'fdr'}
+        What it controls.
+    dependence : {'arbitrary', 'prds', 'positive-orthant', 'independent'}
+        Under which dependence the control is proven.
+    reference : str
+        Where the procedure and its guarantee come from.
+    formula : str
+        The transform or rule in words.
     """
 
     step: str
@@ -219,6 +231,18 @@ class SpecialProcedure(Procedure):
         ``True`` when the adjusted p-values depend on the level (the two-stage adaptive FDR
         procedures): ``adjust_sorted`` is then called as ``adjust_sorted(values, k, alpha)``
         and ``mtest.adjust`` needs ``alpha``.
+    name : str
+        Canonical name (what results report).
+    aliases : tuple of str
+        Other names accepted by ``get_procedure``.
+    error_rate : {'fwer', 'kfwer', 'fdr'}
+        What it controls.
+    dependence : {'arbitrary', 'prds', 'positive-orthant', 'independent'}
+        Under which dependence the control is proven.
+    reference : str
+        Where the procedure and its guarantee come from.
+    formula : str
+        The transform or rule in words.
     """
 
     adjust_sorted: Callable
@@ -240,6 +264,18 @@ def register(procedure: Procedure, *, replace: bool = False) -> Procedure:
 
     A name or alias that is already taken is refused with a ``ValueError``; ``replace=True``
     replaces a procedure registered earlier by the user, never a built-in one.
+
+    Parameters
+    ----------
+    procedure : Procedure
+        A ``StepwiseProcedure`` or ``SpecialProcedure``.
+    replace : bool
+        Replace a user-registered procedure of the same name or alias (never a built-in).
+
+    Returns
+    -------
+    Procedure
+        ``procedure``, now reachable by its name and aliases.
 
     Examples
     --------
@@ -293,6 +329,16 @@ def mark_builtin() -> None:
 
 def get_procedure(method: Any) -> Procedure:
     """Look up a procedure by name or alias (case-insensitive); ``ValueError`` lists the valid names.
+
+    Parameters
+    ----------
+    method : str or Procedure
+        A name or alias from ``PROCEDURES``, or a procedure object (returned as is).
+
+    Returns
+    -------
+    Procedure
+        The registered procedure.
 
     Examples
     --------

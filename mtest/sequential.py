@@ -146,6 +146,12 @@ class SequentialResult:
         Each component's log e-value when it was decided (current value where undecided).
     guarantee : Guarantee
         FWER (k-FWER) <= alpha under arbitrary dependence, valid at any stopping time.
+    tau, alpha : float, float
+        Threshold and level.
+    method, k : str, int
+        The procedure's canonical name and k of k-FWER.
+    n_max : int
+        The sample budget per input.
     """
 
     labels: np.ndarray

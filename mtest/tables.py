@@ -39,6 +39,11 @@ def reject_table(table, index, alpha: float = 0.05, method: str = "holm", *,
     alpha, method, k
         As in ``reject``.
 
+    Returns
+    -------
+    MultipleTestResult
+        Equal to ``reject(table[index], alpha, method, k=k)``, of ``index``'s shape.
+
     Examples
     --------
     >>> import numpy as np, mtest
@@ -82,7 +87,17 @@ def reject_table(table, index, alpha: float = 0.05, method: str = "holm", *,
 
 @dataclass(frozen=True)
 class RowsResult:
-    """Per-row outcome of ``reject_table_rows``: rejections and threshold of each row."""
+    """Per-row outcome of ``reject_table_rows``: rejections and threshold of each row.
+
+    Attributes
+    ----------
+    n_rejected : ndarray of int
+        Rejections per row.
+    threshold : ndarray of float
+        Per row: every p-value ``<= threshold`` is rejected (NaN when nothing was tested).
+    method, alpha, k : str, float, int
+        The procedure's canonical name, the level and k of k-FWER.
+    """
 
     n_rejected: np.ndarray
     threshold: np.ndarray
@@ -98,6 +113,24 @@ def reject_table_rows(table, index, alpha: float = 0.05, method: str = "holm", *
     Each row is one family of m = ``index.shape[1]`` hypotheses; rows run in parallel in one
     Numba kernel (simulations and power studies). Row ``j`` rejects exactly
     ``table[index[j]] <= threshold[j]``, equal to ``reject_table(table, index[j], ...)``.
+
+    Parameters
+    ----------
+    table : array_like of float
+        The distinct possible p-values, in [0, 1].
+    index : array_like of int
+        Shape (rows, m): row j is one family, p-values ``table[index[j]]``.
+    alpha : float
+        Level in (0, 1).
+    method : str
+        A registered stepwise procedure.
+    k : int
+        k of k-FWER.
+
+    Returns
+    -------
+    RowsResult
+        ``n_rejected`` and ``threshold`` per row.
 
     Examples
     --------

@@ -21,7 +21,22 @@ __all__ = ["ErrorRateCheck", "check_fwer", "check_fdr", "assert_fwer_controlled"
 
 
 def as_procedure(method, *, alpha: float, k: int = 1) -> Callable:
-    """A registered method as a callable ``pvalues -> reject mask`` (for the harness)."""
+    """A registered method as a callable ``pvalues -> reject mask`` (for the harness).
+
+    Parameters
+    ----------
+    method : str or Procedure
+        A registered name or alias, or a procedure object.
+    alpha : float
+        Level in (0, 1).
+    k : int
+        k of k-FWER.
+
+    Returns
+    -------
+    callable
+        ``pvalues (1-D array) -> boolean reject mask``.
+    """
     from ..multitest import reject
     from ..registry import get_procedure
 
@@ -43,6 +58,31 @@ class ErrorRateCheck:
     ``power`` is the average fraction of false nulls rejected. ``verdict`` is 'fail' when the
     whole interval lies above ``alpha`` (evidence that the procedure does not control the rate),
     else 'pass'.
+
+    Attributes
+    ----------
+    kind : {'FWER', 'FDR'}
+        Which rate was estimated.
+    procedure : str
+        The procedure's name.
+    rate, ci_low, ci_high : float
+        The estimate and its interval at ``confidence``.
+    confidence : float
+        Level of the interval.
+    alpha : float
+        The level the procedure claims.
+    k : int
+        k of k-FWER (1 for the FWER and the FDR).
+    power : float
+        Average fraction of false nulls rejected.
+    reps, n_hypotheses, n_null : int
+        Repetitions, hypotheses per repetition, true nulls among them.
+    dependence : str
+        The dependence of the simulated p-values.
+    rho : float
+        Its correlation parameter.
+    verdict : {'pass', 'fail'}
+        ``'fail'`` when the whole interval lies above ``alpha``.
     """
 
     kind: str
@@ -187,6 +227,36 @@ def check_fdr(procedure, *, n_hypotheses: int, n_null: int, alpha: float = 0.05,
 
     As ``check_fwer``; the interval is mean ± Student-t quantile × standard error.
 
+    Parameters
+    ----------
+    procedure : callable, str or Procedure
+        ``pvalues (1-D array) -> boolean reject mask``, or a method name / ``mtest.Procedure``
+        (run at ``alpha``).
+    n_hypotheses, n_null : int
+        Hypotheses per repetition and true nulls among them.
+    alpha : float
+        The FDR level the procedure claims.
+    dependence : {'independent', 'equicorrelated', 'block', 'negative'}
+        Dependence of the simulated z-statistics.
+    rho, block_size, effect : float, int, float
+        See ``mtest.testing.gaussian_pvalues``.
+    reps : int
+        Repetitions.
+    seed : int or numpy.random.Generator
+        Randomness.
+    confidence : float
+        Level of the Student-t interval.
+
+    Returns
+    -------
+    ErrorRateCheck
+        The estimated FDR, its interval, the power and the verdict.
+
+    References
+    ----------
+    .. [1] Benjamini, Y. and Hochberg, Y. (1995). Controlling the false discovery rate.
+           Journal of the Royal Statistical Society B 57(1), 289-300.
+
     Examples
     --------
     >>> from mtest.testing import check_fdr
@@ -214,6 +284,18 @@ def check_fdr(procedure, *, n_hypotheses: int, n_null: int, alpha: float = 0.05,
 def assert_fwer_controlled(procedure, **kwargs) -> ErrorRateCheck:
     """``check_fwer``, raising ``AssertionError`` with a readable message on a 'fail'.
 
+    Parameters
+    ----------
+    procedure : callable, str or Procedure
+        As in ``check_fwer``.
+    **kwargs
+        The other arguments of ``check_fwer``.
+
+    Returns
+    -------
+    ErrorRateCheck
+        The passing check.
+
     Examples
     --------
     >>> from mtest.testing import assert_fwer_controlled
@@ -226,7 +308,20 @@ def assert_fwer_controlled(procedure, **kwargs) -> ErrorRateCheck:
 
 
 def assert_fdr_controlled(procedure, **kwargs) -> ErrorRateCheck:
-    """``check_fdr``, raising ``AssertionError`` with a readable message on a 'fail'."""
+    """``check_fdr``, raising ``AssertionError`` with a readable message on a 'fail'.
+
+    Parameters
+    ----------
+    procedure : callable, str or Procedure
+        As in ``check_fdr``.
+    **kwargs
+        The other arguments of ``check_fdr``.
+
+    Returns
+    -------
+    ErrorRateCheck
+        The passing check.
+    """
     result = check_fdr(procedure, **kwargs)
     if not result.passed:
         raise AssertionError(f"FDR not controlled: {result}")
