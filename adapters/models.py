@@ -129,6 +129,15 @@ class SegmentationModel(nn.Module):
 class PlainModel(SegmentationModel):
     """A module that returns a logits tensor (see ``SegmentationModel`` for the parameters).
 
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Returns a logits tensor (B, C, h, w).
+    mean, std : sequence of float, optional
+        Per-channel normalization inside the wrapper (after the noise); both or neither.
+    resize : bool
+        Resize logits to the input's spatial size (bilinear); False refuses a size mismatch.
+
     Examples
     --------
     >>> import torch
@@ -189,8 +198,12 @@ class HFSegmentation(SegmentationModel):
     Parameters
     ----------
     model : transformers.PreTrainedModel
-    **kwargs
-        ``mean``, ``std``, ``resize`` as for ``SegmentationModel``.
+        A ``*ForSemanticSegmentation`` model (its output has ``.logits``).
+    mean, std : sequence of float, optional
+        Per-channel normalization inside the wrapper (after the noise), e.g. ``IMAGENET_MEAN``
+        and ``IMAGENET_STD``; both or neither.
+    resize : bool
+        Upsample the logits to the input's size (bilinear, ``align_corners=False``).
 
     Examples
     --------

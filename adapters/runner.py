@@ -50,6 +50,21 @@ class DatasetRun:
     ``table``: it as markdown. ``computed``/``skipped``: inputs certified by this run (all
     processes together) / found finished in ``out`` by an earlier run. ``rank``/``world_size``:
     of this process.
+
+    Attributes
+    ----------
+    results : pandas.DataFrame or None
+        One row per (input, setting) on rank 0; None on other ranks.
+    summary : pandas.DataFrame or None
+        ``summarize(results)``.
+    table : str or None
+        The summary as markdown.
+    out : pathlib.Path
+        The output folder.
+    computed, skipped : int
+        Inputs certified by this run / found finished in ``out`` by an earlier run.
+    rank, world_size : int
+        This process's rank and the number of processes.
     """
 
     results: object

@@ -60,7 +60,21 @@ class Counts:
     per-class counts of the n0 guessing samples (ties to the lowest class), ``count`` (N,) =
     matches with the guess among the n counting samples, ``joint_count`` = counting samples whose
     whole output equals the guess. ``shape`` is the model's per-component output shape (e.g.
-    (H, W) or (P,), N = its product) and ``num_classes`` its class count, both for this call."""
+    (H, W) or (P,), N = its product) and ``num_classes`` its class count, both for this call.
+
+    Attributes
+    ----------
+    guess : torch.Tensor
+        int64 (N,): argmax of the per-class counts of the n0 guessing samples.
+    count : torch.Tensor
+        int64 (N,): matches with the guess among the n counting samples.
+    joint_count : int
+        Counting samples whose whole output equals the guess.
+    shape : tuple of int
+        The model's per-component output shape.
+    num_classes : int
+        The model's class count.
+    """
 
     guess: torch.Tensor
     count: torch.Tensor
@@ -77,6 +91,21 @@ class CertifyRun:
     per-component output, e.g. (H, W) or (P,)). ``guess``/``count`` are the per-component guess
     and its count among the n counting samples, ``joint_count`` the number of counting samples
     whose whole output equals the guess (for JOINTCLASS). Times are wall-clock seconds.
+
+    Attributes
+    ----------
+    result : mtest.SegCertifyResult
+        The core SEGCERTIFY result.
+    guess, count : ndarray of int
+        Per-component guess and its count among the n counting samples.
+    joint_count : int
+        Counting samples whose whole output equals the guess.
+    n0, n : int
+        Guessing and counting samples.
+    noise : object
+        The noise (its ``radius`` gives R(tau)).
+    seconds_sampling, seconds_certify : float
+        Wall-clock seconds of sampling and of the statistics.
     """
 
     result: Any

@@ -31,6 +31,23 @@ class SequentialRun:
     per-component output). ``n_samples`` counting samples were drawn after the ``n0`` guessing
     ones (forward passes: ``n0 + n_samples``). ``history`` lists ``(samples so far, certified so
     far, undecided so far)`` after every round.
+
+    Attributes
+    ----------
+    result : mtest.SequentialResult
+        The core result.
+    guess : ndarray of int
+        The per-component guess.
+    n0 : int
+        Guessing samples.
+    n_samples : int
+        Counting samples drawn.
+    history : tuple of tuple
+        ``(samples so far, certified so far, undecided so far)`` after every round.
+    noise : object
+        The noise.
+    seconds : float
+        Wall-clock seconds.
     """
 
     result: Any
@@ -59,6 +76,36 @@ def certify_sequential(smoother, x: torch.Tensor, *, n0: int, tau: float, alpha:
     (default: the smoother's batch size) update a ``mtest.SequentialCertifier`` until it is
     done (every component certified or futile, or n_max samples). The guarantee is the
     certifier's: FWER (k-FWER) <= alpha over the certified components, whatever the stopping.
+
+    Parameters
+    ----------
+    smoother : SegmentationSmoother
+        The model under noise.
+    x : torch.Tensor
+        One input without a batch dimension.
+    n0 : int
+        Guessing samples.
+    tau : float
+        Threshold in [1/2, 1).
+    alpha : float
+        Level in (0, 1).
+    n_max : int
+        Budget of counting samples.
+    method : {'holm', 'bonferroni'}
+        FWER procedure (k-FWER with ``'bonferroni'`` and ``k > 1``).
+    k : int
+        k of k-FWER.
+    round_size : int, optional
+        Samples per round (default: the smoother's batch size).
+    futility : float or None
+        As in ``mtest.SequentialCertifier`` (a power knob, never validity).
+    seed : int
+        Non-negative; noise depends on (seed, phase, sample index) only.
+
+    Returns
+    -------
+    SequentialRun
+        The core result, the guess, the samples drawn and the history of rounds.
 
     Examples
     --------
