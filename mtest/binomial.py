@@ -139,6 +139,11 @@ def binom_pvalue(k, n, p, alternative: str = "greater") -> np.ndarray:
     -------
     ndarray of float64, the broadcast shape of ``k``, ``n``, ``p``.
 
+    References
+    ----------
+    .. [1] Lehmann, E. L. and Romano, J. P. (2005). Testing Statistical Hypotheses, 3rd ed.
+           Springer. §3.4 (one-sided), §4.4 (two-sided binomial tests).
+
     Examples
     --------
     >>> import mtest

@@ -117,6 +117,13 @@ class GaussianL2:
     sigma : float
         As given.
 
+    References
+    ----------
+    .. [1] Cohen, J., Rosenfeld, E. and Kolter, J. Z. (2019). Certified adversarial robustness via
+           randomized smoothing. ICML. Theorem 1.
+    .. [2] Fischer, M., Baader, M. and Vechev, M. (2021). Scalable certified segmentation via
+           randomized smoothing. ICML. Theorem 3.1.
+
     Examples
     --------
     >>> from mtest import GaussianL2
@@ -149,6 +156,11 @@ class LaplaceL1:
     ----------
     scale : float
         As given.
+
+    References
+    ----------
+    .. [1] Yang, G., Duan, T., Hu, J. E., Salman, H., Razenshteyn, I. and Li, J. (2020).
+           Randomized smoothing of all shapes and sizes. ICML.
 
     Examples
     --------
@@ -417,6 +429,11 @@ def segcertify(guess, count, *, n: int, tau: float, alpha: float, method: str = 
     Returns
     -------
     SegCertifyResult
+
+    References
+    ----------
+    .. [1] Fischer, M., Baader, M. and Vechev, M. (2021). Scalable certified segmentation via
+           randomized smoothing. ICML. Algorithm 2, Theorem 5.1.
 
     Examples
     --------

@@ -289,6 +289,13 @@ def hierarchical_segcertify(counts0, counts, hierarchy: Hierarchy, *, tau: float
     HierarchyCertifyResult
         The certified node per component, its level on the chain, the radius and the guarantee.
 
+    References
+    ----------
+    .. [1] Anani, A., Lorenz, T., Schiele, B. and Fritz, M. (2024). Adaptive hierarchical
+           certification for segmentation using randomized smoothing. ICML.
+    .. [2] Fischer, M., Baader, M. and Vechev, M. (2021). Scalable certified segmentation via
+           randomized smoothing. ICML. Algorithm 2.
+
     Examples
     --------
     >>> import numpy as np, mtest

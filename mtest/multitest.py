@@ -271,6 +271,15 @@ def reject(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int = 1, ax
     MultipleTestResult
         For a ``torch.Tensor`` a ``TorchTestResult`` on the tensor's device, bitwise this result.
 
+    References
+    ----------
+    .. [1] Holm, S. (1979). A simple sequentially rejective multiple test procedure.
+           Scandinavian Journal of Statistics 6(2), 65-70.
+    .. [2] Wright, S. P. (1992). Adjusted p-values for simultaneous inference. Biometrics 48(4),
+           1005-1013.
+    .. [3] Lehmann, E. L. and Romano, J. P. (2005). Generalizations of the familywise error rate.
+           Annals of Statistics 33(3), 1138-1154.
+
     Examples
     --------
     >>> import mtest
@@ -905,6 +914,12 @@ def adjust(pvalues, method: str = "holm", *, alpha: float | None = None, k: int 
     -------
     ndarray or pandas.Series
         float64 adjusted p-values of the input's shape.
+
+    References
+    ----------
+    .. [1] Wright, S. P. (1992). Adjusted p-values for simultaneous inference. Biometrics 48(4),
+           1005-1013.
+    .. [2] R Core Team. ``p.adjust``: adjust p-values for multiple comparisons. R package stats.
 
     Examples
     --------

@@ -341,6 +341,11 @@ def plan_samples(N: int, tau: float, alpha: float, p_true, target_rate: float, *
     -------
     PlanResult
 
+    References
+    ----------
+    .. [1] Fischer, M., Baader, M. and Vechev, M. (2021). Scalable certified segmentation via
+           randomized smoothing. ICML. §5 and Figure 2 (the power of SEGCERTIFY).
+
     Examples
     --------
     >>> from mtest import plan_samples

@@ -198,6 +198,11 @@ def segcertify_radius_map(guess, count, *, n: int, taus, alpha: float, method: s
     -------
     RadiusMapResult
 
+    References
+    ----------
+    .. [1] Fischer, M., Baader, M. and Vechev, M. (2021). Scalable certified segmentation via
+           randomized smoothing. ICML. Algorithm 2 (one threshold; here a grid of nested ones).
+
     Examples
     --------
     >>> import numpy as np, mtest

@@ -220,6 +220,15 @@ class SequentialCertifier:
         level ``futility``, it could not reach its threshold by n_max. ``None`` uses only the
         budget rule (all remaining samples matching).
 
+    References
+    ----------
+    .. [1] Vovk, V. and Wang, R. (2021). E-values: calibration, combination and applications.
+           Annals of Statistics 49(3), 1736-1754.
+    .. [2] Howard, S. R., Ramdas, A., McAuliffe, J. and Sekhon, J. (2021). Time-uniform,
+           nonparametric, nonasymptotic confidence sequences. Annals of Statistics 49(2), 1055-1080.
+    .. [3] Fischer, M., Baader, M. and Vechev, M. (2021). Scalable certified segmentation via
+           randomized smoothing. ICML. Algorithm 2.
+
     Examples
     --------
     >>> import numpy as np, mtest

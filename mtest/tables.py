@@ -44,6 +44,13 @@ def reject_table(table, index, alpha: float = 0.05, method: str = "holm", *,
     MultipleTestResult
         Equal to ``reject(table[index], alpha, method, k=k)``, of ``index``'s shape.
 
+    References
+    ----------
+    .. [1] Fischer, M., Baader, M. and Vechev, M. (2021). Scalable certified segmentation via
+           randomized smoothing. ICML. Algorithm 2.
+    .. [2] Holm, S. (1979). A simple sequentially rejective multiple test procedure.
+           Scandinavian Journal of Statistics 6(2), 65-70.
+
     Examples
     --------
     >>> import numpy as np, mtest

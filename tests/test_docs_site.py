@@ -21,7 +21,9 @@ def test_every_public_name_has_a_reference_entry():
     documented = _documented()
     missing = [name for name in mtest.__all__
                if name != "__version__" and f"mtest.{name}" not in documented
-               and not any(d == f"mtest.{name.split('.')[0]}" for d in documented)]
+               and not any(d == f"mtest.{name.split('.')[0]}" for d in documented)
+               # a function named like its module (mtest.qvalue) is documented by its full path
+               and f"mtest.{name}.{name}" not in documented]
     assert not missing, f"public names without an API reference entry in docs/reference: {missing}"
     # whole-module pages
     assert {"mtest.testing", "adapters"} <= documented
