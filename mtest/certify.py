@@ -464,6 +464,7 @@ def segcertify(guess, count, *, n: int, tau: float, alpha: float, method: str = 
     fwer = reject_table(table, index, alpha, proc, k=k)
     labels = np.where(fwer.reject, guess, ABSTAIN)
     pvalues = np.asarray(table, dtype=np.float64)[index].reshape(count.shape)
+    pvalues.flags.writeable = False  # a result never changes after it is returned
     return SegCertifyResult(
         labels=labels, radius=float(apply_radius(fn, tau)), pvalues=pvalues, reject=fwer.reject,
         abstain_rate=1.0 - fwer.n_rejected / count.size, n_certified=fwer.n_rejected, tau=tau,
