@@ -10,7 +10,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
         "`pip install -c constraints.txt -e \".[torch]\"`") from exc
 
 from .noise import GaussianNoise, LaplaceNoise, RotationNoise  # noqa: E402
-from .sampler import CertifyRun, Counts, SegmentationSmoother  # noqa: E402
+from .sampler import CertifyRun, Counts, NoisyPrediction, SegmentationSmoother  # noqa: E402
 from .metrics import (ConfusionMatrix, SegmentationScores, certified_accuracy_curve,  # noqa: E402
                       dataset_metrics, plot_certified_accuracy, plot_segmentation, segmentation_metrics)
 from .sequential import SequentialRun, certify_sequential  # noqa: E402
@@ -29,6 +29,7 @@ __all__ = [
     "HFSegmentation",
     "LaplaceNoise",
     "MultiScale",
+    "NoisyPrediction",
     "PAPER_SCALES",
     "PlainModel",
     "RotationNoise",

@@ -3,7 +3,7 @@
 Abstained components (``mtest.ABSTAIN``) count as *not correct* everywhere (paper §6.2).
 
 Over a dataset the scores follow the paper's Table 1 (and the usual Cityscapes/Pascal protocol):
-one confusion matrix is accumulated over all inputs (:class:`ConfusionMatrix`), the IoU of each
+one confusion matrix is accumulated over all inputs (``ConfusionMatrix``), the IoU of each
 class comes from that matrix and the mIoU averages the classes; accuracy is pooled over all
 scored components and the abstention rate counts every component, ignored ones included. The
 mean of per-input scores is a different number (small inputs and rare classes weigh more); it is
@@ -41,6 +41,23 @@ class SegmentationScores:
     ``abstain_rate``: abstained / all components, ignored ones included.
     ``n_components``: scored components; ``n_ignored``: components whose target is ``ignore_index``.
     ``average``: ``"dataset"`` (one confusion matrix, the paper's Table 1) or ``"per-input"``.
+
+    Attributes
+    ----------
+    accuracy : float
+        Correct / scored components (abstain = wrong).
+    miou : float
+        Mean of ``iou`` over classes whose union is non-empty.
+    abstain_rate : float
+        Abstained / all components, ignored ones included.
+    iou : ndarray of float
+        Per class TP / (TP + FP + FN).
+    n_components : int
+        Scored components.
+    n_ignored : int
+        Components whose target is ``ignore_index``.
+    average : {'dataset', 'per-input'}
+        How the scores were pooled.
     """
 
     accuracy: float
@@ -103,7 +120,7 @@ class ConfusionMatrix:
                     ignore_index: int | None = None) -> "ConfusionMatrix":
         """A matrix rebuilt from stored counts (e.g. summed per-input matrices of a results table).
 
-        ``matrix`` is the (C, C + 1) array of :attr:`matrix`; ``ignored`` counts components whose
+        ``matrix`` is the (C, C + 1) array of ``matrix``; ``ignored`` counts components whose
         target was ``ignore_index`` and ``ignored_abstained`` those of them that abstained.
 
         Examples
@@ -182,8 +199,24 @@ class ConfusionMatrix:
 def segmentation_metrics(labels, target, num_classes: int, ignore_index: int | None = None) -> SegmentationScores:
     """Accuracy, mIoU and abstention rate of one input's ``labels`` (with ABSTAIN) against ``target``.
 
-    See :class:`SegmentationScores` for the definitions; over several inputs use
-    :func:`dataset_metrics` (or a :class:`ConfusionMatrix`), not the mean of these scores.
+    See ``SegmentationScores`` for the definitions; over several inputs use
+    ``dataset_metrics`` (or a ``ConfusionMatrix``), not the mean of these scores.
+
+    Parameters
+    ----------
+    labels : array_like of int
+        Certified labels (``ABSTAIN`` where abstained).
+    target : array_like of int
+        Ground truth, the same shape.
+    num_classes : int
+        The model's class count.
+    ignore_index : int, optional
+        Target value of components that are not scored.
+
+    Returns
+    -------
+    SegmentationScores
+        Accuracy, mIoU, per-class IoU and abstention rate of this input.
 
     Examples
     --------
@@ -202,6 +235,24 @@ def dataset_metrics(labels, targets, num_classes: int, ignore_index: int | None 
     ``average="dataset"`` (default, the paper's Table 1): one confusion matrix over all inputs,
     mIoU averaged over classes. ``average="per-input"``: every score computed per input, then
     averaged over inputs (``iou`` per class over the inputs where the class occurs).
+
+    Parameters
+    ----------
+    labels : sequence of array_like of int
+        Certified labels per input (``ABSTAIN`` where abstained).
+    targets : sequence of array_like of int
+        Ground truth per input, the same shapes.
+    num_classes : int
+        The model's class count.
+    ignore_index : int, optional
+        Target value of components that are not scored.
+    average : {'dataset', 'per-input'}
+        One confusion matrix over all inputs, or the mean of per-input scores.
+
+    Returns
+    -------
+    SegmentationScores
+        Accuracy, mIoU, per-class IoU and abstention rate.
 
     Examples
     --------
@@ -249,7 +300,24 @@ def certified_accuracy_curve(entries, num_classes: int, ignore_index: int | None
     SEGCERTIFY run each) and optionally ``radius_unit`` (the noise's, e.g. ``"ℓ2"`` or ``"rad"``:
     curves with different units are never mixed). Certified accuracy = fraction of components
     certified with the right class, i.e. robust at that radius, pooled over the entries of a row
-    (``average`` as in :func:`dataset_metrics`). Returns a pandas DataFrame.
+    (``average`` as in ``dataset_metrics``). Returns a pandas DataFrame.
+
+    Parameters
+    ----------
+    entries : iterable of dict
+        One SEGCERTIFY run each, with ``sigma``, ``tau``, ``radius``, ``labels``, ``target`` and
+        optionally ``radius_unit``.
+    num_classes : int
+        The model's class count.
+    ignore_index : int, optional
+        Target value of components that are not scored.
+    average : {'dataset', 'per-input'}
+        As in ``dataset_metrics``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (radius_unit, sigma, tau) with its radius and certified accuracy.
     """
     import pandas as pd
 
@@ -278,6 +346,20 @@ def plot_certified_accuracy(df, path, title: str = "Certified accuracy against r
 
     One panel per ``radius_unit`` (an ℓ2 radius and a rotation angle are different quantities and
     never share an axis); axis labels and legends carry the units.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        From ``certified_accuracy_curve``.
+    path : str or pathlib.Path
+        Where to write the figure (its folder is created).
+    title : str
+        Figure title.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
     """
     units = list(dict.fromkeys(df["radius_unit"])) if "radius_unit" in df else [""]
     fig, axes = new_figure(1, len(units), figsize=(5.6 * len(units), 3.8), dpi=130, squeeze=False)
@@ -312,6 +394,24 @@ def plot_segmentation(inputs, target, panels: dict, path, title: str | None = No
 
     ``inputs`` is an image (3, H, W) / (H, W, 3) in [0, 1] or a point cloud (P, 3+); ``panels``
     maps a title to labels of the target's shape.
+
+    Parameters
+    ----------
+    inputs : array_like
+        An image (3, H, W) / (H, W, 3) in [0, 1] or a point cloud (P, 3+).
+    target : array_like of int
+        Ground-truth labels.
+    panels : dict
+        Title -> labels of the target's shape (``ABSTAIN`` drawn white).
+    path : str or pathlib.Path
+        Where to write the figure (its folder is created).
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
     """
     inputs = np.asarray(inputs)
     cloud = inputs.ndim == 2 and inputs.shape[-1] >= 3 and np.asarray(target).ndim == 1

@@ -1,21 +1,21 @@
-"""Wrappers that turn segmentation models into what :class:`SegmentationSmoother` expects, and the
+"""Wrappers that turn segmentation models into what ``SegmentationSmoother`` expects, and the
 paper's inference protocol (multi-scale + flip, certification at full resolution).
 
 A wrapper maps a batch of (noisy) inputs ``(B, 3, H, W)`` in the scale the noise is added in
 (e.g. pixels in [0, 1]) to per-pixel logits ``(B, C, H, W)`` at the input's resolution:
 
-* :class:`PlainModel` — a module that returns a logits tensor;
-* :class:`DictOutput` — torchvision-style models that return ``{"out": logits, ...}``;
-* :class:`HFSegmentation` — Hugging Face ``*ForSemanticSegmentation`` models (``pixel_values=``
+* ``PlainModel`` — a module that returns a logits tensor;
+* ``DictOutput`` — torchvision-style models that return ``{"out": logits, ...}``;
+* ``HFSegmentation`` — Hugging Face ``*ForSemanticSegmentation`` models (``pixel_values=``
   in, ``.logits`` out at ¼ resolution for SegFormer).
 
-All three share :class:`SegmentationModel`: optional per-channel normalization *inside* the
+All three share ``SegmentationModel``: optional per-channel normalization *inside* the
 model (so noise is added on the pixel scale and the certified radius is in pixel units), and
 bilinear resizing (``align_corners=False``, as transformers' ``post_process_semantic_segmentation``
 does) of logits that come out smaller than the input, before any argmax.
 
-:class:`MultiScale` runs a wrapped model on rescaled (and flipped) copies of **one** noisy input
-and averages the probabilities at full resolution; :class:`Denoised` puts a denoiser in front of
+``MultiScale`` runs a wrapped model on rescaled (and flipped) copies of **one** noisy input
+and averages the probabilities at full resolution; ``Denoised`` puts a denoiser in front of
 a model (denoised smoothing, Salman et al. 2020). Both are ordinary modules, so the smoother adds
 the noise once, to the full-resolution input, before any of them runs.
 """
@@ -58,7 +58,7 @@ def _channel_stats(name, value):
 class SegmentationModel(nn.Module):
     """Base wrapper: normalize, call the model, take its logits, resize them to the input.
 
-    Subclasses override :meth:`call` (how the model is invoked) and :meth:`logits` (where the
+    Subclasses override ``call`` (how the model is invoked) and ``logits`` (where the
     logits are in its output); everything else is shared.
 
     Parameters
@@ -127,7 +127,16 @@ class SegmentationModel(nn.Module):
 
 
 class PlainModel(SegmentationModel):
-    """A module that returns a logits tensor (see :class:`SegmentationModel` for the parameters).
+    """A module that returns a logits tensor (see ``SegmentationModel`` for the parameters).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Returns a logits tensor (B, C, h, w).
+    mean, std : sequence of float, optional
+        Per-channel normalization inside the wrapper (after the noise); both or neither.
+    resize : bool
+        Resize logits to the input's spatial size (bilinear); False refuses a size mismatch.
 
     Examples
     --------
@@ -148,7 +157,7 @@ class DictOutput(SegmentationModel):
     key : str
         The entry that holds the logits (torchvision: ``"out"``).
     **kwargs
-        ``mean``, ``std``, ``resize`` as for :class:`SegmentationModel`.
+        ``mean``, ``std``, ``resize`` as for ``SegmentationModel``.
 
     Examples
     --------
@@ -189,8 +198,12 @@ class HFSegmentation(SegmentationModel):
     Parameters
     ----------
     model : transformers.PreTrainedModel
-    **kwargs
-        ``mean``, ``std``, ``resize`` as for :class:`SegmentationModel`.
+        A ``*ForSemanticSegmentation`` model (its output has ``.logits``).
+    mean, std : sequence of float, optional
+        Per-channel normalization inside the wrapper (after the noise), e.g. ``IMAGENET_MEAN``
+        and ``IMAGENET_STD``; both or neither.
+    resize : bool
+        Upsample the logits to the input's size (bilinear, ``align_corners=False``).
 
     Examples
     --------
@@ -244,9 +257,9 @@ class MultiScale(nn.Module):
     ----------
     model : torch.nn.Module
         Returns logits ``(B, C, h, w)`` for an input ``(B, 3, h, w)`` (e.g. a
-        :class:`SegmentationModel`); any output size is resized to ``(H, W)``.
+        ``SegmentationModel``); any output size is resized to ``(H, W)``.
     scales : sequence of float
-        Default :data:`PAPER_SCALES` (0.5 … 1.75, the paper's Cityscapes setting).
+        Default ``PAPER_SCALES`` (0.5 … 1.75, the paper's Cityscapes setting).
     flip : bool
         Also run the horizontally flipped copy of every scale (default True, as the paper).
     combine : {'softmax', 'logits'}
@@ -413,7 +426,7 @@ def random_segformer(config="tiny", num_labels: int = 19, seed: int = 0):
     Parameters
     ----------
     config : str, dict or path
-        As for :func:`segformer_config`.
+        As for ``segformer_config``.
     num_labels : int
     seed : int
 

@@ -124,7 +124,7 @@ class LaplaceNoise:
     scale : float
         Scale of the Laplace noise.
     features : sequence of int, optional
-        As for :class:`GaussianNoise`: the perturbed (and certified) features; default every entry.
+        As for ``GaussianNoise``: the perturbed (and certified) features; default every entry.
 
     Examples
     --------

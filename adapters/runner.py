@@ -11,7 +11,7 @@ Layout of ``out``::
     out/summary.csv, summary.md   the Table 1 columns over the (n, tau, method) grid
 
 Each input is sampled once per n (counts do not depend on tau, alpha or the FWER method), and
-every (tau, method) of the grid is certified from those counts (:meth:`CertifyRun.recertify`).
+every (tau, method) of the grid is certified from those counts (``CertifyRun.recertify``).
 Its noise is seeded by (seed, input index), so the result of an input does not depend on how
 the inputs are sharded, on the batch size, or on whether the run was interrupted.
 """
@@ -43,13 +43,28 @@ _SETTINGS_FILE = "run.json"
 
 @dataclass(frozen=True)
 class DatasetRun:
-    """What :func:`certify_dataset` did.
+    """What ``certify_dataset`` did.
 
     ``results`` (rank 0; None on other ranks): one row per (input, setting) — see
-    :func:`certify_dataset` for the columns. ``summary``: :func:`summarize` of ``results``;
+    ``certify_dataset`` for the columns. ``summary``: ``summarize`` of ``results``;
     ``table``: it as markdown. ``computed``/``skipped``: inputs certified by this run (all
     processes together) / found finished in ``out`` by an earlier run. ``rank``/``world_size``:
     of this process.
+
+    Attributes
+    ----------
+    results : pandas.DataFrame or None
+        One row per (input, setting) on rank 0; None on other ranks.
+    summary : pandas.DataFrame or None
+        ``summarize(results)``.
+    table : str or None
+        The summary as markdown.
+    out : pathlib.Path
+        The output folder.
+    computed, skipped : int
+        Inputs certified by this run / found finished in ``out`` by an earlier run.
+    rank, world_size : int
+        This process's rank and the number of processes.
     """
 
     results: object
@@ -277,9 +292,9 @@ def certify_dataset(model: torch.nn.Module, noise, dataset, *, num_classes: int,
     Parameters
     ----------
     model : torch.nn.Module
-        Per-component logits with a batch dimension (see :class:`SegmentationSmoother`); wrap
-        Hugging Face or dict-output models with :class:`HFSegmentation` / :class:`DictOutput`,
-        multi-scale inference with :class:`MultiScale`. Moved to ``device`` if it is elsewhere.
+        Per-component logits with a batch dimension (see ``SegmentationSmoother``); wrap
+        Hugging Face or dict-output models with ``HFSegmentation`` / ``DictOutput``,
+        multi-scale inference with ``MultiScale``. Moved to ``device`` if it is elsewhere.
     noise : GaussianNoise, LaplaceNoise, RotationNoise or any noise object
         For point clouds, ``GaussianNoise(sigma, features=range(3))`` perturbs only the
         coordinates (paper §6.3) and ``RotationNoise(sigma, vector_groups=[(0, 3), (3, 6)])``
@@ -303,7 +318,7 @@ def certify_dataset(model: torch.nn.Module, noise, dataset, *, num_classes: int,
     ignore_index : int, optional
         Label of unscored components (e.g. 255); counted in the abstention rate, as Table 1.
     class_dim, output_fn, batch_size, autocast
-        As for :class:`SegmentationSmoother`.
+        As for ``SegmentationSmoother``.
     device : str or torch.device, optional
         Default: CUDA if available, else CPU; under torchrun on GPUs, ``cuda:LOCAL_RANK``.
     seed : int
@@ -315,7 +330,7 @@ def certify_dataset(model: torch.nn.Module, noise, dataset, *, num_classes: int,
     progress : bool
         One tqdm bar (rank 0) naming the current input and setting.
     error_rate : {'fwer', 'fdr'}
-        What alpha bounds for every method of the run (:func:`mtest.segcertify`); checked with
+        What alpha bounds for every method of the run (``mtest.segcertify``); checked with
         the methods before any sampling.
 
     Returns
@@ -505,7 +520,7 @@ def summarize(results):
 
 
 def format_summary(summary) -> str:
-    """A :func:`summarize` table as markdown, with the paper's Table 1 columns.
+    """A ``summarize`` table as markdown, with the paper's Table 1 columns.
 
     Parameters
     ----------

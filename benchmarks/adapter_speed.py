@@ -6,7 +6,7 @@
 
 Models: ``fcn`` (the demo's dilated FCN, 19 classes) or a random-init SegFormer (``segformer-b0``,
 ``segformer-b1``: the published encoder sizes, 19 Cityscapes classes) wrapped in
-:class:`mtest.adapters.HFSegmentation` (ImageNet normalization inside, ¼-resolution logits
+``mtest.adapters.HFSegmentation`` (ImageNet normalization inside, ¼-resolution logits
 upsampled to the input size). The forward-only baseline draws the same per-sample noise and runs
 the same wrapped model; the difference is the argmax and the counting (per-class counts for the
 n0 guesses, matches with the guess for the n counting samples). Peak memory: on CUDA the
@@ -26,7 +26,7 @@ import torch
 
 import mtest.adapters as ad
 from mtest.adapters.demo.models import ImageFCN
-from mtest.adapters.sampler import _COUNT, _phase_seeds
+from mtest.adapters.sampler import COUNT_PHASE, phase_seeds
 
 
 def _sync(device):
@@ -35,10 +35,10 @@ def _sync(device):
 
 
 def forward_only(smoother, x, n, seed=0):
-    seeds = _phase_seeds(seed, _COUNT, n)
-    with smoother._eval():
+    seeds = phase_seeds(seed, COUNT_PHASE, n)
+    with smoother.evaluation():
         for start in range(0, n, smoother.batch_size):
-            out = smoother.model(smoother._noisy_batch(x, seeds[start:start + smoother.batch_size]))
+            out = smoother.model(smoother.noisy_batch(x, seeds[start:start + smoother.batch_size]))
     return out
 
 

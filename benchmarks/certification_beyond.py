@@ -53,23 +53,22 @@ def demo_streams(count, seed):
     import torch
     import mtest.adapters as ad
     from mtest.adapters.demo import load_model, make_images
-    from mtest.adapters.sampler import _COUNT, _GUESS, _phase_seeds
+    from mtest.adapters.sampler import COUNT_PHASE, GUESS_PHASE, phase_seeds
 
     model = load_model("images-sigma0.25")
     smoother = ad.SegmentationSmoother(model, ad.GaussianNoise(0.25), batch_size=ROUND, progress=False)
     images, targets = make_images(count, seed=999)
     for i in range(count):
         x = torch.from_numpy(images[i])
-        with smoother._eval():
-            # _predict returns (labels (batch, components), spatial shape, classes)
-            outs = [smoother._predict(smoother._noisy_batch(x, s[None])) for s in _phase_seeds(seed, _GUESS, 10)]
-            C = outs[0][2]
-            counts0 = torch.stack([torch.nn.functional.one_hot(o[0][0], C) for o in outs]).sum(0)
+        with smoother.evaluation():
+            preds0 = [smoother.predict_batch(smoother.noisy_batch(x, s[None])) for s in phase_seeds(seed, GUESS_PHASE, 10)]
+            C = preds0[0][2]  # the class count of the model's output
+            counts0 = torch.stack([torch.nn.functional.one_hot(pred[0], C) for pred, _, _ in preds0]).sum(0)
             guess = counts0.argmax(1)
-            seeds = _phase_seeds(seed, _COUNT, N_MAX)
+            seeds = phase_seeds(seed, COUNT_PHASE, N_MAX)
             rounds, snap, running = [], {}, torch.zeros_like(counts0)
             for start in range(0, N_MAX, ROUND):
-                pred = smoother._predict(smoother._noisy_batch(x, seeds[start:start + ROUND]))[0]
+                pred = smoother.predict_batch(smoother.noisy_batch(x, seeds[start:start + ROUND]))[0]
                 rounds.append((pred == guess).sum(0).numpy())
                 running += torch.nn.functional.one_hot(pred, C).sum(0)
                 if start + ROUND in FIXED_N:

@@ -1,6 +1,6 @@
 """The paper's power studies: ``python benchmarks/power_study.py --figure all [--reps R] [--out DIR]``.
 
-Same as ``mtest power``; the implementation lives in :mod:`mtest.power`.
+Same as ``mtest power``; the implementation lives in ``mtest.power``.
 """
 import sys
 

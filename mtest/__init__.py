@@ -37,6 +37,16 @@ from .frames import adjust_frame
 from .outofcore import FamilySummary, FilesResult, adjust_files
 from .power import PlanResult, plan_samples
 from .multitest import MultipleTestResult, adjust, bonferroni, holm, lehmann_romano, reject
+from .multitest import (
+    sidak,
+    holm_sidak,
+    hochberg,
+    hommel,
+    benjamini_hochberg,
+    benjamini_yekutieli,
+    benjamini_krieger_yekutieli,
+    gavrilov_benjamini_sarkar,
+)
 from .registry import (
     PROCEDURES,
     Guarantee,
@@ -128,4 +138,12 @@ __all__ = [
     "HierarchyCertifyResult",
     "certified_information_gain",
     "hierarchical_segcertify",
+    "sidak",
+    "holm_sidak",
+    "hochberg",
+    "hommel",
+    "benjamini_hochberg",
+    "benjamini_yekutieli",
+    "benjamini_krieger_yekutieli",
+    "gavrilov_benjamini_sarkar",
 ]

@@ -41,7 +41,7 @@ def to_families(arr: np.ndarray, axis: int) -> np.ndarray:
 
 
 def from_families(rows: np.ndarray, shape: tuple, axis: int) -> np.ndarray:
-    """Inverse of :func:`to_families` for an array of the input's ``shape``."""
+    """Inverse of ``to_families`` for an array of the input's ``shape``."""
     moved_shape = tuple(np.delete(np.asarray(shape), axis)) + (shape[axis],)
     return np.moveaxis(rows.reshape(moved_shape), -1, axis)
 
@@ -89,7 +89,7 @@ def thresholds(proc: Procedure, n_rejected: np.ndarray, sizes: np.ndarray, order
 
     Stepwise procedures: the critical value of rank max(r, 1) — one critical-value vector per
     distinct family size. Special procedures: the r-th smallest p-value, or just below the
-    smallest when nothing is rejected (as :func:`mtest._stepwise.threshold`).
+    smallest when nothing is rejected (as ``mtest._stepwise.threshold``).
     """
     out = np.full(sizes.shape, np.nan)
     for m in np.unique(sizes):

@@ -9,11 +9,11 @@ the engine is written as *generators* that ask for what they need and never see 
 
 A driver answers the requests from its source (one pass over an array, one reduction over a Dask
 array's blocks, one read of a set of files, or several families' requests batched into one read).
-The logic is that of :mod:`mtest._stepwise` — exact critical values, :func:`decide_sorted` — so the
+The logic is that of ``mtest._stepwise`` — exact critical values, ``decide_sorted`` — so the
 answers are the in-memory ones bit for bit.
 
 A *scale* says how a stored value v maps to the p-value it denotes: the linear scale (v is p), or
-a log scale (v = ln p or log10 p, :mod:`mtest._logscale`). Critical values are moved into the
+a log scale (v = ln p or log10 p, ``mtest._logscale``). Critical values are moved into the
 scale with ``le_bound(c)``, the largest stored value whose p-value is ``<= c``, so comparing
 stored values against it is comparing p-values against c.
 
@@ -138,7 +138,7 @@ def drive(generator, count, gather):
 
 
 class DeferredResult(MultipleTestResult):
-    """A :class:`MultipleTestResult` whose adjusted values come from a function (``_source[0]``),
+    """A ``MultipleTestResult`` whose adjusted values come from a function (``_source[0]``),
     called on first access: a lazy Dask array, or log-scale values."""
 
     @cached_property

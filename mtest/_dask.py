@@ -1,7 +1,7 @@
 """Dask arrays: rejections and adjusted p-values without gathering the array anywhere.
 
 ``mtest.reject(x)`` / ``mtest.holm(x)`` / ``mtest.adjust(x)`` with a ``dask.array.Array`` land
-here (docs/scale.md). Rejections are the counting engine of :mod:`mtest._counting`, each request
+here (docs/scale.md). Rejections are the counting engine of ``mtest._counting``, each request
 one reduction over the blocks (a count per block, summed on the client); the ``reject`` mask is
 lazy (``x <= threshold`` per block). Adjusted values are lazy too:
 

@@ -103,7 +103,7 @@ def read_text(path, sep: str, wanted) -> TextTable:
     """Scan ``path`` once, keeping the byte ranges of the columns named in ``wanted``.
 
     ``wanted(names)`` gets the header names and returns the column indices to keep. Raises
-    :class:`TextFormatError` for an empty file, ragged rows or an unclosed quote.
+    ``TextFormatError`` for an empty file, ragged rows or an unclosed quote.
     """
     buf = _map(path)
     source = str(path)
@@ -169,7 +169,7 @@ def _binary_array(data, offsets, valid=None, kind="binary"):
 def parse_pvalues(data, offsets):
     """(p as float64 with NaN where missing, missing mask, non-numeric mask) of the p column.
 
-    A value is missing when it is one of :data:`MISSING_SPELLINGS` (ignoring case); a number is
+    A value is missing when it is one of ``MISSING_SPELLINGS`` (ignoring case); a number is
     ``[+-]digits[.digits][(e|E)[+-]digits]`` (or ``.digits``), parsed correctly rounded.
     """
     n = offsets.size - 1

@@ -75,7 +75,7 @@ def _mix64(x):
 
 @numba.njit(**_JIT)
 def _scan_fingerprint_serial(p, bits, offset):
-    """:func:`_scan_serial` plus a 64-bit fingerprint of the bits: the sum (mod 2^64) of
+    """``_scan_serial`` plus a 64-bit fingerprint of the bits: the sum (mod 2^64) of
     mix(bits[i] + (offset + i + 1) * golden), so chunks combine by addition and a moved,
     swapped or changed value changes it (up to a ~2^-64 chance)."""
     n_nan = 0
@@ -121,7 +121,7 @@ def _scan_fingerprint_parallel(p, bits, chunks):
 
 
 def scan_pvalues_fingerprint(p):
-    """:func:`scan_pvalues` fused with a 64-bit fingerprint of the values' bits (one pass):
+    """``scan_pvalues`` fused with a 64-bit fingerprint of the values' bits (one pass):
     (#NaN, #below 0, #above 1, #infinite, fingerprint as a Python int)."""
     bits = p.view(np.uint64 if p.dtype.itemsize == 8 else np.uint32)
     if p.size < PARALLEL_MIN:
@@ -444,7 +444,7 @@ def _hommel_range(p, s, above, j, start, stop, out):
 def hommel_sorted(p):
     """Hommel adjusted p-values of ascending ``p`` (m >= 3), in O(m) (Meijer et al. 2019).
 
-    With s_j the Simes p-value of the j largest p-values (:func:`simes_of_top_sets`; s_(m+1) = 0),
+    With s_j the Simes p-value of the j largest p-values (``simes_of_top_sets``; s_(m+1) = 0),
     the adjusted p-value of p(i) is min(j * p(i), s_j) for the largest j with
     (j - 1) * p(i) <= s_j; that j does not grow with i, so one pointer serves all i. R's
     ``p.adjust`` takes the maximum over every j of min(j * p(i), s_j); the terms of larger j are
@@ -551,7 +551,7 @@ def pack_keys(bits, value_bits, index_bits):
 
     For doubles in [0, 1] bits 63 and 62 are zero (-0.0 only sets bit 63), so the shifted pattern
     orders like the values; equal truncated keys fall back to index order (fixed by
-    :func:`insertion_fix`).
+    ``insertion_fix``).
     """
     out = np.empty(bits.size, dtype=np.uint64)
     drop = np.uint64(64 - value_bits)
@@ -670,7 +670,7 @@ def pack_value_keys(bits, shift, drop, index_bits):
     """uint64 sort keys of every element: value bits ``((b << shift) >> drop)``, then the index.
 
     float64 (``shift`` 2, ``drop`` = index bits): the top bits of the pattern, truncated (ties
-    fixed by :func:`order_tied_prefixes`); float32 (``bits & 0x7fffffff``, no shift or drop): all
+    fixed by ``order_tied_prefixes``); float32 (``bits & 0x7fffffff``, no shift or drop): all
     31 value bits, exact. Non-negative doubles and floats order like their bit patterns.
     """
     out = np.empty(bits.size, dtype=np.uint64)
@@ -686,7 +686,7 @@ def pack_value_keys(bits, shift, drop, index_bits):
 
 @numba.njit(**_JIT)
 def pack_value_keys_where(values, bits, below, size, shift, drop, index_bits):
-    """As :func:`pack_value_keys`, for the ``size`` elements with ``values <= below`` only
+    """As ``pack_value_keys``, for the ``size`` elements with ``values <= below`` only
     (NaN never), in input order."""
     out = np.empty(size, dtype=np.uint64)
     s = np.uint64(shift)

@@ -21,7 +21,7 @@ import numpy as np
 from . import _kernels
 from ._counting import (DeferredResult, drive, in_memory_adjusted, rejections)
 from ._stepwise import adjusted_flat, threshold
-from ._validation import _first_bad, check_alpha, check_choice, check_nan_policy, _show
+from ._validation import first_bad, check_alpha, check_choice, check_nan_policy, show_value
 from .registry import SpecialProcedure, get_procedure
 
 __all__ = ["LOG_BASES", "LogScale", "scale_for", "as_log_pvalues", "run_scaled", "adjust_scaled"]
@@ -121,26 +121,26 @@ def as_log_pvalues(values, nan_policy: str = "raise", name: str = "pvalues"):
     try:
         arr = np.asarray(values)
     except Exception as exc:
-        raise ValueError(f"{name} must be an array of numbers; got {_show(values)}") from exc
+        raise ValueError(f"{name} must be an array of numbers; got {show_value(values)}") from exc
     if arr.dtype == object:
         try:
             arr = arr.astype(np.float64)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"{name} must be numeric; got {_show(values)}") from exc
+            raise ValueError(f"{name} must be numeric; got {show_value(values)}") from exc
     if arr.dtype.kind not in "iuf":
         raise ValueError(f"{name} must be a numeric array of log p-values; got dtype {arr.dtype} "
-                         f"({_show(values)})")
+                         f"({show_value(values)})")
     shape = arr.shape
     flat = arr.astype(np.float64, copy=False).reshape(-1)
     bad = flat > 0
     if bad.any():
         raise ValueError(f"{name} holds log p-values, which must be <= 0 (-inf for p = 0); got "
-                         f"{_first_bad(flat, bad)}")
+                         f"{first_bad(flat, bad)}")
     nan = np.isnan(flat)
     n_nan = int(np.count_nonzero(nan))
     if n_nan and nan_policy == "raise":
         raise ValueError(
-            f"{name} contains NaN ({n_nan} of {flat.size}), first {_first_bad(flat, nan)}; "
+            f"{name} contains NaN ({n_nan} of {flat.size}), first {first_bad(flat, nan)}; "
             "pass nan_policy='omit' to leave NaN untested (R semantics)")
     return flat, shape, index, n_nan
 
@@ -153,7 +153,7 @@ def _gather(flat, lo, hi):
 
 
 def run_scaled(pvalues, alpha, method, k, nan_policy, log_p):
-    """``reject`` for log-scale input or a Dask array (the early branch of :func:`mtest.reject`)."""
+    """``reject`` for log-scale input or a Dask array (the early branch of ``mtest.reject``)."""
     from .multitest import check_k_for, wrap
 
     if type(pvalues).__module__.startswith("dask"):
@@ -168,7 +168,7 @@ def run_scaled(pvalues, alpha, method, k, nan_policy, log_p):
     m = flat.size - n_nan
     guarantee = proc.guarantee(k, alpha)
     if isinstance(proc, SpecialProcedure):
-        linear = _special_adjusted(flat, proc, k, n_nan, scale)
+        linear = _special_adjusted(flat, proc, k, n_nan, scale, alpha)
         mask = linear <= alpha
         with np.errstate(divide="ignore"):
             adjusted = scale._log(linear)
@@ -189,18 +189,18 @@ def run_scaled(pvalues, alpha, method, k, nan_policy, log_p):
                                         index),))
 
 
-def _special_adjusted(flat, proc, k, n_nan, scale):
+def _special_adjusted(flat, proc, k, n_nan, scale, alpha=None):
     p = scale.to_linear(flat)
     deep = (p < _TINY) & (flat > -np.inf)
     if deep.any():
         raise ValueError(f"method {proc.name!r} cannot adjust log p-values below 1e-308 (got "
-                         f"{_first_bad(flat, deep)}): its adjusted values are not a per-rank "
+                         f"{first_bad(flat, deep)}): its adjusted values are not a per-rank "
                          "transform; use a stepwise method such as 'hochberg' or 'holm'")
-    return adjusted_flat(p, proc, k, n_nan)
+    return adjusted_flat(p, proc, k, n_nan, alpha)  # alpha: the level-dependent two-stage FDR
 
 
-def adjust_scaled(pvalues, method, k, nan_policy, log_p):
-    """``adjust`` for log-scale input or a Dask array."""
+def adjust_scaled(pvalues, method, k, nan_policy, log_p, alpha=None):
+    """``adjust`` for log-scale input or a Dask array (``alpha``: the level-dependent procedures)."""
     from .multitest import check_k_for, wrap
 
     if type(pvalues).__module__.startswith("dask"):
@@ -213,5 +213,5 @@ def adjust_scaled(pvalues, method, k, nan_policy, log_p):
     flat, shape, index, n_nan = as_log_pvalues(pvalues, nan_policy)
     if isinstance(proc, SpecialProcedure):
         with np.errstate(divide="ignore"):
-            return wrap(scale._log(_special_adjusted(flat, proc, k, n_nan, scale)), shape, index)
+            return wrap(scale._log(_special_adjusted(flat, proc, k, n_nan, scale, alpha)), shape, index)
     return wrap(in_memory_adjusted(flat, proc, k, n_nan, scale), shape, index)

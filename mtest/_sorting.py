@@ -91,7 +91,7 @@ def sort_packed(values: np.ndarray):
 def sort_with_order(values: np.ndarray, n_nan: int = -1):
     """(sorted values as float64, argsort order), NaN last; fast paths for large inputs.
 
-    Without NaN (``n_nan == 0``): one vectorized sort of packed uint64 keys (:func:`sort_packed`).
+    Without NaN (``n_nan == 0``): one vectorized sort of packed uint64 keys (``sort_packed``).
     Otherwise, or when that gives up: two halves argsorted on two threads, then merged.
     """
     if values.size >= PARALLEL_SORT_MIN and n_nan == 0 and values.size < 2**40:

@@ -1,7 +1,7 @@
 """The stepwise engine: exact critical values, counting-form rejections, thresholds and adjusted
-p-values of the registered procedures (see :mod:`mtest.registry`).
+p-values of the registered procedures (see ``mtest.registry``).
 
-Every :class:`~mtest.registry.StepwiseProcedure` is a transform g_i(p), the raw adjusted value
+Every ``StepwiseProcedure`` is a transform g_i(p), the raw adjusted value
 of the i-th smallest p-value. Adjusted p-values are the running maximum (step-down) or the running
 minimum from the top (step-up) of ``min(1, g_i(p(i)))`` — R's ``p.adjust`` to the last digit — and
 a hypothesis is rejected exactly when its adjusted p-value is ``<= alpha``. The critical value
@@ -92,7 +92,7 @@ def critical_values(proc: Procedure, ranks, m: int, k: int, alpha: float) -> np.
 
 
 def critical(proc: Procedure, rank: int, m: int, k: int, alpha: float) -> float:
-    """Scalar form of :func:`critical_values`."""
+    """Scalar form of ``critical_values``."""
     return float(critical_values(proc, rank, m, k, alpha)[0])
 
 

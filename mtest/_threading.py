@@ -1,6 +1,6 @@
 """Numba's threading layer, chosen in one place before any parallel kernel runs.
 
-mtest's parallel kernels (``parallel=True`` in :mod:`mtest._kernels`) run on numba's threading
+mtest's parallel kernels (``parallel=True`` in ``mtest._kernels``) run on numba's threading
 layer. Numba's default picks GNU OpenMP where it is installed, which hangs a child process that
 forks after the parent ran a parallel kernel (a ``multiprocessing`` fork pool), and its
 ``workqueue`` fallback aborts the process when two threads enter parallel kernels at once. So
@@ -10,7 +10,7 @@ parallel kernels with one process-wide lock, re-created in a forked child. A lay
 user (``NUMBA_THREADING_LAYER``) or already started by other numba code is kept; if that layer
 is not thread-safe the lock applies too. See docs/design.md ("Threads and processes").
 
-Importing this module does not import numba; :func:`configure` is called by ``mtest._kernels``
+Importing this module does not import numba; ``configure`` is called by ``mtest._kernels``
 right after it imports numba, before any kernel can run.
 """
 from __future__ import annotations
@@ -108,7 +108,7 @@ def configure() -> str:
 
 
 def layer() -> str | None:
-    """The threading layer mtest asked numba for (None before :func:`configure`)."""
+    """The threading layer mtest asked numba for (None before ``configure``)."""
     return _state["layer"]
 
 

@@ -1,15 +1,15 @@
 """Rejections and adjusted p-values of torch tensors, on the tensor's device, batched along an axis.
 
 torch is imported lazily (``mtest`` imports without it); this module is reached only for a
-``torch.Tensor`` input. The results equal the numpy path (:func:`mtest.reject`,
-:func:`mtest.adjust`) bit for bit in float64, for these reasons:
+``torch.Tensor`` input. The results equal the numpy path (``mtest.reject``,
+``mtest.adjust``) bit for bit in float64, for these reasons:
 
 * **Rejections** compare the p-values on the device with the *exact critical values* of the
-  stepwise engine (:func:`mtest._stepwise.critical_values`, computed on the CPU: the largest
+  stepwise engine (``mtest._stepwise.critical_values``, computed on the CPU: the largest
   double t with raw_i(t) <= alpha). Single-step procedures need one critical value per family and
   one comparison pass; step-down and step-up procedures run the engine's counting form batched
   over families (one comparison pass and one host round trip per step, at most
-  :data:`MAX_COUNTING_PASSES`), and families still undecided are sorted on the device and decided
+  ``MAX_COUNTING_PASSES``), and families still undecided are sorted on the device and decided
   against the critical values (or, for transforms that are bitwise equal on the device, against
   ``raw(p) <= alpha``, which is the same test).
 * **Adjusted p-values**: ``torch.sort`` along the family axis, the procedure's transform in float64
@@ -21,15 +21,15 @@ torch is imported lazily (``mtest`` imports without it); this module is reached 
   scalar as divisor (CUDA turns ``tensor / cpu_scalar`` into a multiplication by the reciprocal,
   which can differ by an ulp). Šidák and Holm–Šidák use ``log1p`` and ``expm1``, whose torch
   implementations (Sleef on CPU, CUDA's libdevice) differ from numpy's by up to an ulp each: their
-  adjusted values agree with numpy's to within :data:`SIDAK_MAX_ULPS` ulps (their *rejections*
+  adjusted values agree with numpy's to within ``SIDAK_MAX_ULPS`` ulps (their *rejections*
   are exact, as they use critical values).
 * float32 (and float16/bfloat16, read as float32) input: rejections compare in the input's dtype
   against the critical values rounded *down* to that dtype, which is exactly ``float64(p) <=
   critical`` — the numpy path's float32 semantics, without an upcast copy. Adjusted values are
   computed from the exactly upcast sorted values in float64 and returned as float64, as
-  :func:`mtest.adjust` does (a float32 result would break ``reject == (adjusted <= alpha)``).
+  ``mtest.adjust`` does (a float32 result would break ``reject == (adjusted <= alpha)``).
   Integer tensors are read as float64.
-* Hommel and the two-stage FDR procedures (:class:`~mtest.registry.SpecialProcedure`) have no
+* Hommel and the two-stage FDR procedures (``SpecialProcedure``) have no
   device algorithm: each family is copied to the CPU, run by the numpy path, and the results
   copied back (a Python loop over families). User-registered stepwise procedures run on the device for the rejections (the engine's
   critical values serve every procedure); their adjusted values evaluate ``proc.raw`` on the CPU.
@@ -47,7 +47,7 @@ import numpy as np
 from . import _kernels
 from ._stepwise import adjusted_flat, critical_values
 from ._validation import as_pvalues, check_alpha, check_nan_policy
-from .procedures import _harmonic
+from .procedures import harmonic_number
 from .registry import PROCEDURES, Guarantee, SpecialProcedure, get_procedure
 
 __all__ = ["MAX_COUNTING_PASSES", "COUNT_CPU_WITH_KERNELS", "SIDAK_MAX_ULPS", "TorchTestResult",
@@ -284,7 +284,7 @@ def _factor(torch, proc, ranks, n_tests: np.ndarray, k: int):
         return m_col.to(f64) / ranks.to(f64)
     if proc.name == "fdr_by":  # (q(m) m) / i
         # q(m) * m in Python floats, as numpy's transform computes it
-        qm = torch.as_tensor([_harmonic(int(m)) * int(m) for m in n_tests], dtype=f64,
+        qm = torch.as_tensor([harmonic_number(int(m)) * int(m) for m in n_tests], dtype=f64,
                              device=device)
         return qm[:, None] / ranks.to(f64)
     raise AssertionError(proc.name)
@@ -433,7 +433,7 @@ def reject_torch(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int =
                  axis: int | None = None, nan_policy: str = "raise") -> TorchTestResult:
     """Apply a registered multiple-testing procedure to a torch tensor, on its device.
 
-    Bitwise the rejections, thresholds and counts of :func:`mtest.reject` applied to each family
+    Bitwise the rejections, thresholds and counts of ``mtest.reject`` applied to each family
     (``p.cpu().numpy()``), without leaving the device (Hommel excepted: it runs on the CPU).
 
     Parameters
@@ -443,7 +443,7 @@ def reject_torch(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int =
     alpha : float
         Level in (0, 1).
     method : str or Procedure
-        A name or alias from :data:`mtest.PROCEDURES`.
+        A name or alias from ``mtest.PROCEDURES``.
     k : int
         k of k-FWER (only for k-FWER procedures).
     axis : int or None
@@ -549,10 +549,10 @@ def adjust_torch(pvalues, method: str = "holm", *, k: int = 1, axis: int | None 
     """Adjusted p-values of a torch tensor (R ``p.adjust`` semantics), on its device.
 
     Returns a float64 tensor of the input's shape on its device, NaN kept in place under
-    ``nan_policy='omit'``: bitwise :func:`mtest.adjust` of each family, except Šidák and
-    Holm–Šidák (within :data:`SIDAK_MAX_ULPS` ulps: torch's ``log1p``/``expm1`` are not numpy's).
-    Parameters as in :func:`reject_torch`; ``alpha`` only for the procedures whose adjusted
-    values depend on the level (the two-stage FDR procedures), as in :func:`mtest.adjust`.
+    ``nan_policy='omit'``: bitwise ``mtest.adjust`` of each family, except Šidák and
+    Holm–Šidák (within ``SIDAK_MAX_ULPS`` ulps: torch's ``log1p``/``expm1`` are not numpy's).
+    Parameters as in ``reject_torch``; ``alpha`` only for the procedures whose adjusted
+    values depend on the level (the two-stage FDR procedures), as in ``mtest.adjust``.
 
     Examples
     --------

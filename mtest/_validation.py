@@ -14,6 +14,8 @@ import numpy as np
 from . import _kernels
 
 __all__ = [
+    "show_value",
+    "first_bad",
     "as_pvalues",
     "check_alpha",
     "check_k",
@@ -31,7 +33,8 @@ __all__ = [
 ]
 
 
-def _show(value: Any, limit: int = 80) -> str:
+def show_value(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for error messages that echo the bad value."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -40,7 +43,7 @@ def check_choice(name: str, value: Any, choices) -> str:
     """Return ``value`` if it is one of ``choices``, else raise naming the valid ones."""
     if not isinstance(value, str) or value not in choices:
         valid = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"{name} ({_show(value)}) not recognized; use one of {valid}")
+        raise ValueError(f"{name} ({show_value(value)}) not recognized; use one of {valid}")
     return value
 
 
@@ -50,7 +53,7 @@ def check_nan_policy(nan_policy: Any) -> str:
 
 def _as_real_scalar(name: str, value: Any) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a real number; got {_show(value)}")
+        raise ValueError(f"{name} must be a real number; got {show_value(value)}")
     return float(value)
 
 
@@ -58,7 +61,7 @@ def check_alpha(alpha: Any, name: str = "alpha") -> float:
     """A significance level strictly inside (0, 1)."""
     value = _as_real_scalar(name, alpha)
     if not (0.0 < value < 1.0):
-        raise ValueError(f"{name} must lie strictly between 0 and 1; got {_show(alpha)}")
+        raise ValueError(f"{name} must lie strictly between 0 and 1; got {show_value(alpha)}")
     return value
 
 
@@ -71,7 +74,7 @@ def check_probability(name: str, value: Any, *, low: float = 0.0, high: float = 
     if not np.isfinite(v) or too_low or too_high:
         left = "(" if low_open else "["
         right = ")" if high_open else "]"
-        raise ValueError(f"{name} must lie in {left}{low}, {high}{right}; got {_show(value)}")
+        raise ValueError(f"{name} must lie in {left}{low}, {high}{right}; got {show_value(value)}")
     return v
 
 
@@ -79,16 +82,16 @@ def check_positive(name: str, value: Any) -> float:
     """A finite real number > 0 (not bool)."""
     v = float("nan") if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) else float(value)
     if not (np.isfinite(v) and v > 0):
-        raise ValueError(f"{name} must be a positive number; got {_show(value)}")
+        raise ValueError(f"{name} must be a positive number; got {show_value(value)}")
     return v
 
 
 def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
     """An integer (not bool, not float) that is at least ``minimum``."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {_show(value)}")
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {show_value(value)}")
     if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {_show(value)}")
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {show_value(value)}")
     return int(value)
 
 
@@ -97,7 +100,8 @@ def check_k(k: Any) -> int:
     return check_positive_int("k", k, 1)
 
 
-def _first_bad(flat: np.ndarray, bad: np.ndarray) -> str:
+def first_bad(flat: np.ndarray, bad: np.ndarray) -> str:
+    """The first flagged value and its flat index, e.g. ``'-0.5 at flat index 3'``, for errors."""
     idx = int(np.flatnonzero(bad)[0])
     return f"{flat[idx].item()!r} at flat index {idx}"
 
@@ -109,7 +113,7 @@ COPY_BELOW = 1 << 16
 
 @dataclass(frozen=True)
 class PValues:
-    """Validated p-values (see :func:`read_pvalues`).
+    """Validated p-values (see ``read_pvalues``).
 
     ``flat`` is 1-D float32/float64, a view of the caller's memory when ``fingerprint`` is not
     ``None`` (then never written to) and private otherwise. ``dtype`` is the dtype in which the
@@ -146,10 +150,10 @@ def _masked_to_nan(arr: np.ndarray, name: str) -> np.ndarray:
 
 def read_pvalues(pvalues: Any, nan_policy: str = "raise", name: str = "pvalues", *,
                  protect: bool = False) -> PValues:
-    """Validate p-values; see :class:`PValues`.
+    """Validate p-values; see ``PValues``.
 
     Raises ``ValueError`` naming ``name`` for non-numeric, non-finite or out-of-range values, for
-    a DataFrame (pointing to :func:`mtest.adjust_frame`) and (with ``nan_policy='raise'``) for
+    a DataFrame (pointing to ``mtest.adjust_frame``) and (with ``nan_policy='raise'``) for
     NaN. Masked entries of a masked array are missing values, like NaN. ``protect``: the caller
     keeps ``flat`` beyond this call; the result then is a private copy (small input) or carries
     a fingerprint of the caller's values taken in the same pass (large input).
@@ -175,16 +179,16 @@ def read_pvalues(pvalues: Any, nan_policy: str = "raise", name: str = "pvalues",
         try:
             arr = np.asarray(pvalues)
         except Exception as exc:  # ragged lists and the like
-            raise ValueError(f"{name} must be an array of numbers; got {_show(pvalues)}") from exc
+            raise ValueError(f"{name} must be an array of numbers; got {show_value(pvalues)}") from exc
     input_dtype = arr.dtype
     if arr.dtype == object:
         try:
             arr = arr.astype(np.float64)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"{name} must be numeric; got {_show(pvalues)}") from exc
+            raise ValueError(f"{name} must be numeric; got {show_value(pvalues)}") from exc
         owned = True
     if arr.dtype.kind == "b" or arr.dtype.kind not in "iuf":
-        raise ValueError(f"{name} must be a numeric array of p-values; got dtype {arr.dtype} ({_show(pvalues)})")
+        raise ValueError(f"{name} must be a numeric array of p-values; got dtype {arr.dtype} ({show_value(pvalues)})")
     if arr.dtype.kind == "f" and arr.dtype.itemsize > 8:
         # a long double p-value may not survive the float64 the procedures compute in
         raise ValueError(f"{name} of dtype {arr.dtype} is not supported (computations are in "
@@ -205,27 +209,27 @@ def read_pvalues(pvalues: Any, nan_policy: str = "raise", name: str = "pvalues",
     else:
         n_nan, n_low, n_high, n_inf = _kernels.scan_pvalues(flat)
     if n_inf:
-        raise ValueError(f"{name} must be finite; got {_first_bad(flat, np.isinf(flat))}")
+        raise ValueError(f"{name} must be finite; got {first_bad(flat, np.isinf(flat))}")
     if n_low or n_high:
-        raise ValueError(f"{name} must lie in [0, 1]; got {_first_bad(flat, (flat < 0) | (flat > 1))}")
+        raise ValueError(f"{name} must lie in [0, 1]; got {first_bad(flat, (flat < 0) | (flat > 1))}")
     if n_nan and nan_policy == "raise":
         if masked:
             raise ValueError(
                 f"{name} is a masked array with {masked} masked of {flat.size}; masked values are "
                 "missing: pass nan_policy='omit' to leave them untested (or fill them)")
         raise ValueError(
-            f"{name} contains NaN ({n_nan} of {flat.size}), first {_first_bad(flat, np.isnan(flat))}; "
+            f"{name} contains NaN ({n_nan} of {flat.size}), first {first_bad(flat, np.isnan(flat))}; "
             "pass nan_policy='omit' to leave NaN untested (R semantics)")
     return PValues(flat, shape, index, int(n_nan), compare, fingerprint)
 
 
 def fingerprint_of(flat: np.ndarray) -> int:
-    """The fingerprint :func:`read_pvalues` records, recomputed (one pass)."""
+    """The fingerprint ``read_pvalues`` records, recomputed (one pass)."""
     return _kernels.scan_pvalues_fingerprint(flat)[4]
 
 
 def as_pvalues(pvalues: Any, nan_policy: str = "raise", name: str = "pvalues"):
-    """Validate p-values and return ``(flat, shape, index, n_nan)`` (see :func:`read_pvalues`).
+    """Validate p-values and return ``(flat, shape, index, n_nan)`` (see ``read_pvalues``).
 
     ``flat`` is a 1-D float32/float64 view of the input when possible (never a copy of a
     contiguous float array, and never written to). ``index`` is the pandas index of a Series,
@@ -244,9 +248,9 @@ def _int_input(name: str, value: Any) -> np.ndarray:
     try:
         arr = np.asarray(value)
     except Exception as exc:  # ragged lists and the like
-        raise ValueError(f"{name} must be an integer array; got {_show(value)}") from exc
+        raise ValueError(f"{name} must be an integer array; got {show_value(value)}") from exc
     if arr.dtype.kind not in "iu":
-        raise ValueError(f"{name} must be an integer array; got dtype {arr.dtype} ({_show(value)})")
+        raise ValueError(f"{name} must be an integer array; got dtype {arr.dtype} ({show_value(value)})")
     return arr
 
 
@@ -273,7 +277,7 @@ def label_dtype(dtype: np.dtype) -> np.dtype:
 
 
 def as_label_array(name: str, value: Any) -> np.ndarray:
-    """Class labels (non-negative integers) in :func:`label_dtype` of their dtype, native byte
+    """Class labels (non-negative integers) in ``label_dtype`` of their dtype, native byte
     order; a uint8 label 255 stays 255 and can never be confused with ABSTAIN (-1)."""
     arr = _int_input(name, value)
     if arr.size:

@@ -19,7 +19,7 @@ from . import _kernels
 from ._validation import as_int_array, check_alpha, check_choice
 
 __all__ = ["binom_pvalue", "binom_pvalue_table", "clopper_pearson", "ConfidenceInterval",
-           "binomtest", "BinomTestResult"]
+           "binomtest", "BinomTestResult", "pvalue_table", "table_and_index"]
 
 _ALTERNATIVES = ("greater", "less", "two-sided")
 
@@ -60,6 +60,21 @@ def _check_p(p) -> np.ndarray:
 def binom_pvalue_table(n: int, p: float, alternative: str = "greater") -> np.ndarray:
     """The exact p-values for every k in 0..n (length n + 1), as scipy ``binomtest`` computes them.
 
+    Parameters
+    ----------
+    n : int
+        Trials (>= 0).
+    p : float
+        Success probability under the null, in [0, 1].
+    alternative : {'greater', 'less', 'two-sided'}
+        ``'greater'``: P(X >= k); ``'less'``: P(X <= k); ``'two-sided'``: scipy's rule (the
+        probability of outcomes no more likely than k).
+
+    Returns
+    -------
+    ndarray
+        float64, length n + 1: the p-value of every k in 0..n.
+
     Examples
     --------
     >>> from mtest import binom_pvalue_table
@@ -70,10 +85,29 @@ def binom_pvalue_table(n: int, p: float, alternative: str = "greater") -> np.nda
     if n_arr.ndim or p_arr.ndim:
         raise ValueError(f"n and p must be single numbers (one table); got n={n!r}, p={p!r}")
     check_choice("alternative", alternative, _ALTERNATIVES)
-    return _table(int(n_arr), float(p_arr), alternative)
+    return pvalue_table(int(n_arr), float(p_arr), alternative)
 
 
-def _table(n: int, p: float, alternative: str) -> np.ndarray:
+def pvalue_table(n: int, p: float, alternative: str) -> np.ndarray:
+    """The n + 1 binomial p-values of the counts 0..n, without validation.
+
+    The shared internal of ``binom_pvalue_table``, certification, power and radius maps:
+    callers have validated ``n`` (int >= 0), ``p`` and ``alternative``.
+
+    Parameters
+    ----------
+    n : int
+        Trials.
+    p : float
+        Success probability under the null.
+    alternative : {'greater', 'less', 'two-sided'}
+        As in ``binom_pvalue``.
+
+    Returns
+    -------
+    ndarray
+        float64 p-values of k = 0..n.
+    """
     x = np.arange(n + 1)
     if alternative == "greater":
         return binom.sf(x - 1, n, p)
@@ -105,6 +139,11 @@ def binom_pvalue(k, n, p, alternative: str = "greater") -> np.ndarray:
     -------
     ndarray of float64, the broadcast shape of ``k``, ``n``, ``p``.
 
+    References
+    ----------
+    .. [1] Lehmann, E. L. and Romano, J. P. (2005). Testing Statistical Hypotheses, 3rd ed.
+           Springer. §3.4 (one-sided), §4.4 (two-sided binomial tests).
+
     Examples
     --------
     >>> import mtest
@@ -118,7 +157,7 @@ def binom_pvalue(k, n, p, alternative: str = "greater") -> np.ndarray:
     p_arr = _check_p(p)
     k_arr = _check_k(k, n_arr)
     if n_arr.ndim == 0 and p_arr.ndim == 0 and _table_pays(k_arr.size, int(n_arr), alternative):
-        table = _table(int(n_arr), float(p_arr), alternative)
+        table = pvalue_table(int(n_arr), float(p_arr), alternative)
         index = np.ascontiguousarray(k_arr).reshape(-1)
         out = np.empty(index.size, dtype=np.float64)
         _kernels.gather(table, index, out)
@@ -136,7 +175,7 @@ def binom_pvalue(k, n, p, alternative: str = "greater") -> np.ndarray:
     flat_out = out.reshape(-1)
     for j, (nj, pj) in enumerate(uniq):
         sel = inverse.ravel() == j
-        flat_out[sel] = _table(int(nj), float(pj), "two-sided")[flat_k[sel]]
+        flat_out[sel] = pvalue_table(int(nj), float(pj), "two-sided")[flat_k[sel]]
     return out
 
 
@@ -161,11 +200,11 @@ def table_and_index(k, n: int, p: float, alternative: str):
 
     The full table of n + 1 p-values (index = k) when the counts are many enough to pay for it;
     otherwise the p-values of the distinct counts only, so a huge n costs nothing. Either way
-    :func:`mtest.reject_table` gives the same answer.
+    ``mtest.reject_table`` gives the same answer.
     """
     k = np.asarray(k)
     if _table_pays(k.size, n, alternative):
-        return _table(n, p, alternative), k
+        return pvalue_table(n, p, alternative), k
     distinct, index = np.unique(k, return_inverse=True)
     return _direct(distinct, n, p, alternative), index.reshape(k.shape)
 
@@ -232,7 +271,13 @@ def _search(n, p, sign, target, lo, hi):
 
 @dataclass(frozen=True)
 class ConfidenceInterval:
-    """Bounds of a confidence interval (arrays of the inputs' broadcast shape)."""
+    """Bounds of a confidence interval (arrays of the inputs' broadcast shape).
+
+    Attributes
+    ----------
+    low, high : ndarray
+        Lower and upper bounds.
+    """
 
     low: np.ndarray
     high: np.ndarray
@@ -345,7 +390,19 @@ def _bisect_tail(fun, a, b, tail: float, upper: bool) -> np.ndarray:
 
 @dataclass(frozen=True)
 class BinomTestResult:
-    """One exact binomial test (scipy ``BinomTestResult`` style)."""
+    """One exact binomial test (scipy ``BinomTestResult`` style).
+
+    Attributes
+    ----------
+    k, n, p : int, int, float
+        Successes, trials and the null probability of success.
+    alternative : {'two-sided', 'greater', 'less'}
+        The alternative hypothesis.
+    statistic : float
+        The estimated proportion k / n.
+    pvalue : float
+        The exact p-value.
+    """
 
     k: int
     n: int
@@ -362,6 +419,28 @@ class BinomTestResult:
 
 def binomtest(k: int, n: int, p: float = 0.5, alternative: str = "two-sided") -> BinomTestResult:
     """A single exact binomial test with a result object (as ``scipy.stats.binomtest``).
+
+    Parameters
+    ----------
+    k : int
+        Successes.
+    n : int
+        Trials (>= k).
+    p : float
+        Success probability under the null.
+    alternative : {'two-sided', 'greater', 'less'}
+        The alternative hypothesis.
+
+    Returns
+    -------
+    BinomTestResult
+        ``pvalue``, ``statistic`` (k / n) and the inputs; ``proportion_ci`` gives the
+        Clopper–Pearson interval.
+
+    References
+    ----------
+    .. [1] Clopper, C. J. and Pearson, E. S. (1934). The use of confidence or fiducial limits
+           illustrated in the case of the binomial. Biometrika 26(4), 404-413.
 
     Examples
     --------

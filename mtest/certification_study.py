@@ -2,9 +2,9 @@
 radius maps against J separate runs, FDR against FWER certification.
 
 ``mtest power --figure sequential|radius|fdr`` writes their CSV and PNG; each runs in seconds.
-The FDR figure is a power-study figure (:data:`mtest.power.FIGURES` 'fdr', 'fdr-N'); this module
+The FDR figure is a power-study figure (``mtest.power.FIGURES`` 'fdr', 'fdr-N'); this module
 holds the other two. The demo-model versions are in ``benchmarks/certification_beyond.py``, which
-uses :func:`stream_savings` too.
+uses ``stream_savings`` too.
 """
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def sequential_study(*, reps: int = 5, seed: int = 0, quick: bool = False,
                      settings: SequentialSettings = SequentialSettings()):
     """Sample savings of sequential SEGCERTIFY on toy inputs: ``(table, curves)`` DataFrames.
 
-    ``table``: one row per input, repetition and fixed n (columns of :func:`stream_savings`,
+    ``table``: one row per input, repetition and fixed n (columns of ``stream_savings``,
     plus input, rep, components); ``curves``: input, rep, samples, certified (the anytime curve).
 
     Examples

@@ -1,17 +1,17 @@
 """Certification on counts: SEGCERTIFY and the baselines of Fischer et al. (ICML 2021).
 
 Everything here works on class counts and needs no model and no torch; the PyTorch samplers in
-:mod:`mtest.adapters` produce the counts.
+``mtest.adapters`` produce the counts.
 
-* :func:`segcertify` — Algorithm 2: a one-sided binomial test per component (H0: p_A <= tau),
+* ``segcertify`` — Algorithm 2: a one-sided binomial test per component (H0: p_A <= tau),
   a registered procedure controlling the FWER or k-FWER under arbitrary dependence (checked by
-  :func:`certifying_procedure`), abstain where a test is not rejected, radius R(tau) (§5).
-* :func:`cohen_predict`, :func:`cohen_certify` — Algorithm 1 (Cohen et al., 2019), per component.
-* :func:`indiv_class` — CERTIFY per component at alpha/N, all or nothing, radius = min (§4).
-* :func:`joint_class` — CERTIFY on the whole output vector as one class (§4).
+  ``certifying_procedure``), abstain where a test is not rejected, radius R(tau) (§5).
+* ``cohen_predict``, ``cohen_certify`` — Algorithm 1 (Cohen et al., 2019), per component.
+* ``indiv_class`` — CERTIFY per component at alpha/N, all or nothing, radius = min (§4).
+* ``joint_class`` — CERTIFY on the whole output vector as one class (§4).
 
-Radii: :class:`GaussianL2` (sigma * Phi^-1(p), Theorem 3.1 / Cohen et al. Thm 1),
-:class:`LaplaceL1` (-lambda * ln(2(1 - p)), Teng et al. 2020 Thm 1 / Yang et al. 2020), or any
+Radii: ``GaussianL2`` (sigma * Phi^-1(p), Theorem 3.1 / Cohen et al. Thm 1),
+``LaplaceL1`` (-lambda * ln(2(1 - p)), Teng et al. 2020 Thm 1 / Yang et al. 2020), or any
 callable ``p -> radius`` for other smoothings (§5.2), e.g. rotation angles of point clouds.
 """
 from __future__ import annotations
@@ -34,6 +34,9 @@ from ._validation import (as_int_array, as_label_array, check_alpha, check_choic
 
 __all__ = [
     "ABSTAIN",
+    "radius_function",
+    "apply_radius",
+    "check_guess_count",
     "CertificationWarning",
     "certifying_procedure",
     "CERTIFICATION_ERROR_RATES",
@@ -75,8 +78,8 @@ def certifying_procedure(method: Any = None, k: Any = 1, error_rate: Any = "fwer
 
     SEGCERTIFY tests all components of one input on the same noisy samples, so their p-values
     have unknown dependence: the model decides it. Certification therefore accepts only
-    procedures whose guarantee holds under arbitrary dependence (:attr:`Guarantee.certifies`,
-    :attr:`Guarantee.certifies_fdr`):
+    procedures whose guarantee holds under arbitrary dependence (``Guarantee.certifies``,
+    ``Guarantee.certifies_fdr``):
 
     * ``error_rate='fwer'`` (default; method default 'holm'): with probability at least 1 - alpha
       no certified component (k-FWER: fewer than k of them) is wrong — FWER or k-FWER procedures
@@ -87,7 +90,7 @@ def certifying_procedure(method: Any = None, k: Any = 1, error_rate: Any = "fwer
 
     Procedures proven only under independence or positive dependence (Hochberg, Hommel, Šidák,
     BH, the adaptive FDR procedures) are refused for both. Every path to certification
-    (:func:`segcertify`, the PyTorch adapters, the power study, the sequential and radius-map
+    (``segcertify``, the PyTorch adapters, the power study, the sequential and radius-map
     certifiers) calls this check.
 
     Examples
@@ -129,7 +132,7 @@ def certifying_procedure(method: Any = None, k: Any = 1, error_rate: Any = "fwer
 
 
 def holm_or_bonferroni(method: Any, k: Any, alpha: float, version: str, use: str) -> tuple[str, Guarantee]:
-    """:func:`certifying_procedure` (FWER), then restricted to 'holm' or 'bonferroni': the
+    """``certifying_procedure`` (FWER), then restricted to 'holm' or 'bonferroni': the
     certifiers that replace the procedure by their own version of it (sequential, nested levels).
     ``version`` and ``use`` word the error for any other procedure."""
     proc, k = certifying_procedure(method, k)  # the one rule every certification path applies
@@ -154,6 +157,23 @@ class GaussianL2:
     (Theorem 5.1). Also the certified angle, in radians, of a rotation about one fixed axis
     smoothed with N(0, sigma^2) (rotations about one axis compose additively; Fischer et al. 2020).
 
+    Parameters
+    ----------
+    sigma : float
+        Standard deviation of the Gaussian noise (> 0).
+
+    Attributes
+    ----------
+    sigma : float
+        As given.
+
+    References
+    ----------
+    .. [1] Cohen, J., Rosenfeld, E. and Kolter, J. Z. (2019). Certified adversarial robustness via
+           randomized smoothing. ICML. Theorem 1.
+    .. [2] Fischer, M., Baader, M. and Vechev, M. (2021). Scalable certified segmentation via
+           randomized smoothing. ICML. Theorem 3.1.
+
     Examples
     --------
     >>> from mtest import GaussianL2
@@ -177,6 +197,21 @@ class LaplaceL1:
     For p > 1/2 (Teng, Lee, Hsu 2020, Thm 1; Yang et al. 2020). Tight: in one dimension the
     classifier 1[x + eps <= t] loses its majority exactly at a shift of R (tested numerically).
 
+    Parameters
+    ----------
+    scale : float
+        Scale lambda of the Laplace noise (> 0).
+
+    Attributes
+    ----------
+    scale : float
+        As given.
+
+    References
+    ----------
+    .. [1] Yang, G., Duan, T., Hu, J. E., Salman, H., Razenshteyn, I. and Li, J. (2020).
+           Randomized smoothing of all shapes and sizes. ICML.
+
     Examples
     --------
     >>> from mtest import LaplaceL1
@@ -193,7 +228,24 @@ class LaplaceL1:
         return -self.scale * np.log(2.0 * (1.0 - np.asarray(p, dtype=np.float64)))
 
 
-def _radius_fn(sigma, radius) -> Callable | None:
+def radius_function(sigma, radius) -> Callable | None:
+    """The radius function of a certification call: ``GaussianL2(sigma)``, ``radius``, or None.
+
+    Shared by every certification entry point (SEGCERTIFY, radius maps, sequential,
+    hierarchies), so ``sigma`` and ``radius`` mean the same everywhere.
+
+    Parameters
+    ----------
+    sigma : float or None
+        Gaussian noise level (l2 radius sigma * Phi^-1(p)).
+    radius : callable or None
+        ``p -> radius``; not together with ``sigma``.
+
+    Returns
+    -------
+    callable or None
+        None when neither is given (radii are NaN).
+    """
     if sigma is not None and radius is not None:
         raise ValueError(f"give sigma ({sigma!r}) or radius ({radius!r}), not both")
     if sigma is not None:
@@ -205,7 +257,21 @@ def _radius_fn(sigma, radius) -> Callable | None:
     return None
 
 
-def _apply_radius(fn, p):
+def apply_radius(fn, p):
+    """``fn(p)`` as float64 (a float for a scalar p); NaN of p's shape when ``fn`` is None.
+
+    Parameters
+    ----------
+    fn : callable or None
+        From ``radius_function``.
+    p : float or array_like
+        Probability bound(s).
+
+    Returns
+    -------
+    float or ndarray
+        The radius (radii).
+    """
     if fn is None:
         return np.full(np.shape(p), np.nan)[()] if np.ndim(p) else float("nan")
     out = np.asarray(fn(p), dtype=np.float64)
@@ -214,7 +280,23 @@ def _apply_radius(fn, p):
 
 # --- inputs -----------------------------------------------------------------------------------------
 
-def _check_guess_count(guess, count, n: int):
+def check_guess_count(guess, count, n: int):
+    """Validate SEGCERTIFY's inputs: labels and counts of one shape, 0 <= count <= n.
+
+    Parameters
+    ----------
+    guess : array_like of int
+        Guessed class per component.
+    count : array_like of int
+        Matches with the guess among n samples.
+    n : int
+        Counting samples (already validated).
+
+    Returns
+    -------
+    guess, count : ndarray
+        As integer arrays.
+    """
     guess = as_label_array("guess", guess)
     count = as_int_array("count", count)
     if guess.shape != count.shape:
@@ -231,7 +313,17 @@ def _check_guess_count(guess, count, n: int):
 @dataclass(frozen=True)
 class GuessCount:
     """Per-component guessed class (argmax of the n0 guessing counts), its count among the n
-    counting samples, and n."""
+    counting samples, and n.
+
+    Attributes
+    ----------
+    guess : ndarray of int
+        Guessed class per component.
+    count : ndarray of int
+        Its count among the n counting samples.
+    n : int
+        Counting samples per component.
+    """
 
     guess: np.ndarray
     count: np.ndarray
@@ -244,6 +336,18 @@ def guess_and_count(counts0, counts) -> GuessCount:
     ``guess`` = argmax of ``counts0`` over the last axis (ties go to the lowest class index);
     ``count`` = ``counts`` at the guess; ``n`` = the per-component total of ``counts``, which must
     be the same for every component.
+
+    Parameters
+    ----------
+    counts0 : array_like of int
+        Per-class counts of the n0 guessing samples, shape (..., C).
+    counts : array_like of int
+        Per-class counts of the n counting samples, the same shape.
+
+    Returns
+    -------
+    GuessCount
+        ``guess``, ``count`` and ``n``.
 
     Examples
     --------
@@ -278,12 +382,12 @@ def guess_and_count(counts0, counts) -> GuessCount:
 
 @dataclass(frozen=True, repr=False)
 class SegCertifyResult:
-    """Outcome of :func:`segcertify`.
+    """Outcome of ``segcertify``.
 
     Attributes
     ----------
     labels : ndarray of int
-        The guess where certified, :data:`ABSTAIN` (-1) elsewhere; the input's shape, in a
+        The guess where certified, ``ABSTAIN`` (-1) elsewhere; the input's shape, in a
         signed dtype that holds every guess and -1 (uint8 guesses come back as int16).
     radius : float
         Certified radius R(tau) of every non-abstained component (NaN without sigma/radius).
@@ -303,6 +407,10 @@ class SegCertifyResult:
         has p_A <= tau, e.g. ``FWER <= 0.001 under arbitrary dependence``; with
         ``error_rate='fdr'``, the expected fraction of certified components with p_A <= tau is
         at most alpha (stated so in its ``str``).
+    tau, alpha, n : float, float, int
+        The threshold, level and counting samples of the run.
+    method, k : str, int
+        The procedure's canonical name and k of k-FWER.
     """
 
     labels: np.ndarray
@@ -340,9 +448,9 @@ def segcertify(guess, count, *, n: int, tau: float, alpha: float, method: str | 
     dependence between components, and ``result.guarantee`` states it.
 
     Only procedures that control the FWER or k-FWER under arbitrary dependence are accepted
-    (:func:`certifying_procedure`): with 900 components at p_A = 0.99 and 100 at p_A = tau
+    (``certifying_procedure``): with 900 components at p_A = 0.99 and 100 at p_A = tau
     (n = 100, alpha = 0.05), BH would certify a wrong component in about 98 % of runs and BY in
-    about 44 %. A :class:`CertificationWarning` says when no component can be certified at all
+    about 44 %. A ``CertificationWarning`` says when no component can be certified at all
     (the smallest possible p-value tau^n is above every critical value of the procedure).
 
     ``error_rate='fdr'`` asks for the weaker promise that the *expected fraction* of certified
@@ -387,6 +495,11 @@ def segcertify(guess, count, *, n: int, tau: float, alpha: float, method: str | 
     -------
     SegCertifyResult
 
+    References
+    ----------
+    .. [1] Fischer, M., Baader, M. and Vechev, M. (2021). Scalable certified segmentation via
+           randomized smoothing. ICML. Algorithm 2, Theorem 5.1.
+
     Examples
     --------
     >>> import numpy as np, mtest
@@ -410,18 +523,20 @@ def segcertify(guess, count, *, n: int, tau: float, alpha: float, method: str | 
     tau = check_probability("tau", tau, low=0.5, high=1.0, high_open=True)
     alpha = check_alpha(alpha)
     proc, k = certifying_procedure(method, k, error_rate)
-    fn = _radius_fn(sigma, radius)
-    guess, count = _check_guess_count(guess, count, n)
+    fn = radius_function(sigma, radius)
+    guess, count = check_guess_count(guess, count, n)
     if count.size == 0:
         raise ValueError("count must hold at least one component; got an empty array")
     _warn_if_nothing_certifiable(proc, float(binom_pvalue(n, n, tau, "greater")), n, tau, alpha, k,
                                  count.size)
     # n + 1 tabulated p-values when the components are many, else those of the distinct counts
-    fwer = reject_table(*table_and_index(count, n, tau, "greater"), alpha, proc, k=k)
+    table, index = table_and_index(count, n, tau, "greater")
+    fwer = reject_table(table, index, alpha, proc, k=k)
     labels = np.where(fwer.reject, guess, ABSTAIN)
-    pvalues = fwer._source[0].reshape(count.shape)
+    pvalues = np.asarray(table, dtype=np.float64)[index].reshape(count.shape)
+    pvalues.flags.writeable = False  # a result never changes after it is returned
     return SegCertifyResult(
-        labels=labels, radius=float(_apply_radius(fn, tau)), pvalues=pvalues, reject=fwer.reject,
+        labels=labels, radius=float(apply_radius(fn, tau)), pvalues=pvalues, reject=fwer.reject,
         abstain_rate=1.0 - fwer.n_rejected / count.size, n_certified=fwer.n_rejected, tau=tau,
         alpha=alpha, n=n, method=fwer.method, k=fwer.k, fwer=fwer,
         guarantee=_certification_guarantee(proc, fwer.k, alpha))
@@ -450,8 +565,40 @@ def _warn_if_nothing_certifiable(proc, smallest, n, tau, alpha, k, size) -> None
 def segcertify_counts(counts0, counts, *, tau: float, alpha: float, method: str | None = None, k: int = 1,
                       sigma: float | None = None, radius: Callable | None = None,
                       error_rate: str = "fwer") -> SegCertifyResult:
-    """SEGCERTIFY from full class counts of shape (..., C): see :func:`guess_and_count` and
-    :func:`segcertify` (``error_rate='fdr'`` for FDR certification).
+    """SEGCERTIFY from full class counts of shape (..., C): see ``guess_and_count`` and
+    ``segcertify`` (``error_rate='fdr'`` for FDR certification).
+
+    Parameters
+    ----------
+    counts0 : array_like of int
+        Per-class counts of the n0 guessing samples, shape (..., C).
+    counts : array_like of int
+        Per-class counts of the n counting samples, the same shape (n = their per-component total).
+    tau : float
+        Threshold in [1/2, 1).
+    alpha : float
+        Level in (0, 1).
+    method : str, optional
+        A FWER (or k-FWER) procedure valid under arbitrary dependence (default ``'holm'``); with
+        ``error_rate='fdr'``, ``'fdr_by'`` (the default then).
+    k : int
+        k of k-FWER.
+    sigma : float, optional
+        Gaussian noise level: radius sigma * Phi^-1(p) (``GaussianL2``). Not with ``radius``.
+    radius : callable, optional
+        ``p -> radius`` (e.g. ``LaplaceL1(scale)``); without sigma or radius the radii are NaN.
+    error_rate : {'fwer', 'fdr'}
+        What the certificate controls (see ``segcertify``).
+
+    Returns
+    -------
+    SegCertifyResult
+        As ``segcertify``.
+
+    References
+    ----------
+    .. [1] Fischer, M., Baader, M. and Vechev, M. (2021). Scalable certified segmentation via
+           randomized smoothing. ICML. Algorithm 2.
 
     Examples
     --------
@@ -471,7 +618,19 @@ def segcertify_counts(counts0, counts, *, tau: float, alpha: float, method: str 
 @dataclass(frozen=True)
 class CertifyResult:
     """Cohen CERTIFY per component: ``labels`` (guess or ABSTAIN), the Clopper–Pearson lower bound
-    ``p_lower`` of p_A at confidence 1 - alpha, and ``radius`` (NaN where abstained)."""
+    ``p_lower`` of p_A at confidence 1 - alpha, and ``radius`` (NaN where abstained).
+
+    Attributes
+    ----------
+    labels : ndarray of int
+        The guess where certified, ``ABSTAIN`` (-1) elsewhere.
+    p_lower : ndarray of float
+        One-sided Clopper–Pearson lower bound of p_A per component.
+    radius : ndarray of float
+        R(p_lower) where certified, NaN elsewhere (or without sigma/radius).
+    alpha : float
+        The per-component level.
+    """
 
     labels: np.ndarray
     p_lower: np.ndarray
@@ -487,6 +646,31 @@ def cohen_certify(guess, count, *, n: int, alpha: float, sigma: float | None = N
     with radius R(p_lower) (sigma * Phi^-1(p_lower) for Gaussian noise). Each component's
     guarantee holds with probability 1 - alpha on its own — no multiple-testing correction.
 
+    Parameters
+    ----------
+    guess : array_like of int
+        Guessed class per component (from independent guessing samples).
+    count : array_like of int
+        Counting samples (of n) whose output equals the guess, per component.
+    n : int
+        Counting samples.
+    alpha : float
+        Level in (0, 1), per component.
+    sigma : float, optional
+        Gaussian noise level: radius sigma * Phi^-1(p) (``GaussianL2``). Not with ``radius``.
+    radius : callable, optional
+        ``p -> radius`` (e.g. ``LaplaceL1(scale)``); without sigma or radius the radii are NaN.
+
+    Returns
+    -------
+    CertifyResult
+        Labels (``ABSTAIN`` where p_lower <= 1/2), lower bounds and radii.
+
+    References
+    ----------
+    .. [1] Cohen, J., Rosenfeld, E. and Kolter, J. Z. (2019). Certified adversarial robustness via
+           randomized smoothing. ICML. Algorithm CERTIFY.
+
     Examples
     --------
     >>> import mtest
@@ -498,19 +682,29 @@ def cohen_certify(guess, count, *, n: int, alpha: float, sigma: float | None = N
     """
     n = check_positive_int("n", n)
     alpha = check_alpha(alpha)
-    fn = _radius_fn(sigma, radius)
-    guess, count = _check_guess_count(guess, count, n)
+    fn = radius_function(sigma, radius)
+    guess, count = check_guess_count(guess, count, n)
     p_lower = np.asarray(clopper_pearson(count, n, alpha, "greater").low, dtype=np.float64)
     certified = p_lower > 0.5
     labels = np.where(certified, guess, ABSTAIN)
-    rad = np.where(certified, _apply_radius(fn, np.where(certified, p_lower, 0.75)), np.nan)
+    rad = np.where(certified, apply_radius(fn, np.where(certified, p_lower, 0.75)), np.nan)
     return CertifyResult(labels=labels, p_lower=p_lower, radius=rad, alpha=alpha)
 
 
 @dataclass(frozen=True)
 class PredictResult:
     """Cohen PREDICT per component: ``labels`` (top class or ABSTAIN) and the two-sided
-    binomial ``pvalues`` of the top-two test."""
+    binomial ``pvalues`` of the top-two test.
+
+    Attributes
+    ----------
+    labels : ndarray of int
+        Top class per component, or ``ABSTAIN`` (-1).
+    pvalues : ndarray of float
+        Two-sided binomial p-value of n_A out of n_A + n_B against 1/2.
+    alpha : float
+        The per-component level.
+    """
 
     labels: np.ndarray
     pvalues: np.ndarray
@@ -524,6 +718,25 @@ def cohen_predict(counts, *, alpha: float) -> PredictResult:
     c_A if the two-sided binomial test of n_A out of n_A + n_B against 1/2 has p-value <= alpha,
     else abstain. The probability of returning a class other than the smoothed classifier's is at
     most alpha.
+
+    Parameters
+    ----------
+    counts : array_like of int
+        Per-class counts of noisy samples, shape (..., C); every component has at least one.
+    alpha : float
+        Level in (0, 1), per component.
+
+    Returns
+    -------
+    PredictResult
+        Top class or ``ABSTAIN`` per component, and the p-values.
+
+    References
+    ----------
+    .. [1] Cohen, J., Rosenfeld, E. and Kolter, J. Z. (2019). Certified adversarial robustness via
+           randomized smoothing. ICML. Algorithm PREDICT.
+    .. [2] Hung, K. and Fithian, W. (2019). Rank verification for exponential families. Annals of
+           Statistics 47(2), 758-782.
 
     Examples
     --------
@@ -557,7 +770,21 @@ def cohen_predict(counts, *, alpha: float) -> PredictResult:
 
 @dataclass(frozen=True)
 class IndivClassResult:
-    """INDIVCLASS: all components certified (``certified``) or the whole output abstains."""
+    """INDIVCLASS: all components certified (``certified``) or the whole output abstains.
+
+    Attributes
+    ----------
+    labels : ndarray of int
+        The guess everywhere when certified, ``ABSTAIN`` (-1) everywhere otherwise.
+    certified : bool
+        Whether every component was certified.
+    radius : float
+        min_i R(p_lower,i) when certified, NaN otherwise.
+    p_lower : ndarray of float
+        Per-component Clopper–Pearson lower bounds at level alpha/N.
+    alpha : float
+        The level of the joint statement.
+    """
 
     labels: np.ndarray
     certified: bool
@@ -574,6 +801,31 @@ def indiv_class(guess, count, *, n: int, alpha: float, sigma: float | None = Non
     min_i R(p_lower,i); a single uncertified component makes the whole output abstain. All N
     bounds hold jointly with probability at least 1 - alpha (union bound).
 
+    Parameters
+    ----------
+    guess : array_like of int
+        Guessed class per component.
+    count : array_like of int
+        Counting samples (of n) equal to the guess, per component.
+    n : int
+        Counting samples.
+    alpha : float
+        Level in (0, 1) of the joint statement.
+    sigma : float, optional
+        Gaussian noise level: radius sigma * Phi^-1(p) (``GaussianL2``). Not with ``radius``.
+    radius : callable, optional
+        ``p -> radius`` (e.g. ``LaplaceL1(scale)``); without sigma or radius the radii are NaN.
+
+    Returns
+    -------
+    IndivClassResult
+        All components certified, or the whole output abstains.
+
+    References
+    ----------
+    .. [1] Fischer, M., Baader, M. and Vechev, M. (2021). Scalable certified segmentation via
+           randomized smoothing. ICML. §4.
+
     Examples
     --------
     >>> import mtest
@@ -584,20 +836,38 @@ def indiv_class(guess, count, *, n: int, alpha: float, sigma: float | None = Non
     """
     n = check_positive_int("n", n)
     alpha = check_alpha(alpha)
-    fn = _radius_fn(sigma, radius)
-    guess, count = _check_guess_count(guess, count, n)
+    fn = radius_function(sigma, radius)
+    guess, count = check_guess_count(guess, count, n)
     if count.size == 0:
         raise ValueError("count must hold at least one component; got an empty array")
     p_lower = np.asarray(clopper_pearson(count, n, alpha / count.size, "greater").low, dtype=np.float64)
     certified = bool(np.all(p_lower > 0.5))
     labels = np.array(guess, copy=True) if certified else np.full(guess.shape, ABSTAIN, dtype=guess.dtype)
-    rad = float(np.min(_apply_radius(fn, p_lower))) if certified else float("nan")
+    rad = float(np.min(apply_radius(fn, p_lower))) if certified else float("nan")
     return IndivClassResult(labels=labels, certified=certified, radius=rad, p_lower=p_lower, alpha=alpha)
 
 
 @dataclass(frozen=True)
 class JointClassResult:
-    """JOINTCLASS: the guessed output vector or full abstention, with its vector-match count."""
+    """JOINTCLASS: the guessed output vector or full abstention, with its vector-match count.
+
+    Attributes
+    ----------
+    labels : ndarray of int
+        The guessed output vector when certified, ``ABSTAIN`` (-1) everywhere otherwise.
+    certified : bool
+        Whether the vector was certified (p_lower > 1/2).
+    radius : float
+        R(p_lower) when certified, NaN otherwise.
+    p_lower : float
+        Clopper–Pearson lower bound of the probability of the whole vector.
+    count : int
+        Counting samples equal to the guessed vector.
+    n : int
+        Counting samples.
+    alpha : float
+        The level.
+    """
 
     labels: np.ndarray
     certified: bool
@@ -613,6 +883,31 @@ def joint_class_from_count(guess, count: int, *, n: int, alpha: float, sigma: fl
     """JOINTCLASS (paper §4) given the guessed output vector and how many of the n counting
     samples equal it exactly: CERTIFY with the whole vector as one class.
 
+    Parameters
+    ----------
+    guess : array_like of int
+        The guessed output vector (any shape).
+    count : int
+        Counting samples whose whole output equals ``guess``.
+    n : int
+        Counting samples.
+    alpha : float
+        Level in (0, 1).
+    sigma : float, optional
+        Gaussian noise level: radius sigma * Phi^-1(p) (``GaussianL2``). Not with ``radius``.
+    radius : callable, optional
+        ``p -> radius`` (e.g. ``LaplaceL1(scale)``); without sigma or radius the radii are NaN.
+
+    Returns
+    -------
+    JointClassResult
+        The guessed vector or full abstention.
+
+    References
+    ----------
+    .. [1] Fischer, M., Baader, M. and Vechev, M. (2021). Scalable certified segmentation via
+           randomized smoothing. ICML. §4.
+
     Examples
     --------
     >>> import mtest
@@ -621,7 +916,7 @@ def joint_class_from_count(guess, count: int, *, n: int, alpha: float, sigma: fl
     """
     n = check_positive_int("n", n)
     alpha = check_alpha(alpha)
-    fn = _radius_fn(sigma, radius)
+    fn = radius_function(sigma, radius)
     guess = as_label_array("guess", guess)
     count = check_positive_int("count", count, 0)
     if count > n:
@@ -629,7 +924,7 @@ def joint_class_from_count(guess, count: int, *, n: int, alpha: float, sigma: fl
     p_lower = float(clopper_pearson(count, n, alpha, "greater").low)
     certified = p_lower > 0.5
     labels = np.array(guess, copy=True) if certified else np.full(guess.shape, ABSTAIN, dtype=guess.dtype)
-    rad = float(_apply_radius(fn, p_lower)) if certified else float("nan")
+    rad = float(apply_radius(fn, p_lower)) if certified else float("nan")
     return JointClassResult(labels=labels, certified=certified, radius=rad, p_lower=p_lower,
                             count=count, n=n, alpha=alpha)
 
@@ -640,6 +935,29 @@ def joint_class(samples0, samples, *, alpha: float, sigma: float | None = None,
     to count exact matches of the guessed vector (paper §4).
 
     The guess is the most frequent vector among ``samples0`` (ties: the one seen first).
+
+    Parameters
+    ----------
+    samples0 : array_like of int
+        Output vectors of the n0 guessing samples, shape (n0, ...).
+    samples : array_like of int
+        Output vectors of the n counting samples, shape (n, ...).
+    alpha : float
+        Level in (0, 1).
+    sigma : float, optional
+        Gaussian noise level: radius sigma * Phi^-1(p) (``GaussianL2``). Not with ``radius``.
+    radius : callable, optional
+        ``p -> radius`` (e.g. ``LaplaceL1(scale)``); without sigma or radius the radii are NaN.
+
+    Returns
+    -------
+    JointClassResult
+        The guessed vector or full abstention.
+
+    References
+    ----------
+    .. [1] Fischer, M., Baader, M. and Vechev, M. (2021). Scalable certified segmentation via
+           randomized smoothing. ICML. §4.
 
     Examples
     --------

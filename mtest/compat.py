@@ -1,12 +1,12 @@
 """Drop-in replacements for the multiple-testing functions of statsmodels, R and scipy.
 
-* :func:`multipletests` — ``statsmodels.stats.multitest.multipletests``: the same 4-tuple for
+* ``multipletests`` — ``statsmodels.stats.multitest.multipletests``: the same 4-tuple for
   every statsmodels method name and alias.
-* :func:`p_adjust` — R's ``stats::p.adjust``, including ``n`` larger than the number of p-values
+* ``p_adjust`` — R's ``stats::p.adjust``, including ``n`` larger than the number of p-values
   (adjusting only the smallest p-values of a larger family) and ``"none"``.
-* :func:`false_discovery_control` — ``scipy.stats.false_discovery_control``, with ``axis``.
+* ``false_discovery_control`` — ``scipy.stats.false_discovery_control``, with ``axis``.
 
-Each runs mtest's own procedures (:mod:`mtest.procedures`, R's arithmetic), so the numbers equal
+Each runs mtest's own procedures (``mtest.procedures``, R's arithmetic), so the numbers equal
 the reference library's (see each function for how exactly) while mtest's validation applies:
 NaN, values outside [0, 1] and input the reference would silently mis-handle raise a
 ``ValueError`` that says why. See docs/migrating.md for the mapping of every name.
@@ -131,7 +131,7 @@ def multipletests(pvals, alpha=0.05, method="hs", maxiter=1, is_sorted=False, re
     """statsmodels' ``multipletests``: rejections and adjusted p-values of one family.
 
     Same signature, same 4-tuple, every statsmodels method name and alias
-    (:data:`STATSMODELS_METHODS`; mtest's other registry names are accepted too).
+    (``STATSMODELS_METHODS``; mtest's other registry names are accepted too).
 
     Parameters
     ----------

@@ -3,7 +3,7 @@
 Many families are adjusted in one vectorized pass: rows are sorted once by (family, p), the
 registry's transform ``raw(values, ranks, m, k)`` is applied to all families of the same size m at
 once, and one Numba kernel takes the running maximum (step-down) or minimum (step-up) within
-each family. The values are bitwise those of :func:`mtest.adjust` run family by family.
+each family. The values are bitwise those of ``mtest.adjust`` run family by family.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from .multitest import check_k_for, run
 from .registry import SpecialProcedure, get_procedure
 from ._validation import check_alpha, check_nan_policy
 
-__all__ = ["adjust_frame"]
+__all__ = ["adjust_frame", "group_codes"]
 
 #: kernel modes of the procedures adjusted by the vectorized grouped path
 _MODES = {"single": 0, "down": 1, "up": 2}
@@ -47,7 +47,7 @@ def _pvalue_array(values, column: str, nan_policy: str) -> np.ndarray:
     """The p-value column as float64 (NaN where missing), validated; errors name the row label.
 
     Numeric dtypes (nullable ones too) and object columns of real numbers (``Decimal`` included,
-    as :func:`mtest.holm` accepts them) are read; booleans, strings and the like are refused.
+    as ``mtest.holm`` accepts them) are read; booleans, strings and the like are refused.
     """
     import pandas as pd
 
@@ -81,8 +81,25 @@ def _pvalue_array(values, column: str, nan_policy: str) -> np.ndarray:
     return p
 
 
-def _group_codes(df, keys):
-    """(family code of each row, number of families); a missing key is a key value of its own."""
+def group_codes(df, keys):
+    """(family code of each row, number of families); a missing key is a key value of its own.
+
+    Shared with the CLI's ``--by`` on pandas input.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table.
+    keys : list of str
+        Grouping columns (empty: one family).
+
+    Returns
+    -------
+    codes : ndarray of int64
+        Family of each row.
+    n_groups : int
+        Number of families.
+    """
     if not keys:
         return np.zeros(len(df), dtype=np.int64), 1 if len(df) else 0
     grouped = df.groupby(keys, sort=False, dropna=False)
@@ -155,7 +172,7 @@ def adjust_frame(df, column: str = "p", method: str = "holm", *, alpha: float = 
     Each group of ``by`` (e.g. one image, one gene set) is its own family; without ``by`` the whole
     column is one family. Rows whose ``by`` value is missing (NaN, None) form a family of their
     own. The input DataFrame is not modified; row order and index are kept. Every family gets
-    bitwise the adjusted p-values and rejections of :func:`mtest.adjust` / :func:`mtest.reject`
+    bitwise the adjusted p-values and rejections of ``mtest.adjust`` / ``mtest.reject``
     on that family alone; many families are adjusted in one vectorized pass (see the module
     docstring), not one call per family.
 
@@ -166,7 +183,7 @@ def adjust_frame(df, column: str = "p", method: str = "holm", *, alpha: float = 
         The p-value column: a numeric dtype (nullable ones too; missing values count as NaN) or
         an object column of real numbers such as ``decimal.Decimal``.
     method, alpha, k, nan_policy
-        As in :func:`mtest.reject`.
+        As in ``mtest.reject``.
     by : str or list of str, optional
         Grouping column(s).
     adjusted_column, reject_column : str
@@ -212,9 +229,12 @@ def adjust_frame(df, column: str = "p", method: str = "holm", *, alpha: float = 
     k = check_k_for(proc, k)
     nan_policy = check_nan_policy(nan_policy)
     p = _pvalue_array(values, column, nan_policy)
-    codes, n_groups = _group_codes(df, keys)
+    codes, n_groups = group_codes(df, keys)
     adjusted, reject = adjust_groups(p, codes, n_groups, proc, alpha, k)
     out = df.copy()
     out[adjusted_column] = adjusted
     out[reject_column] = reject
     return out
+
+
+_group_codes = group_codes  # the old name, still imported by mtest/cli.py (changed on another branch)

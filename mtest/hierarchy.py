@@ -4,15 +4,15 @@ AdaptiveCertify (Anani et al., ICML 2024) certifies a fluctuating component at a
 a class hierarchy (car -> vehicle -> dynamic obstacle) and scores the answer by its certified
 information gain (CIG). This module gives
 
-* :class:`Hierarchy` — a tree over the model's classes (leaves = class indices), with the
-  Cityscapes-19 tree (:data:`CITYSCAPES_HIERARCHY`) and one for the shipped demo image model
-  (:data:`DEMO_IMAGE_HIERARCHY`);
-* :func:`hierarchical_segcertify` — per component, the finest node on the chain from its guessed
+* ``Hierarchy`` — a tree over the model's classes (leaves = class indices), with the
+  Cityscapes-19 tree (``CITYSCAPES_HIERARCHY``) and one for the shipped demo image model
+  (``DEMO_IMAGE_HIERARCHY``);
+* ``hierarchical_segcertify`` — per component, the finest node on the chain from its guessed
   leaf up to the root whose probability is certified above tau. ``levels='nested'`` tests every
   node of the chain and pays nothing extra for it (the nulls are nested; proof in
   docs/theory.md); ``levels='n0'`` picks one node per component from the n0 guessing samples and
   tests only that (AdaptiveCertify's scheme, with Holm instead of Bonferroni);
-* :func:`certified_information_gain` — CIG and class-averaged cCIG as AdaptiveCertify defines them.
+* ``certified_information_gain`` — CIG and class-averaged cCIG as AdaptiveCertify defines them.
 
 References
 ----------
@@ -27,9 +27,9 @@ from typing import Callable
 
 import numpy as np
 
-from .binomial import _table as _binom_table
-from .certify import ABSTAIN, _apply_radius, _radius_fn
-from .radius_map import _familywise_method, nested_step_down
+from .binomial import pvalue_table as _binom_table
+from .certify import ABSTAIN, apply_radius, radius_function
+from .radius_map import familywise_method, nested_step_down
 from .registry import Guarantee
 from ._validation import as_int_array, check_alpha, check_choice, check_probability
 
@@ -41,7 +41,21 @@ __all__ = ["Hierarchy", "HierarchyCertifyResult", "CIGResult", "hierarchical_seg
 class Hierarchy:
     """A class tree: nodes ``0 .. n_leaves - 1`` are the model's classes, the rest are groups.
 
-    Build it with :meth:`from_groups`. ``parent[v]`` is the parent node of v (-1 for the root).
+    Build it with ``from_groups``. ``parent[v]`` is the parent node of v (-1 for the root).
+
+    Parameters
+    ----------
+    names : tuple of str
+        Node names: the ``n_leaves`` classes first, then the groups.
+    parent : tuple of int
+        Parent node of each node (-1 for the root).
+    n_leaves : int
+        The model's class count.
+
+    Attributes
+    ----------
+    names, parent, n_leaves
+        As given.
 
     Examples
     --------
@@ -150,12 +164,12 @@ DEMO_IMAGE_HIERARCHY = Hierarchy.from_groups(("background", "disk", "square", "t
 
 @dataclass(frozen=True, repr=False)
 class HierarchyCertifyResult:
-    """Outcome of :func:`hierarchical_segcertify`.
+    """Outcome of ``hierarchical_segcertify``.
 
     Attributes
     ----------
     node : ndarray of int
-        Certified node per component (a leaf = the class itself), :data:`mtest.ABSTAIN` elsewhere.
+        Certified node per component (a leaf = the class itself), ``mtest.ABSTAIN`` elsewhere.
     level : ndarray of int
         Position of that node on the chain from the guessed leaf (0 = the leaf; -1 = abstain).
     guess : ndarray of int
@@ -164,6 +178,14 @@ class HierarchyCertifyResult:
         R(tau): every certified node is robust within it.
     guarantee : Guarantee
         With probability >= 1 - alpha every certified node v has P(f(x + eps) in leaves(v)) > tau.
+    tau, alpha, n : float, float, int
+        Threshold, level and counting samples of the run.
+    method : str
+        The procedure's canonical name.
+    levels : str
+        ``'nested'`` or ``'n0'``: how the nodes of each chain were chosen and tested.
+    hierarchy : Hierarchy
+        The class tree.
     """
 
     node: np.ndarray
@@ -238,11 +260,23 @@ def hierarchical_segcertify(counts0, counts, hierarchy: Hierarchy, *, tau: float
         Per-class counts of the n0 guessing and the n counting samples (C = hierarchy leaves).
     hierarchy : Hierarchy
     tau, alpha, method, k, sigma, radius
-        As in :func:`mtest.segcertify`; only FWER/k-FWER procedures valid under arbitrary
+        As in ``mtest.segcertify``; only FWER/k-FWER procedures valid under arbitrary
         dependence ('holm', 'bonferroni').
     levels : {'nested', 'n0'}
     select : float, optional
         ``levels='n0'`` only: the n0 fraction a node needs to be chosen (default tau).
+
+    Returns
+    -------
+    HierarchyCertifyResult
+        The certified node per component, its level on the chain, the radius and the guarantee.
+
+    References
+    ----------
+    .. [1] Anani, A., Lorenz, T., Schiele, B. and Fritz, M. (2024). Adaptive hierarchical
+           certification for segmentation using randomized smoothing. ICML.
+    .. [2] Fischer, M., Baader, M. and Vechev, M. (2021). Scalable certified segmentation via
+           randomized smoothing. ICML. Algorithm 2.
 
     Examples
     --------
@@ -258,13 +292,13 @@ def hierarchical_segcertify(counts0, counts, hierarchy: Hierarchy, *, tau: float
     """
     tau = check_probability("tau", tau, low=0.5, high=1.0, high_open=True)
     alpha = check_alpha(alpha)
-    name, g = _familywise_method(method, k, alpha)
+    name, g = familywise_method(method, k, alpha)
     levels = check_choice("levels", levels, ("nested", "n0"))
     if select is not None:
         if levels != "n0":
             raise ValueError("select applies only to levels='n0'")
         select = check_probability("select", select, low=0.0, high=1.0, low_open=True)
-    fn = _radius_fn(sigma, radius)
+    fn = radius_function(sigma, radius)
     c0, c, n, shape = _iv_counts(counts0, counts, hierarchy)
     member = hierarchy.membership.astype(np.int64)
     chains = hierarchy.chain_table()                       # (C, L)
@@ -289,7 +323,7 @@ def hierarchical_segcertify(counts0, counts, hierarchy: Hierarchy, *, tau: float
     node = np.where(level >= 0, np.take_along_axis(chain, np.maximum(level, 0)[:, None], axis=1)[:, 0], ABSTAIN)
     return HierarchyCertifyResult(
         node=node.reshape(shape), level=level.reshape(shape), guess=guess.reshape(shape),
-        radius=float(_apply_radius(fn, tau)), tau=tau, alpha=alpha, n=n, method=name, levels=levels,
+        radius=float(apply_radius(fn, tau)), tau=tau, alpha=alpha, n=n, method=name, levels=levels,
         hierarchy=hierarchy, guarantee=g)
 
 
@@ -297,7 +331,21 @@ def hierarchical_segcertify(counts0, counts, hierarchy: Hierarchy, *, tau: float
 class CIGResult:
     """Certified information gain: ``cig`` (pixel average), ``ccig`` (class average over the
     classes present), ``per_class`` (NaN for absent classes), ``certified_rate`` (certified and
-    correct, over non-ignored components) and ``abstain_rate``."""
+    correct, over non-ignored components) and ``abstain_rate``.
+
+    Attributes
+    ----------
+    cig : float
+        Certified information gain (pixel average).
+    ccig : float
+        Class-average CIG over the classes present.
+    per_class : ndarray of float
+        The ratio per true class (NaN for absent classes).
+    certified_rate : float
+        Certified and correct, over non-ignored components.
+    abstain_rate : float
+        Abstained, over non-ignored components.
+    """
 
     cig: float
     ccig: float
@@ -314,6 +362,28 @@ def certified_information_gain(node, target, hierarchy: Hierarchy, *, ignore_ind
     score 0. CIG = total / (#non-ignored components * log|Y_leaf|); cCIG averages the same ratio
     computed per true class over the classes present. With a flat hierarchy CIG is the certified
     accuracy.
+
+    Parameters
+    ----------
+    node : array_like of int
+        Certified node per component (``ABSTAIN`` where abstained), e.g.
+        ``hierarchical_segcertify(...).node``.
+    target : array_like of int
+        True leaf class per component, the same shape.
+    hierarchy : Hierarchy
+        The class tree.
+    ignore_index : int, optional
+        Target value of components that are not scored.
+
+    Returns
+    -------
+    CIGResult
+        CIG, cCIG, the per-class ratios and the certified and abstain rates.
+
+    References
+    ----------
+    .. [1] Anani, A., Lorenz, T., Schiele, B. and Fritz, M. (2024). Adaptive hierarchical
+           certification for segmentation using randomized smoothing. ICML.
 
     Examples
     --------

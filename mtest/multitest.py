@@ -1,8 +1,8 @@
 """The public multiple-testing API: ``reject``, ``adjust`` and one function per common procedure.
 
-A public function validates its input once (:mod:`mtest._validation`), runs the stepwise engine
-(:mod:`mtest._stepwise`) for the procedure looked up in the registry (:mod:`mtest.registry`), and
-wraps the outcome in a frozen :class:`MultipleTestResult`. Definitions follow ``docs/theory.md``
+A public function validates its input once (``mtest._validation``), runs the stepwise engine
+(``mtest._stepwise``) for the procedure looked up in the registry (``mtest.registry``), and
+wraps the outcome in a frozen ``MultipleTestResult``. Definitions follow ``docs/theory.md``
 and the paper (Fischer et al., ICML 2021, §5 and §5.2).
 
 References
@@ -34,7 +34,16 @@ __all__ = [
     "bonferroni",
     "holm",
     "lehmann_romano",
+    "sidak",
+    "holm_sidak",
+    "hochberg",
+    "hommel",
+    "benjamini_hochberg",
+    "benjamini_yekutieli",
+    "benjamini_krieger_yekutieli",
+    "gavrilov_benjamini_sarkar",
     "check_k_for",
+    "decide",
     "run",
     "wrap",
     "representable_threshold",
@@ -144,7 +153,7 @@ def check_k_for(proc: Procedure, k: Any) -> int:
 
 
 def representable_thresholds(thr, dtype) -> np.ndarray:
-    """:func:`representable_threshold` of every element of a float64 array (NaN kept)."""
+    """``representable_threshold`` of every element of a float64 array (NaN kept)."""
     thr = np.asarray(thr, dtype=np.float64)
     dtype = np.dtype(dtype)
     if dtype == np.float64:
@@ -156,7 +165,7 @@ def representable_thresholds(thr, dtype) -> np.ndarray:
 
 
 def _run_along(pvalues, alpha, proc, k, nan_policy, axis) -> MultipleTestResult:
-    """Families along ``axis`` (see :mod:`mtest._axis`): arrays of thresholds and counts."""
+    """Families along ``axis`` (see ``mtest._axis``): arrays of thresholds and counts."""
     v = read_pvalues(pvalues, nan_policy, protect=False)
     arr = v.flat.reshape(v.shape)
     axis = _axis.check_axis(axis, arr.ndim)
@@ -239,11 +248,11 @@ def reject(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int = 1, ax
     pvalues : array_like or pandas.Series
         p-values in [0, 1], any shape and any real dtype; float32 input is read without an
         upcast copy. A masked array's masked entries are missing values (as NaN, under
-        ``nan_policy``). A DataFrame is refused: use :func:`mtest.adjust_frame`.
+        ``nan_policy``). A DataFrame is refused: use ``mtest.adjust_frame``.
     alpha : float
         Level in (0, 1).
     method : str
-        A name or alias from :data:`PROCEDURES` (e.g. ``'holm'``, ``'bonferroni'``, ``'lr'``).
+        A name or alias from ``PROCEDURES`` (e.g. ``'holm'``, ``'bonferroni'``, ``'lr'``).
     k : int
         k of k-FWER (control P(k or more false rejections)); only for k-FWER procedures.
     axis : int or None
@@ -261,6 +270,15 @@ def reject(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int = 1, ax
     -------
     MultipleTestResult
         For a ``torch.Tensor`` a ``TorchTestResult`` on the tensor's device, bitwise this result.
+
+    References
+    ----------
+    .. [1] Holm, S. (1979). A simple sequentially rejective multiple test procedure.
+           Scandinavian Journal of Statistics 6(2), 65-70.
+    .. [2] Wright, S. P. (1992). Adjusted p-values for simultaneous inference. Biometrics 48(4),
+           1005-1013.
+    .. [3] Lehmann, E. L. and Romano, J. P. (2005). Generalizations of the familywise error rate.
+           Annals of Statistics 33(3), 1138-1154.
 
     Examples
     --------
@@ -283,7 +301,16 @@ def reject(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int = 1, ax
     >>> mtest.reject([-1151.29, -4.0, -2.0], method="holm", log_p="ln").reject   # p = 1e-500
     array([ True,  True, False])
     """
-    if _torch_backend.is_tensor(pvalues):  # stays on its device (mtest._torch_backend)
+    return decide(pvalues, alpha, method, k, nan_policy, axis, log_p)
+
+
+def decide(pvalues, alpha, method, k, nan_policy, axis=None, log_p=None):
+    """The one code path of ``reject`` and every per-procedure function: a ``torch.Tensor``
+    stays on its device (``mtest._torch_backend``), anything else goes through ``run``."""
+    if _torch_backend.is_tensor(pvalues):
+        if log_p is not None:
+            raise ValueError(f"log_p ({log_p!r}) is not supported for torch tensors; give p-values "
+                             "or a NumPy array of log p-values")
         return _torch_backend.reject_torch(pvalues, alpha, method, k=k, axis=axis, nan_policy=nan_policy)
     return run(pvalues, alpha, method, k, nan_policy, axis, log_p)
 
@@ -291,23 +318,26 @@ def reject(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int = 1, ax
 def bonferroni(pvalues, alpha: float = 0.05, *, k: int = 1, axis: int | None = None,
                nan_policy: str = "raise",
                log_p: str | None = None) -> MultipleTestResult:
-    """Bonferroni single-step test: reject (m/k)*p <= alpha, i.e. p <= k*alpha/m up to one
-    rounding (k = 1: classic FWER control).
+    """Bonferroni single-step test: reject p <= k*alpha/m (up to one rounding); FWER <= alpha
+    (k-FWER for k > 1) under arbitrary dependence.
+
+    A hypothesis is rejected when (m/k)*p <= alpha.
 
     With ``k > 1`` it controls the k-FWER, P(k or more false rejections) <= alpha, under any
-    dependence (Lehmann & Romano 2005, Thm 2.1). Adjusted p-values are ``min(1, m*p/k)``.
+    dependence [2]_; ``k = 1`` is Bonferroni's inequality [1]_: FWER <= alpha under arbitrary
+    dependence. Adjusted p-values are ``min(1, m*p/k)``.
     The paper's SEGCERTIFYBON and INDIVCLASS use it (§4, §5).
 
     Parameters
     ----------
     pvalues : array_like or pandas.Series
-        p-values in [0, 1], any shape and real dtype (as in :func:`reject`).
+        p-values in [0, 1], any shape and real dtype (as in ``reject``).
     alpha : float
         Level in (0, 1).
     k : int
         k-FWER: controls P(k or more false rejections); ``k = 1`` is the FWER.
     axis : int or None
-        ``None``: one family; an int: families along that axis (see :func:`reject`).
+        ``None``: one family; an int: families along that axis (see ``reject``).
     nan_policy : {'raise', 'omit'}
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
@@ -317,6 +347,15 @@ def bonferroni(pvalues, alpha: float = 0.05, *, k: int = 1, axis: int | None = N
     Returns
     -------
     MultipleTestResult
+        ``guarantee`` states FWER <= alpha (k-FWER for k > 1) under arbitrary dependence.
+
+    References
+    ----------
+    .. [1] Bonferroni, C. E. (1936). Teoria statistica delle classi e calcolo delle probabilità.
+           Pubblicazioni del R. Istituto Superiore di Scienze Economiche e Commerciali di Firenze 8,
+           3-62.
+    .. [2] Lehmann, E. L. and Romano, J. P. (2005). Generalizations of the familywise error rate.
+           Annals of Statistics 33(3), 1138-1154, Thm 2.1.
 
     Examples
     --------
@@ -326,7 +365,7 @@ def bonferroni(pvalues, alpha: float = 0.05, *, k: int = 1, axis: int | None = N
     >>> mtest.bonferroni([0.001, 0.02, 0.04, 0.3], k=2).n_rejected
     2
     """
-    return run(pvalues, alpha, "bonferroni", k, nan_policy, axis, log_p)
+    return decide(pvalues, alpha, "bonferroni", k, nan_policy, axis, log_p)
 
 
 def holm(pvalues, alpha: float = 0.05, *, axis: int | None = None, nan_policy: str = "raise",
@@ -342,11 +381,11 @@ def holm(pvalues, alpha: float = 0.05, *, axis: int | None = None, nan_policy: s
     Parameters
     ----------
     pvalues : array_like or pandas.Series
-        p-values in [0, 1], any shape and real dtype (as in :func:`reject`).
+        p-values in [0, 1], any shape and real dtype (as in ``reject``).
     alpha : float
         Level in (0, 1).
     axis : int or None
-        ``None``: one family; an int: families along that axis (see :func:`reject`).
+        ``None``: one family; an int: families along that axis (see ``reject``).
     nan_policy : {'raise', 'omit'}
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
@@ -370,7 +409,7 @@ def holm(pvalues, alpha: float = 0.05, *, axis: int | None = None, nan_policy: s
     >>> res.pvalues_adjusted
     array([0.03, 0.06, 0.06, 0.02])
     """
-    return run(pvalues, alpha, "holm", 1, nan_policy, axis, log_p)
+    return decide(pvalues, alpha, "holm", 1, nan_policy, axis, log_p)
 
 
 def lehmann_romano(pvalues, alpha: float = 0.05, *, k: int, axis: int | None = None,
@@ -392,13 +431,13 @@ def lehmann_romano(pvalues, alpha: float = 0.05, *, k: int, axis: int | None = N
     Parameters
     ----------
     pvalues : array_like or pandas.Series
-        p-values in [0, 1], any shape and real dtype (as in :func:`reject`).
+        p-values in [0, 1], any shape and real dtype (as in ``reject``).
     alpha : float
         Level in (0, 1).
     k : int
         At least 1 (keyword-only, required): P(k or more false rejections) <= alpha.
     axis : int or None
-        ``None``: one family; an int: families along that axis (see :func:`reject`).
+        ``None``: one family; an int: families along that axis (see ``reject``).
     nan_policy : {'raise', 'omit'}
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
@@ -431,7 +470,413 @@ def lehmann_romano(pvalues, alpha: float = 0.05, *, k: int, axis: int | None = N
     >>> res.n_rejected, res.threshold >= p[0], bool(res.pvalues_adjusted[0] <= 0.01)
     (3, True, True)
     """
-    return run(pvalues, alpha, "lehmann-romano", k, nan_policy, axis, log_p)
+    return decide(pvalues, alpha, "lehmann-romano", k, nan_policy, axis, log_p)
+
+
+# The per-procedure functions below are explicit one-line definitions (not generated in a loop) so
+# that their signatures and docstrings are visible to static tools: the documentation site's
+# parser (griffe), IDEs and ``help()``. Each body is a call of the one code path, ``decide``.
+
+def sidak(pvalues, alpha: float = 0.05, *, axis: int | None = None, nan_policy: str = "raise",
+          log_p: str | None = None) -> MultipleTestResult:
+    """Šidák single-step test: reject p <= 1 - (1 - alpha)^(1/m); FWER <= alpha under independence
+    or positive orthant dependence.
+
+    Adjusted p-values are 1 - (1 - p)^m, computed as ``-expm1(m * log1p(-p))`` without
+    cancellation (statsmodels' ``'sidak'``) [1]_. Slightly more powerful than Bonferroni; the
+    guarantee needs independence or positive orthant dependence [2]_ (use ``bonferroni`` or
+    ``holm`` under arbitrary dependence, e.g. for certification).
+
+    Parameters
+    ----------
+    pvalues : array_like or pandas.Series
+        p-values in [0, 1], any shape and real dtype (as in ``reject``); a ``torch.Tensor``
+        stays on its device.
+    alpha : float
+        Level in (0, 1).
+    axis : int or None
+        ``None``: one family; an int: families along that axis (see ``reject``).
+    nan_policy : {'raise', 'omit'}
+        ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
+    log_p : {None, 'ln', 'log10'}
+        The input holds ln p or log10 p; thresholds and adjusted values in the same scale
+        (docs/scale.md).
+
+    Returns
+    -------
+    MultipleTestResult
+        ``guarantee`` states FWER <= alpha under independence or positive orthant dependence.
+
+    References
+    ----------
+    .. [1] Šidák, Z. (1967). Rectangular confidence regions for the means of multivariate normal
+           distributions. Journal of the American Statistical Association 62(318), 626-633.
+    .. [2] Holland, B. S. and Copenhaver, M. D. (1987). An improved sequentially rejective
+           Bonferroni test procedure. Biometrics 43(2), 417-423.
+
+    Examples
+    --------
+    >>> import mtest
+    >>> res = mtest.sidak([0.01, 0.04, 0.03, 0.005])
+    >>> res.reject
+    array([ True, False, False,  True])
+    >>> round(res.threshold, 6)   # 1 - 0.95 ** (1/4)
+    0.012741
+    >>> str(res.guarantee)
+    'FWER <= 0.05 under independence or positive orthant dependence'
+    """
+    return decide(pvalues, alpha, "sidak", 1, nan_policy, axis, log_p)
+
+
+def holm_sidak(pvalues, alpha: float = 0.05, *, axis: int | None = None, nan_policy: str = "raise",
+               log_p: str | None = None) -> MultipleTestResult:
+    """Holm–Šidák step-down procedure: critical values 1 - (1 - alpha)^(1/(m - i + 1)); FWER <=
+    alpha under independence or positive orthant dependence.
+
+    Holm's step-down scheme [1]_ with Šidák's constants in place of alpha/(m - i + 1); adjusted
+    p-values are the running maximum of 1 - (1 - p(i))^(m - i + 1) (statsmodels' ``'hs'``, the
+    default of ``multipletests``). The guarantee needs independence or positive orthant
+    dependence [2]_; under arbitrary dependence use ``holm``.
+
+    Parameters
+    ----------
+    pvalues : array_like or pandas.Series
+        p-values in [0, 1], any shape and real dtype (as in ``reject``); a ``torch.Tensor``
+        stays on its device.
+    alpha : float
+        Level in (0, 1).
+    axis : int or None
+        ``None``: one family; an int: families along that axis (see ``reject``).
+    nan_policy : {'raise', 'omit'}
+        ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
+    log_p : {None, 'ln', 'log10'}
+        The input holds ln p or log10 p; thresholds and adjusted values in the same scale
+        (docs/scale.md).
+
+    Returns
+    -------
+    MultipleTestResult
+        ``guarantee`` states FWER <= alpha under independence or positive orthant dependence.
+
+    References
+    ----------
+    .. [1] Holm, S. (1979). A simple sequentially rejective multiple test procedure.
+           Scandinavian Journal of Statistics 6(2), 65-70.
+    .. [2] Holland, B. S. and Copenhaver, M. D. (1987). An improved sequentially rejective
+           Bonferroni test procedure. Biometrics 43(2), 417-423.
+
+    Examples
+    --------
+    >>> import mtest
+    >>> res = mtest.holm_sidak([0.01, 0.04, 0.03, 0.005])
+    >>> res.reject
+    array([ True, False, False,  True])
+    >>> res.pvalues_adjusted.round(4)
+    array([0.0297, 0.0591, 0.0591, 0.0199])
+    """
+    return decide(pvalues, alpha, "holm-sidak", 1, nan_policy, axis, log_p)
+
+
+def hochberg(pvalues, alpha: float = 0.05, *, axis: int | None = None, nan_policy: str = "raise",
+             log_p: str | None = None) -> MultipleTestResult:
+    """Hochberg's step-up procedure: critical values alpha/(m - i + 1); FWER <= alpha under
+    independence or positive regression dependence (PRDS).
+
+    Rejects the r smallest p-values where r is the largest i with (m - i + 1)*p(i) <= alpha [1]_:
+    Holm's constants, stepping up instead of down, so it rejects at least what ``holm``
+    rejects. Its validity rests on Simes' inequality, proven under PRDS [2]_; it is not valid under
+    arbitrary dependence. Adjusted p-values as R's ``p.adjust(method = "hochberg")``.
+
+    Parameters
+    ----------
+    pvalues : array_like or pandas.Series
+        p-values in [0, 1], any shape and real dtype (as in ``reject``); a ``torch.Tensor``
+        stays on its device.
+    alpha : float
+        Level in (0, 1).
+    axis : int or None
+        ``None``: one family; an int: families along that axis (see ``reject``).
+    nan_policy : {'raise', 'omit'}
+        ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
+    log_p : {None, 'ln', 'log10'}
+        The input holds ln p or log10 p; thresholds and adjusted values in the same scale
+        (docs/scale.md).
+
+    Returns
+    -------
+    MultipleTestResult
+        ``guarantee`` states FWER <= alpha under independence or PRDS.
+
+    References
+    ----------
+    .. [1] Hochberg, Y. (1988). A sharper Bonferroni procedure for multiple tests of
+           significance. Biometrika 75(4), 800-802.
+    .. [2] Sarkar, S. K. (2008). On the Simes inequality and its generalization. IMS Collections
+           1, 231-242.
+
+    Examples
+    --------
+    >>> import mtest
+    >>> p = [0.01, 0.04, 0.03, 0.005]
+    >>> mtest.hochberg(p).reject          # all four: p(4) = 0.04 <= 0.05
+    array([ True,  True,  True,  True])
+    >>> mtest.holm(p).n_rejected          # Holm stops at p(3) = 0.03 > 0.05/2
+    2
+    """
+    return decide(pvalues, alpha, "hochberg", 1, nan_policy, axis, log_p)
+
+
+def hommel(pvalues, alpha: float = 0.05, *, axis: int | None = None, nan_policy: str = "raise",
+           log_p: str | None = None) -> MultipleTestResult:
+    """Hommel's procedure: the closed testing procedure of Simes tests; FWER <= alpha under
+    independence or positive regression dependence (PRDS).
+
+    Rejects H_i when every intersection hypothesis containing it is rejected by Simes' test [1]_.
+    It rejects at least what ``hochberg`` rejects. The adjusted p-values equal R's
+    ``p.adjust(method = "hommel")`` and are computed in O(m) after sorting [2]_. Like Hochberg's,
+    its validity rests on Simes' inequality (PRDS) [3]_.
+
+    Parameters
+    ----------
+    pvalues : array_like or pandas.Series
+        p-values in [0, 1], any shape and real dtype (as in ``reject``); a ``torch.Tensor``
+        is processed on the CPU and the result returned on its device.
+    alpha : float
+        Level in (0, 1).
+    axis : int or None
+        ``None``: one family; an int: families along that axis (see ``reject``).
+    nan_policy : {'raise', 'omit'}
+        ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
+    log_p : {None, 'ln', 'log10'}
+        The input holds ln p or log10 p; thresholds and adjusted values in the same scale
+        (docs/scale.md).
+
+    Returns
+    -------
+    MultipleTestResult
+        ``guarantee`` states FWER <= alpha under independence or PRDS.
+
+    References
+    ----------
+    .. [1] Hommel, G. (1988). A stagewise rejective multiple test procedure based on a modified
+           Bonferroni test. Biometrika 75(2), 383-386.
+    .. [2] Meijer, R. J., Krebs, T. J. P. and Goeman, J. J. (2019). Hommel's procedure in linear
+           time. Biometrical Journal 61(1), 73-82.
+    .. [3] Sarkar, S. K. (2008). On the Simes inequality and its generalization. IMS Collections
+           1, 231-242.
+
+    Examples
+    --------
+    >>> import mtest
+    >>> p = [0.001, 0.008, 0.039, 0.041, 0.042, 0.06, 0.074, 0.205]
+    >>> res = mtest.hommel(p)
+    >>> res.n_rejected
+    1
+    >>> res.pvalues_adjusted.round(3)
+    array([0.008, 0.056, 0.111, 0.111, 0.111, 0.12 , 0.148, 0.205])
+    """
+    return decide(pvalues, alpha, "hommel", 1, nan_policy, axis, log_p)
+
+
+def benjamini_hochberg(pvalues, alpha: float = 0.05, *, axis: int | None = None,
+                       nan_policy: str = "raise", log_p: str | None = None) -> MultipleTestResult:
+    """Benjamini–Hochberg step-up procedure: critical values i*alpha/m; FDR <= alpha under
+    independence or positive regression dependence (PRDS).
+
+    Rejects the r smallest p-values where r is the largest i with (m/i)*p(i) <= alpha [1]_. The
+    false discovery rate (the expected share of false rejections among the rejections) is at most
+    (m0/m)*alpha under independence [1]_ and under PRDS [2]_ (Thm 1.2). An FDR bound is an average
+    over repetitions, not a statement about one run's rejections: certification needs a
+    familywise procedure (``holm``). Registry name ``'fdr_bh'``; R's ``"BH"``, scipy's
+    ``false_discovery_control(method='bh')``.
+
+    Parameters
+    ----------
+    pvalues : array_like or pandas.Series
+        p-values in [0, 1], any shape and real dtype (as in ``reject``); a ``torch.Tensor``
+        stays on its device.
+    alpha : float
+        Level in (0, 1).
+    axis : int or None
+        ``None``: one family; an int: families along that axis (see ``reject``).
+    nan_policy : {'raise', 'omit'}
+        ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
+    log_p : {None, 'ln', 'log10'}
+        The input holds ln p or log10 p; thresholds and adjusted values in the same scale
+        (docs/scale.md).
+
+    Returns
+    -------
+    MultipleTestResult
+        ``guarantee`` states FDR <= alpha under independence or PRDS.
+
+    References
+    ----------
+    .. [1] Benjamini, Y. and Hochberg, Y. (1995). Controlling the false discovery rate: a
+           practical and powerful approach to multiple testing. Journal of the Royal Statistical
+           Society B 57(1), 289-300.
+    .. [2] Benjamini, Y. and Yekutieli, D. (2001). The control of the false discovery rate in
+           multiple testing under dependency. Annals of Statistics 29(4), 1165-1188.
+
+    Examples
+    --------
+    >>> import mtest
+    >>> p = [0.001, 0.008, 0.039, 0.041, 0.042, 0.06, 0.074, 0.205]
+    >>> res = mtest.benjamini_hochberg(p)
+    >>> res.reject
+    array([ True,  True, False, False, False, False, False, False])
+    >>> res.pvalues_adjusted.round(4)
+    array([0.008 , 0.032 , 0.0672, 0.0672, 0.0672, 0.08  , 0.0846, 0.205 ])
+    """
+    return decide(pvalues, alpha, "fdr_bh", 1, nan_policy, axis, log_p)
+
+
+def benjamini_yekutieli(pvalues, alpha: float = 0.05, *, axis: int | None = None,
+                        nan_policy: str = "raise", log_p: str | None = None) -> MultipleTestResult:
+    """Benjamini–Yekutieli step-up procedure: critical values i*alpha/(m*H_m), H_m = 1 + 1/2 + ...
+    + 1/m; FDR <= alpha under arbitrary dependence.
+
+    Benjamini–Hochberg at level alpha/H_m, which controls the FDR whatever the dependence among
+    the p-values [1]_ (Thm 1.3). The harmonic sum is computed as R's ``p.adjust(method = "BY")``
+    does, so the adjusted values agree with R to the last digit. Registry name ``'fdr_by'``.
+
+    Parameters
+    ----------
+    pvalues : array_like or pandas.Series
+        p-values in [0, 1], any shape and real dtype (as in ``reject``); a ``torch.Tensor``
+        stays on its device.
+    alpha : float
+        Level in (0, 1).
+    axis : int or None
+        ``None``: one family; an int: families along that axis (see ``reject``).
+    nan_policy : {'raise', 'omit'}
+        ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
+    log_p : {None, 'ln', 'log10'}
+        The input holds ln p or log10 p; thresholds and adjusted values in the same scale
+        (docs/scale.md).
+
+    Returns
+    -------
+    MultipleTestResult
+        ``guarantee`` states FDR <= alpha under arbitrary dependence.
+
+    References
+    ----------
+    .. [1] Benjamini, Y. and Yekutieli, D. (2001). The control of the false discovery rate in
+           multiple testing under dependency. Annals of Statistics 29(4), 1165-1188.
+
+    Examples
+    --------
+    >>> import mtest
+    >>> res = mtest.benjamini_yekutieli([0.01, 0.04, 0.03, 0.005])
+    >>> res.reject
+    array([ True, False, False,  True])
+    >>> res.pvalues_adjusted.round(4)   # H_4 = 25/12
+    array([0.0417, 0.0833, 0.0833, 0.0417])
+    >>> str(res.guarantee)
+    'FDR <= 0.05 under arbitrary dependence'
+    """
+    return decide(pvalues, alpha, "fdr_by", 1, nan_policy, axis, log_p)
+
+
+def benjamini_krieger_yekutieli(pvalues, alpha: float = 0.05, *, axis: int | None = None,
+                                nan_policy: str = "raise",
+                                log_p: str | None = None) -> MultipleTestResult:
+    """Benjamini–Krieger–Yekutieli two-stage adaptive step-up procedure; FDR <= alpha under
+    independence.
+
+    Stage 1: Benjamini–Hochberg at alpha' = alpha/(1 + alpha) gives r1 rejections. If 0 < r1 < m,
+    stage 2 runs Benjamini–Hochberg at alpha' m/m0 with the estimate m0 = m - r1 of the number of
+    true nulls [1]_ (Definition 6); FDR <= alpha under independence [1]_ (Theorem 2). More
+    powerful than ``benjamini_hochberg`` when many nulls are false. Registry name
+    ``'fdr_tsbky'`` (statsmodels' ``multipletests(method='fdr_tsbky')``, bit for bit). The
+    adjusted p-values depend on alpha (statsmodels': "specific to the given alpha").
+
+    Parameters
+    ----------
+    pvalues : array_like or pandas.Series
+        p-values in [0, 1], any shape and real dtype (as in ``reject``); a ``torch.Tensor``
+        stays on its device.
+    alpha : float
+        Level in (0, 1).
+    axis : int or None
+        ``None``: one family; an int: families along that axis (see ``reject``).
+    nan_policy : {'raise', 'omit'}
+        ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
+    log_p : {None, 'ln', 'log10'}
+        The input holds ln p or log10 p; thresholds and adjusted values in the same scale
+        (docs/scale.md).
+
+    Returns
+    -------
+    MultipleTestResult
+        ``guarantee`` states FDR <= alpha under independence.
+
+    References
+    ----------
+    .. [1] Benjamini, Y., Krieger, A. M. and Yekutieli, D. (2006). Adaptive linear step-up
+           procedures that control the false discovery rate. Biometrika 93(3), 491-507.
+
+    Examples
+    --------
+    >>> import mtest
+    >>> p = [0.001, 0.008, 0.039, 0.041, 0.042, 0.06, 0.074, 0.205]
+    >>> res = mtest.benjamini_krieger_yekutieli(p)
+    >>> res.n_rejected, res.threshold
+    (2, 0.008)
+    >>> str(res.guarantee)
+    'FDR <= 0.05 under independence'
+    """
+    return decide(pvalues, alpha, "fdr_tsbky", 1, nan_policy, axis, log_p)
+
+
+def gavrilov_benjamini_sarkar(pvalues, alpha: float = 0.05, *, axis: int | None = None,
+                              nan_policy: str = "raise",
+                              log_p: str | None = None) -> MultipleTestResult:
+    """Gavrilov–Benjamini–Sarkar adaptive step-down procedure: critical values
+    i*alpha/(m + 1 - i*(1 - alpha)); FDR <= alpha under independence.
+
+    Step-down: rejects p(1), ..., p(r) where r + 1 is the first i with p(i) above its critical
+    value [1]_; FDR <= alpha under independence [1]_ (Theorem 1). Adjusted p-values are the
+    running maximum of ((m + 1 - i)/i) * p(i)/(1 - p(i)), as statsmodels'
+    ``multipletests(method='fdr_gbs')``. Registry name ``'fdr_gbs'``.
+
+    Parameters
+    ----------
+    pvalues : array_like or pandas.Series
+        p-values in [0, 1], any shape and real dtype (as in ``reject``); a ``torch.Tensor``
+        stays on its device.
+    alpha : float
+        Level in (0, 1).
+    axis : int or None
+        ``None``: one family; an int: families along that axis (see ``reject``).
+    nan_policy : {'raise', 'omit'}
+        ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
+    log_p : {None, 'ln', 'log10'}
+        The input holds ln p or log10 p; thresholds and adjusted values in the same scale
+        (docs/scale.md).
+
+    Returns
+    -------
+    MultipleTestResult
+        ``guarantee`` states FDR <= alpha under independence.
+
+    References
+    ----------
+    .. [1] Gavrilov, Y., Benjamini, Y. and Sarkar, S. K. (2009). An adaptive step-down procedure
+           with proven FDR control under independence. Annals of Statistics 37(2), 619-629.
+
+    Examples
+    --------
+    >>> import mtest
+    >>> p = [0.001, 0.008, 0.039, 0.041, 0.042, 0.06, 0.074, 0.205]
+    >>> res = mtest.gavrilov_benjamini_sarkar(p)
+    >>> res.reject
+    array([ True,  True, False, False, False, False, False, False])
+    >>> res.pvalues_adjusted.round(4)
+    array([0.008 , 0.0282, 0.0812, 0.0812, 0.0812, 0.0812, 0.0812, 0.0812])
+    """
+    return decide(pvalues, alpha, "fdr_gbs", 1, nan_policy, axis, log_p)
 
 
 def adjust(pvalues, method: str = "holm", *, alpha: float | None = None, k: int = 1,
@@ -450,7 +895,7 @@ def adjust(pvalues, method: str = "holm", *, alpha: float | None = None, k: int 
     Parameters
     ----------
     pvalues : array_like or pandas.Series
-        p-values in [0, 1], any shape and real dtype (as in :func:`reject`).
+        p-values in [0, 1], any shape and real dtype (as in ``reject``).
     method : str
         A name or alias from ``mtest.PROCEDURES``.
     alpha : float, optional
@@ -458,7 +903,7 @@ def adjust(pvalues, method: str = "holm", *, alpha: float | None = None, k: int 
     k : int
         k of k-FWER procedures.
     axis : int or None
-        ``None``: one family; an int: families along that axis (see :func:`reject`).
+        ``None``: one family; an int: families along that axis (see ``reject``).
     nan_policy : {'raise', 'omit'}
         ``'omit'``: NaN is not tested, not counted, and stays NaN (R semantics).
     log_p : {None, 'ln', 'log10'}
@@ -469,6 +914,12 @@ def adjust(pvalues, method: str = "holm", *, alpha: float | None = None, k: int 
     -------
     ndarray or pandas.Series
         float64 adjusted p-values of the input's shape.
+
+    References
+    ----------
+    .. [1] Wright, S. P. (1992). Adjusted p-values for simultaneous inference. Biometrics 48(4),
+           1005-1013.
+    .. [2] R Core Team. ``p.adjust``: adjust p-values for multiple comparisons. R package stats.
 
     Examples
     --------
@@ -484,12 +935,16 @@ def adjust(pvalues, method: str = "holm", *, alpha: float | None = None, k: int 
     array([-499.69897,   -2.69897])
     """
     if _torch_backend.is_tensor(pvalues):  # stays on its device (mtest._torch_backend)
+        if log_p is not None:
+            raise ValueError(f"log_p ({log_p!r}) is not supported for torch tensors; give p-values "
+                             "or a NumPy array of log p-values")
         return _torch_backend.adjust_torch(pvalues, method, k=k, axis=axis, nan_policy=nan_policy,
                                            alpha=alpha)
     if log_p is not None or type(pvalues).__module__.startswith("dask"):
         if axis is not None:
             raise ValueError(f"axis ({axis!r}) is not supported with log_p or Dask arrays")
-        return _scaled().adjust_scaled(pvalues, method, k, nan_policy, log_p)
+        return _scaled().adjust_scaled(pvalues, method, k, nan_policy, log_p,
+                                       None if alpha is None else check_alpha(alpha))
     proc = get_procedure(method)
     k = check_k_for(proc, k)
     alpha = None if alpha is None else check_alpha(alpha)

@@ -23,7 +23,7 @@ __all__ = ["Oracle", "OracleCounts", "JointCounts", "DEPENDENCE"]
 
 TRUE_CLASS = 1
 
-#: how the components of one sample may depend on each other (see :class:`Oracle`)
+#: how the components of one sample may depend on each other (see ``Oracle``)
 DEPENDENCE = ("independent", "comonotone", "antithetic")
 
 
@@ -63,7 +63,7 @@ class Oracle:
     fails everywhere at once); ``'antithetic'``, as comonotone but odd-numbered components use
     1 - U (pairs as negatively dependent as their marginals allow, which breaks PRDS). Used to
     check that certification guarantees hold under dependence; JOINTCLASS draws
-    (:meth:`sample_joint`) are for the independent oracle only.
+    (``sample_joint``) are for the independent oracle only.
 
     Examples
     --------

@@ -5,7 +5,7 @@ Memory is O(chunk + head): the p-value column is read chunk by chunk in a few pa
 
 1. **Scan**: validate, count each family's m and NaN, and (when ranks are needed) build a
    histogram of the values.
-2. **Count**: the counting engine of :mod:`mtest._counting` asks for F(t) = #{p <= t} at a few
+2. **Count**: the counting engine of ``mtest._counting`` asks for F(t) = #{p <= t} at a few
    critical values; every pass answers all families' requests at once.
 3. **Adjusted values that need ranks**: step-down keeps only the *head* below a cutoff (every
    other adjusted value is exactly 1); step-up (and step-down without a cutoff) routes the values
@@ -15,7 +15,7 @@ Memory is O(chunk + head): the p-value column is read chunk by chunk in a few pa
    column kept as read (CSV columns as text) plus the adjusted value and the rejection; each is
    written to a temporary file and renamed, and removed on an error or SIGTERM.
 
-Every value equals the in-memory :func:`mtest.adjust` / :func:`mtest.reject` result bit for bit
+Every value equals the in-memory ``mtest.adjust`` / ``mtest.reject`` result bit for bit
 (docs/scale.md).
 """
 from __future__ import annotations
@@ -46,7 +46,19 @@ _NA_TEXT = {"", "NA", "NaN", "nan", "NULL", "null", "None"}
 
 @dataclass(frozen=True)
 class FamilySummary:
-    """One family's outcome: its key (``()`` for the whole set, the ``by`` values, or the file)."""
+    """One family's outcome: its key (``()`` for the whole set, the ``by`` values, or the file).
+
+    Attributes
+    ----------
+    key : tuple
+        ``()`` for the whole set, the ``by`` values, or the file.
+    n_tests : int
+        Hypotheses tested in the family.
+    n_rejected : int
+        Rejections.
+    threshold : float
+        Every p-value ``<= threshold`` of the family is rejected.
+    """
 
     key: tuple
     n_tests: int
@@ -56,7 +68,7 @@ class FamilySummary:
 
 @dataclass(frozen=True)
 class FilesResult:
-    """Outcome of :func:`adjust_files`.
+    """Outcome of ``adjust_files``.
 
     Attributes
     ----------
@@ -526,7 +538,7 @@ def adjust_files(source, output_dir, *, column: str = "p", method: str = "holm",
     relative path (``.parquet`` suffix), with every input column as read (CSV columns as text)
     plus ``adjusted_column`` and ``reject_column``. Each output is written to a temporary file
     and renamed; on an error or SIGTERM the temporary file is removed. Values are the in-memory
-    :func:`mtest.adjust` / :func:`mtest.reject` results bit for bit.
+    ``mtest.adjust`` / ``mtest.reject`` results bit for bit.
 
     Parameters
     ----------
@@ -537,7 +549,7 @@ def adjust_files(source, output_dir, *, column: str = "p", method: str = "holm",
     column : str
         The p-value column (ln p or log10 p with ``log_p``).
     method, alpha, k, nan_policy
-        As in :func:`mtest.reject`. Hommel's procedure is refused (it is not a per-rank
+        As in ``mtest.reject``. Hommel's procedure is refused (it is not a per-rank
         transform and needs every value at once).
     by : str or list of str, optional
         Columns whose values define the families (e.g. ``"phenotype"``); all files together.
@@ -545,6 +557,9 @@ def adjust_files(source, output_dir, *, column: str = "p", method: str = "holm",
         Each file is its own family (e.g. one chromosome per file, if that is the family).
     log_p : {None, 'ln', 'log10'}
         The column holds ln p or log10 p; adjusted values are written in the same scale.
+    adjusted_column, reject_column : str
+        Names of the two columns added to every output file (adjusted p-values, rejections);
+        they must not already exist in the input.
     chunk_rows : int
         Rows per chunk read; also the target size of a value range spilled for step-up methods.
     progress : bool

@@ -18,7 +18,7 @@ from scipy.stats import binom
 
 from ._plotting import colour, new_figure, save_figure
 from ._validation import check_alpha, check_choice, check_positive_int, check_probability
-from .binomial import _table as _binom_table, clopper_pearson
+from .binomial import pvalue_table as _binom_table, clopper_pearson
 from .certify import certifying_procedure
 from .tables import reject_table_rows
 from .oracle import TRUE_CLASS, Oracle
@@ -31,7 +31,7 @@ __all__ = ["MethodSpec", "StudySpec", "FIGURES", "figure_spec", "run_study", "pl
 class MethodSpec:
     """A method of the study: ``kind`` in {'joint', 'indiv', 'segcertify'}; for SEGCERTIFY the
     ``procedure``, ``k`` and ``error_rate`` ('fwer': FWER or k-FWER, 'fdr': BY; under arbitrary
-    dependence, as :func:`mtest.segcertify` requires). ``alpha`` overrides the study's alpha
+    dependence, as ``mtest.segcertify`` requires). ``alpha`` overrides the study's alpha
     (k-FWER study)."""
 
     label: str
@@ -159,7 +159,7 @@ def _summarize(certified, wrong, null, radius, k):
 
 
 def run_study(spec: StudySpec, *, seed: int = 0, progress: bool = True, max_cells: int = 20_000_000):
-    """Run one figure's study and return a tidy :class:`pandas.DataFrame` (one row per x × method).
+    """Run one figure's study and return a tidy ``pandas.DataFrame`` (one row per x × method).
 
     Columns: figure, x, N, n_bad, gamma, n0, n, alpha, tau, method, fwer_k, reps, certified_rate,
     certified_rate_se, wrong_rate (certified with the wrong class, per component),
@@ -278,9 +278,27 @@ def plot_study(df, spec: StudySpec, path):
 
 @dataclass(frozen=True)
 class PlanResult:
-    """Outcome of :func:`plan_samples`: the smallest ``n`` whose expected certified rate reaches
+    """Outcome of ``plan_samples``: the smallest ``n`` whose expected certified rate reaches
     ``target_rate``, that rate, the critical count at ``n`` and whether the rate is exact
-    (Bonferroni) or a guaranteed lower bound (Holm)."""
+    (Bonferroni) or a guaranteed lower bound (Holm).
+
+    Attributes
+    ----------
+    n : int
+        The smallest number of counting samples reaching ``target_rate``.
+    expected_rate : float
+        The expected certified rate at ``n`` (a lower bound for Holm).
+    critical_count : int
+        The count a component needs at ``n`` to be certified (Bonferroni's critical count).
+    target_rate : float
+        The requested rate.
+    method : str
+        The procedure's canonical name.
+    exact : bool
+        Whether ``expected_rate`` is exact (Bonferroni) rather than a lower bound (Holm).
+    n0 : int or None
+        Guessing samples, when the plan accounts for wrong guesses.
+    """
 
     n: int
     expected_rate: float
@@ -339,6 +357,11 @@ def plan_samples(N: int, tau: float, alpha: float, p_true, target_rate: float, *
     Returns
     -------
     PlanResult
+
+    References
+    ----------
+    .. [1] Fischer, M., Baader, M. and Vechev, M. (2021). Scalable certified segmentation via
+           randomized smoothing. ICML. §5 and Figure 2 (the power of SEGCERTIFY).
 
     Examples
     --------

@@ -1,7 +1,7 @@
 """The built-in procedures: Bonferroni, Holm, Lehmann–Romano k-FWER, Šidák, Holm–Šidák,
 Hochberg, Hommel, Benjamini–Hochberg and Benjamini–Yekutieli, with the statsmodels and R aliases.
 
-Each is registered in :mod:`mtest.registry` with the error rate it controls and the dependence
+Each is registered in ``mtest.registry`` with the error rate it controls and the dependence
 under which it does (see docs/procedures.md, generated from this registry). Definitions follow
 ``docs/theory.md``; notation: m tested hypotheses, sorted p-values p(1) <= ... <= p(m).
 
@@ -25,7 +25,7 @@ import numpy as np
 from . import _kernels
 from .registry import SpecialProcedure, StepwiseProcedure, mark_builtin, register
 
-__all__: list[str] = []
+__all__ = ["harmonic_number"]
 
 
 def _bonferroni_raw(values, ranks, m, k):
@@ -104,7 +104,7 @@ _HARMONIC_CHUNK = 1 << 20
 
 
 @lru_cache(maxsize=64)
-def _harmonic(m: int) -> float:
+def harmonic_number(m: int) -> float:
     """sum(1/(1:m)) exactly as R's ``p.adjust`` computes it for BY: the reciprocals in double,
     added in order in a long double accumulator (R's ``rsum``), rounded once to double.
 
@@ -121,7 +121,7 @@ def _harmonic(m: int) -> float:
 
 
 def _by_raw(values, ranks, m, k):
-    q = _harmonic(m)
+    q = harmonic_number(m)
     return ((q * m) / np.asarray(ranks, dtype=np.float64)) * values  # R: q * n/i * p
 
 
@@ -197,7 +197,7 @@ register(StepwiseProcedure(
     dependence="arbitrary",
     raw=_by_raw,
     critical_guess=lambda rank, m, k, alpha: alpha * np.asarray(rank, dtype=np.float64)
-    / (m * _harmonic(m)),
+    / (m * harmonic_number(m)),
     formula="(Σ_j 1/j) (m/i) p",
     reference="Benjamini & Yekutieli (2001), Thm 1.3",
 ))

@@ -1,7 +1,7 @@
 """Adaptive FDR procedures: the two-stage linear step-up procedures (``fdr_tsbh``, ``fdr_tsbky``)
 and the Gavrilov–Benjamini–Sarkar step-down procedure (``fdr_gbs``), as in statsmodels.
 
-They are registered as built-ins (imported by :mod:`mtest.procedures`), each with the guarantee
+They are registered as built-ins (imported by ``mtest.procedures``), each with the guarantee
 the literature proves for it. Notation: m hypotheses, sorted p-values p(1) <= ... <= p(m),
 level alpha.
 
@@ -120,7 +120,7 @@ class InflatedLevelProcedure(SpecialProcedure):
     """A SpecialProcedure whose proven bound when run at alpha is ``level_bound(alpha)`` > alpha.
 
     ``fdr_tsbh`` at alpha is ``fdr_tsbky`` at alpha/(1 - alpha), and that is what is proven, so
-    its :class:`~mtest.Guarantee` states that level, not alpha.
+    its ``Guarantee`` states that level, not alpha.
 
     Attributes
     ----------

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ._smooth_spline import smooth_spline_df
-from ._validation import _show, as_pvalues, check_choice, check_probability
+from ._validation import show_value, as_pvalues, check_choice, check_probability
 
 __all__ = ["QValueResult", "qvalue"]
 
@@ -28,7 +28,7 @@ PI0_METHODS = ("smoother", "bootstrap")
 
 @dataclass(frozen=True, repr=False)
 class QValueResult:
-    """Result of :func:`qvalue`.
+    """Result of ``qvalue``.
 
     Attributes
     ----------
@@ -160,14 +160,14 @@ def qvalue(p, *, fdr_level: float | None = None, pi0: float | None = None, lambd
     pi0_method = check_choice("pi0_method", pi0_method, PI0_METHODS)
     for name, flag in (("smooth_log_pi0", smooth_log_pi0), ("pfdr", pfdr)):
         if not isinstance(flag, (bool, np.bool_)):
-            raise ValueError(f"{name} must be True or False; got {_show(flag)}")
+            raise ValueError(f"{name} must be True or False; got {show_value(flag)}")
     lambdas = _iv_lambda(lambda_)
 
     present = ~np.isnan(flat) if n_nan else None
     values = np.array(flat[present] if n_nan else flat, dtype=np.float64)  # a copy: never the input
     m = values.size
     if m == 0:
-        raise ValueError(f"p has no p-values to use; got {_show(p)}")
+        raise ValueError(f"p has no p-values to use; got {show_value(p)}")
 
     if pi0 is None:
         pi0, pi0_lambda, pi0_smooth = _pi0est(values, lambdas, pi0_method, smooth_df, bool(smooth_log_pi0))
@@ -199,11 +199,11 @@ def _iv_lambda(lambda_) -> np.ndarray:
     try:
         lambdas = np.array(lambda_, dtype=np.float64).reshape(-1)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"lambda_ must be a number or an array of numbers; got {_show(lambda_)}") from exc
+        raise ValueError(f"lambda_ must be a number or an array of numbers; got {show_value(lambda_)}") from exc
     if lambdas.size == 0 or lambdas.size in (2, 3):
-        raise ValueError(f"lambda_ must have one value or at least four; got {lambdas.size} ({_show(lambda_)})")
+        raise ValueError(f"lambda_ must have one value or at least four; got {lambdas.size} ({show_value(lambda_)})")
     if not np.all(np.isfinite(lambdas)) or lambdas.min() < 0 or lambdas.max() >= 1:
-        raise ValueError(f"lambda_ values must lie in [0, 1); got {_show(lambda_)}")
+        raise ValueError(f"lambda_ values must lie in [0, 1); got {show_value(lambda_)}")
     return np.sort(lambdas)
 
 
@@ -228,15 +228,15 @@ def _pi0est(p, lambdas, method, smooth_df, smooth_log):
         if method == "smoother":
             distinct = np.unique(lambdas).size
             if distinct < 4:
-                raise ValueError(f"lambda_ needs at least four distinct values for the smoother; got {_show(lambdas.tolist())}")
+                raise ValueError(f"lambda_ needs at least four distinct values for the smoother; got {show_value(lambdas.tolist())}")
             if isinstance(smooth_df, (bool, np.bool_)) or not isinstance(smooth_df, numbers.Real) \
                     or not 1 < smooth_df <= distinct:
                 raise ValueError(f"smooth_df must be in (1, {distinct}] (the number of distinct "
-                                 f"lambda_ values); got {_show(smooth_df)}")
+                                 f"lambda_ values); got {show_value(smooth_df)}")
             if smooth_log:
                 if np.any(pi0_lambda == 0):
                     raise ValueError("smooth_log_pi0=True needs pi0(lambda) > 0 at every lambda_; "
-                                     f"got pi0(lambda) = {_show(pi0_lambda.tolist())}")
+                                     f"got pi0(lambda) = {show_value(pi0_lambda.tolist())}")
                 spline = smooth_spline_df(lambdas, np.log(pi0_lambda), float(smooth_df))
                 smooth = np.exp(spline.predict(lambdas))
             else:

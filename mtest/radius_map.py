@@ -1,7 +1,7 @@
 """Simultaneously valid radius maps: every component certified at the largest tau of a grid.
 
 SEGCERTIFY (Fischer et al., ICML 2021, Alg. 2) certifies every component at one threshold tau and
-one radius R(tau). From the same counts, :func:`segcertify_radius_map` certifies each component
+one radius R(tau). From the same counts, ``segcertify_radius_map`` certifies each component
 at the *largest* tau_j of a grid tau_1 < ... < tau_J whose null H_ij: p_A,i <= tau_j it rejects,
 and all these certificates hold together with probability at least 1 - alpha — without paying
 J times in alpha.
@@ -20,12 +20,13 @@ from typing import Callable
 
 import numpy as np
 
-from .binomial import _table as _binom_table
-from .certify import ABSTAIN, _apply_radius, _check_guess_count, _radius_fn
+from .binomial import pvalue_table as _binom_table
+from .certify import ABSTAIN, apply_radius, check_guess_count, radius_function
 from .registry import Guarantee, get_procedure
 from ._validation import check_alpha, check_positive_int
 
-__all__ = ["RadiusMapResult", "segcertify_radius_map", "nested_levels", "nested_step_down"]
+__all__ = ["RadiusMapResult", "segcertify_radius_map", "nested_levels", "nested_step_down",
+           "familywise_method"]
 
 
 def _check_taus(taus) -> np.ndarray:
@@ -39,7 +40,26 @@ def _check_taus(taus) -> np.ndarray:
     return arr
 
 
-def _familywise_method(method, k: int, alpha: float) -> tuple[str, Guarantee]:
+def familywise_method(method, k: int, alpha: float) -> tuple[str, Guarantee]:
+    """The certifying procedure's name and guarantee for the nested-levels paths (radius maps,
+    hierarchies): Holm or Bonferroni (any k), after ``mtest.certify.certifying_procedure``.
+
+    Parameters
+    ----------
+    method : str
+        A registry name or alias.
+    k : int
+        k of k-FWER.
+    alpha : float
+        Level.
+
+    Returns
+    -------
+    name : str
+        ``'holm'`` or ``'bonferroni'``.
+    guarantee : Guarantee
+        What the certified components control.
+    """
     from .certify import holm_or_bonferroni
 
     return holm_or_bonferroni(method, k, alpha, "nested-levels", "'holm' or 'bonferroni' (any k)")
@@ -54,7 +74,7 @@ def nested_step_down(pv: np.ndarray, alpha: float, method: str, k: int = 1, weig
     J - 1 is the hardest). 'holm': reject ``multiplier * p <= alpha`` with the number of
     components whose top level is not rejected as the multiplier, recounted until nothing moves;
     'bonferroni': the multiplier N / k throughout. The one implementation behind
-    :func:`segcertify_radius_map` and :func:`mtest.hierarchical_segcertify` (proof in
+    ``segcertify_radius_map`` and ``mtest.hierarchical_segcertify`` (proof in
     docs/theory.md, "Simultaneously valid radius maps").
     """
     pv = np.asarray(pv, dtype=np.float64)
@@ -82,7 +102,7 @@ def nested_levels(table: np.ndarray, index: np.ndarray, alpha: float, method: st
 
     ``table[j, v]`` is the p-value of level j for a component whose statistic is ``v``; it must be
     nondecreasing in j (level J - 1 is the hardest). ``index`` holds each component's v. Returns
-    the highest level with every level up to it rejected (-1: none), by :func:`nested_step_down`
+    the highest level with every level up to it rejected (-1: none), by ``nested_step_down``
     on the V distinct rows weighted by how many components have each. Levels that no component
     could reach (smallest p-value > alpha) are dropped first.
     """
@@ -100,12 +120,12 @@ def nested_levels(table: np.ndarray, index: np.ndarray, alpha: float, method: st
 
 @dataclass(frozen=True, repr=False)
 class RadiusMapResult:
-    """Outcome of :func:`segcertify_radius_map`.
+    """Outcome of ``segcertify_radius_map``.
 
     Attributes
     ----------
     labels : ndarray of int
-        The guess where some level is certified, :data:`mtest.ABSTAIN` (-1) elsewhere.
+        The guess where some level is certified, ``mtest.ABSTAIN`` (-1) elsewhere.
     level : ndarray of int
         Index into ``taus`` of each component's certified threshold (-1: abstains).
     tau : ndarray of float
@@ -119,6 +139,10 @@ class RadiusMapResult:
     guarantee : Guarantee
         With probability >= 1 - alpha every component's p_A,i exceeds its certified tau (all
         components and levels at once; k-FWER: fewer than k components overstated).
+    n, alpha : int, float
+        Counting samples and level.
+    method, k : str, int
+        The procedure's canonical name and k of k-FWER.
     """
 
     labels: np.ndarray
@@ -167,7 +191,7 @@ def segcertify_radius_map(guess, count, *, n: int, taus, alpha: float, method: s
     Parameters
     ----------
     guess, count : array_like of int
-        As in :func:`mtest.segcertify` (guess from n0 separate samples; 0 <= count <= n).
+        As in ``mtest.segcertify`` (guess from n0 separate samples; 0 <= count <= n).
     n : int
         Counting samples.
     taus : sequence of float
@@ -179,11 +203,16 @@ def segcertify_radius_map(guess, count, *, n: int, taus, alpha: float, method: s
     k : int
         k-FWER with 'bonferroni'.
     sigma, radius
-        Radius function as in :func:`mtest.segcertify`.
+        Radius function as in ``mtest.segcertify``.
 
     Returns
     -------
     RadiusMapResult
+
+    References
+    ----------
+    .. [1] Fischer, M., Baader, M. and Vechev, M. (2021). Scalable certified segmentation via
+           randomized smoothing. ICML. Algorithm 2 (one threshold; here a grid of nested ones).
 
     Examples
     --------
@@ -201,9 +230,9 @@ def segcertify_radius_map(guess, count, *, n: int, taus, alpha: float, method: s
     alpha = check_alpha(alpha)
     k = check_positive_int("k", k)
     taus = _check_taus(taus)
-    name, g = _familywise_method(method, k, alpha)
-    fn = _radius_fn(sigma, radius)
-    guess, count = _check_guess_count(guess, count, n)
+    name, g = familywise_method(method, k, alpha)
+    fn = radius_function(sigma, radius)
+    guess, count = check_guess_count(guess, count, n)
     if count.size == 0:
         raise ValueError("count must hold at least one component; got an empty array")
     table = np.stack([_binom_table(n, t, "greater") for t in taus])
@@ -213,7 +242,7 @@ def segcertify_radius_map(guess, count, *, n: int, taus, alpha: float, method: s
     level = nested_levels(table, flat, alpha, name, k).reshape(count.shape)
     certified = level >= 0
     tau = np.where(certified, taus[np.maximum(level, 0)], np.nan)
-    rad = np.where(certified, _apply_radius(fn, np.where(certified, tau, taus[0])), np.nan)
+    rad = np.where(certified, apply_radius(fn, np.where(certified, tau, taus[0])), np.nan)
     per_level = np.bincount(level[certified].reshape(-1), minlength=taus.size)
     return RadiusMapResult(labels=np.where(certified, guess, ABSTAIN), level=level, tau=tau, radius=rad,
                            taus=taus.copy(), n_certified_per_level=per_level, n=n, alpha=alpha, method=name,

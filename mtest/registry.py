@@ -2,18 +2,18 @@
 
 A procedure is one of two kinds:
 
-* :class:`StepwiseProcedure` — single-step, step-down or step-up, written as a *transform*
+* ``StepwiseProcedure`` — single-step, step-down or step-up, written as a *transform*
   ``raw(values, ranks, m, k)``: the raw adjusted p-value g_i(p) of the i-th smallest p-value
-  (Holm: ``(m - i + 1) * p``). The stepwise engine (:mod:`mtest._stepwise`) derives the exact
+  (Holm: ``(m - i + 1) * p``). The stepwise engine (``mtest._stepwise``) derives the exact
   critical values, the fast counting-form rejections and the adjusted p-values from that one
   function, so they cannot disagree.
-* :class:`SpecialProcedure` — a procedure with its own adjusted p-values of sorted input
+* ``SpecialProcedure`` — a procedure with its own adjusted p-values of sorted input
   (Hommel), rejecting where the adjusted p-value is ``<= alpha``.
 
 Every procedure declares the error rate it controls (``'fwer'``, ``'kfwer'``, ``'fdr'``) and the
 dependence under which it does (``'arbitrary'``, ``'prds'``, ``'positive-orthant'``,
-``'independent'``); :meth:`Procedure.guarantee` turns that into a :class:`Guarantee` for given
-``k`` and ``alpha``. Certification (:func:`mtest.segcertify`) accepts only procedures whose
+``'independent'``); ``Procedure.guarantee`` turns that into a ``Guarantee`` for given
+``k`` and ``alpha``. Certification (``mtest.segcertify``) accepts only procedures whose
 guarantee is FWER or k-FWER under arbitrary dependence, because the components of one input are
 tested on the same noisy samples.
 """
@@ -137,7 +137,7 @@ class Procedure:
     name : str
         Canonical name (what results report).
     aliases : tuple of str
-        Other names accepted by :func:`get_procedure` (statsmodels and R spellings).
+        Other names accepted by ``get_procedure`` (statsmodels and R spellings).
     error_rate : {'fwer', 'kfwer', 'fdr'}
         What it controls; ``'kfwer'`` for procedures that take ``k`` (k = 1 is the FWER).
     dependence : {'arbitrary', 'prds', 'positive-orthant', 'independent'}
@@ -171,7 +171,7 @@ class Procedure:
         return self.error_rate == "kfwer"
 
     def guarantee(self, k: int = 1, alpha: float | None = None, subject: str | None = None) -> Guarantee:
-        """The :class:`Guarantee` of a run with this ``k`` and ``alpha`` (``subject``: see there)."""
+        """The ``Guarantee`` of a run with this ``k`` and ``alpha`` (``subject``: see there)."""
         rate = self.error_rate
         if rate == "kfwer" and k == 1:
             rate = "fwer"
@@ -207,6 +207,18 @@ class StepwiseProcedure(Procedure):
         ``critical_guess(ranks, m, k, alpha)``: the inverse of ``raw`` at ``alpha`` up to
         rounding; the engine finds the exact critical value from it (a poor guess costs time,
         never correctness).
+    name : str
+        Canonical name (what results report).
+    aliases : tuple of str
+        Other names accepted by ``get_procedure``.
+    error_rate : {'fwer', 'kfwer', 'fdr'}
+        What it controls.
+    dependence : {'arbitrary', 'prds', 'positive-orthant', 'independent'}
+        Under which dependence the control is proven.
+    reference : str
+        Where the procedure and its guarantee come from.
+    formula : str
+        The transform or rule in words.
     """
 
     step: str
@@ -236,7 +248,19 @@ class SpecialProcedure(Procedure):
     alpha_dependent : bool
         ``True`` when the adjusted p-values depend on the level (the two-stage adaptive FDR
         procedures): ``adjust_sorted`` is then called as ``adjust_sorted(values, k, alpha)``
-        and :func:`mtest.adjust` needs ``alpha``.
+        and ``mtest.adjust`` needs ``alpha``.
+    name : str
+        Canonical name (what results report).
+    aliases : tuple of str
+        Other names accepted by ``get_procedure``.
+    error_rate : {'fwer', 'kfwer', 'fdr'}
+        What it controls.
+    dependence : {'arbitrary', 'prds', 'positive-orthant', 'independent'}
+        Under which dependence the control is proven.
+    reference : str
+        Where the procedure and its guarantee come from.
+    formula : str
+        The transform or rule in words.
     """
 
     adjust_sorted: Callable
@@ -258,6 +282,18 @@ def register(procedure: Procedure, *, replace: bool = False) -> Procedure:
 
     A name or alias that is already taken is refused with a ``ValueError``; ``replace=True``
     replaces a procedure registered earlier by the user, never a built-in one.
+
+    Parameters
+    ----------
+    procedure : Procedure
+        A ``StepwiseProcedure`` or ``SpecialProcedure``.
+    replace : bool
+        Replace a user-registered procedure of the same name or alias (never a built-in).
+
+    Returns
+    -------
+    Procedure
+        ``procedure``, now reachable by its name and aliases.
 
     Examples
     --------
@@ -312,6 +348,16 @@ def mark_builtin() -> None:
 def get_procedure(method: Any) -> Procedure:
     """Look up a procedure by name or alias (case-insensitive); ``ValueError`` lists the valid names.
 
+    Parameters
+    ----------
+    method : str or Procedure
+        A name or alias from ``PROCEDURES``, or a procedure object (returned as is).
+
+    Returns
+    -------
+    Procedure
+        The registered procedure.
+
     Examples
     --------
     >>> import mtest
@@ -347,7 +393,7 @@ def procedures_table(procedures=None) -> str:
     """The markdown table of procedures in docs/procedures.md, generated from the registry.
 
     One row per procedure: name, aliases, kind, transform, the declared error rate and dependence
-    (the data of :meth:`Procedure.guarantee`), whether :func:`mtest.segcertify` accepts it ('yes'
+    (the data of ``Procedure.guarantee``), whether ``mtest.segcertify`` accepts it ('yes'
     for FWER certification, "with error_rate='fdr'" for FDR certification), and the
     reference for the procedure and its guarantee.
 

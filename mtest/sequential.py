@@ -1,7 +1,7 @@
 """Anytime-valid sequential SEGCERTIFY: sample in rounds, stop when every component is decided.
 
 SEGCERTIFY (Fischer et al., ICML 2021, Alg. 2) fixes the number of counting samples n in advance,
-so every input pays for its slowest component. :class:`SequentialCertifier` instead takes the
+so every input pays for its slowest component. ``SequentialCertifier`` instead takes the
 counts in rounds and may be stopped at *any* time, by any rule that looks at the data, with the
 same guarantee: with probability at least 1 - alpha no certified component has p_A,i <= tau.
 
@@ -33,14 +33,14 @@ from typing import Callable
 import numpy as np
 from scipy.special import betaincc, betaincinv, betaln
 
-from .certify import ABSTAIN, _apply_radius, _radius_fn
+from .certify import ABSTAIN, apply_radius, radius_function
 from .registry import Guarantee, get_procedure
 from ._validation import as_int_array, check_alpha, check_positive_int, check_probability
 
 __all__ = ["SequentialCertifier", "SequentialResult", "log_evalue", "e_holm_reject",
            "sequential_procedure"]
 
-#: status codes of :attr:`SequentialResult.status`
+#: status codes of ``SequentialResult.status``
 UNDECIDED, CERTIFIED, FUTILE = 0, 1, 2
 
 # decisions compare e-values with l / alpha; this relative margin keeps rounding on the safe side
@@ -120,12 +120,12 @@ def e_holm_reject(evalues, alpha: float) -> np.ndarray:
 
 @dataclass(frozen=True, repr=False)
 class SequentialResult:
-    """Outcome of :meth:`SequentialCertifier.result`.
+    """Outcome of ``SequentialCertifier.result``.
 
     Attributes
     ----------
     labels : ndarray of int
-        The guess where certified, :data:`mtest.ABSTAIN` (-1) elsewhere; the guess's shape.
+        The guess where certified, ``mtest.ABSTAIN`` (-1) elsewhere; the guess's shape.
     reject : ndarray of bool
         Certified components (rejected H0,i: p_A,i <= tau).
     radius : float
@@ -142,6 +142,12 @@ class SequentialResult:
         Each component's log e-value when it was decided (current value where undecided).
     guarantee : Guarantee
         FWER (k-FWER) <= alpha under arbitrary dependence, valid at any stopping time.
+    tau, alpha : float, float
+        Threshold and level.
+    method, k : str, int
+        The procedure's canonical name and k of k-FWER.
+    n_max : int
+        The sample budget per input.
     """
 
     labels: np.ndarray
@@ -177,7 +183,7 @@ class SequentialCertifier:
     """Anytime-valid SEGCERTIFY: feed counts in rounds, stop whenever you like.
 
     Per component i, an e-process E_i for H0,i: p_A,i <= tau (uniform mixture over the
-    alternatives q in (tau, 1] of likelihood ratios against tau; see :func:`log_evalue`); across
+    alternatives q in (tau, 1] of likelihood ratios against tau; see ``log_evalue``); across
     components e-Holm (``method='holm'``) or e-Bonferroni (``method='bonferroni'``, with ``k`` for
     k-FWER). A component is certified once its rejection is reached and keeps its certificate;
     it is *futile* (abstains) once it can no longer be certified within ``n_max`` samples.
@@ -203,12 +209,21 @@ class SequentialCertifier:
     k : int
         k-FWER with 'bonferroni' (P(k or more false certificates) <= alpha).
     sigma, radius
-        Radius R(tau) as in :func:`mtest.segcertify`.
+        Radius R(tau) as in ``mtest.segcertify``.
     futility : float or None
         Power knob, never validity: a component is also declared futile when, even if its
         remaining samples matched at the rate of its one-sided Clopper–Pearson upper bound at
         level ``futility``, it could not reach its threshold by n_max. ``None`` uses only the
         budget rule (all remaining samples matching).
+
+    References
+    ----------
+    .. [1] Vovk, V. and Wang, R. (2021). E-values: calibration, combination and applications.
+           Annals of Statistics 49(3), 1736-1754.
+    .. [2] Howard, S. R., Ramdas, A., McAuliffe, J. and Sekhon, J. (2021). Time-uniform,
+           nonparametric, nonasymptotic confidence sequences. Annals of Statistics 49(2), 1055-1080.
+    .. [3] Fischer, M., Baader, M. and Vechev, M. (2021). Scalable certified segmentation via
+           randomized smoothing. ICML. Algorithm 2.
 
     Examples
     --------
@@ -235,7 +250,7 @@ class SequentialCertifier:
         self.n_max = check_positive_int("n_max", n_max)
         self.k = check_positive_int("k", k)
         self.method, self.guarantee = sequential_procedure(method, self.k, self.alpha)
-        self._radius = float(_apply_radius(_radius_fn(sigma, radius), self.tau))
+        self._radius = float(apply_radius(radius_function(sigma, radius), self.tau))
         if futility is not None:
             futility = check_probability("futility", futility, low=0.0, high=1.0, low_open=True, high_open=True)
         self.futility = futility

@@ -37,7 +37,19 @@ def reject_table(table, index, alpha: float = 0.05, method: str = "holm", *,
     index : array_like of int
         Any shape; ``0 <= index < len(table)``. The p-value of component i is ``table[index[i]]``.
     alpha, method, k
-        As in :func:`reject`.
+        As in ``reject``.
+
+    Returns
+    -------
+    MultipleTestResult
+        Equal to ``reject(table[index], alpha, method, k=k)``, of ``index``'s shape.
+
+    References
+    ----------
+    .. [1] Fischer, M., Baader, M. and Vechev, M. (2021). Scalable certified segmentation via
+           randomized smoothing. ICML. Algorithm 2.
+    .. [2] Holm, S. (1979). A simple sequentially rejective multiple test procedure.
+           Scandinavian Journal of Statistics 6(2), 65-70.
 
     Examples
     --------
@@ -82,7 +94,17 @@ def reject_table(table, index, alpha: float = 0.05, method: str = "holm", *,
 
 @dataclass(frozen=True)
 class RowsResult:
-    """Per-row outcome of :func:`reject_table_rows`: rejections and threshold of each row."""
+    """Per-row outcome of ``reject_table_rows``: rejections and threshold of each row.
+
+    Attributes
+    ----------
+    n_rejected : ndarray of int
+        Rejections per row.
+    threshold : ndarray of float
+        Per row: every p-value ``<= threshold`` is rejected (NaN when nothing was tested).
+    method, alpha, k : str, float, int
+        The procedure's canonical name, the level and k of k-FWER.
+    """
 
     n_rejected: np.ndarray
     threshold: np.ndarray
@@ -93,11 +115,29 @@ class RowsResult:
 
 def reject_table_rows(table, index, alpha: float = 0.05, method: str = "holm", *,
                       k: int = 1) -> RowsResult:
-    """:func:`reject_table` for many independent families at once (rows of a 2-D ``index``).
+    """``reject_table`` for many independent families at once (rows of a 2-D ``index``).
 
     Each row is one family of m = ``index.shape[1]`` hypotheses; rows run in parallel in one
     Numba kernel (simulations and power studies). Row ``j`` rejects exactly
     ``table[index[j]] <= threshold[j]``, equal to ``reject_table(table, index[j], ...)``.
+
+    Parameters
+    ----------
+    table : array_like of float
+        The distinct possible p-values, in [0, 1].
+    index : array_like of int
+        Shape (rows, m): row j is one family, p-values ``table[index[j]]``.
+    alpha : float
+        Level in (0, 1).
+    method : str
+        A registered stepwise procedure.
+    k : int
+        k of k-FWER.
+
+    Returns
+    -------
+    RowsResult
+        ``n_rejected`` and ``threshold`` per row.
 
     Examples
     --------

@@ -351,6 +351,14 @@ def _calls():
         "holm": [mtest.holm],
         "bonferroni": [mtest.bonferroni],
         "lehmann_romano": [lambda x: mtest.lehmann_romano(x, k=2)],
+        "sidak": [mtest.sidak],
+        "holm_sidak": [mtest.holm_sidak],
+        "hochberg": [mtest.hochberg],
+        "hommel": [mtest.hommel],
+        "benjamini_hochberg": [mtest.benjamini_hochberg],
+        "benjamini_yekutieli": [mtest.benjamini_yekutieli],
+        "benjamini_krieger_yekutieli": [mtest.benjamini_krieger_yekutieli],
+        "gavrilov_benjamini_sarkar": [mtest.gavrilov_benjamini_sarkar],
         "binom_pvalue": [lambda x: mtest.binom_pvalue(x, 1, 0.5),
                          lambda x: mtest.binom_pvalue(0, x, 0.5),
                          lambda x: mtest.binom_pvalue(0, 1, x),
@@ -445,14 +453,14 @@ def test_by_matches_r_arithmetic_to_the_last_bit(m):
 
 
 def test_harmonic_chunks_sum_in_order(monkeypatch):
-    builtin_procedures._harmonic.cache_clear()
-    full = [builtin_procedures._harmonic(m) for m in (1, 7, 19, 100, 1000)]
+    builtin_procedures.harmonic_number.cache_clear()
+    full = [builtin_procedures.harmonic_number(m) for m in (1, 7, 19, 100, 1000)]
     monkeypatch.setattr(builtin_procedures, "_HARMONIC_CHUNK", 7)
-    builtin_procedures._harmonic.cache_clear()
+    builtin_procedures.harmonic_number.cache_clear()
     try:
-        assert [builtin_procedures._harmonic(m) for m in (1, 7, 19, 100, 1000)] == full
+        assert [builtin_procedures.harmonic_number(m) for m in (1, 7, 19, 100, 1000)] == full
     finally:
-        builtin_procedures._harmonic.cache_clear()
+        builtin_procedures.harmonic_number.cache_clear()
 
 
 # --- item 6: reject, threshold and adjusted values agree at every critical value ----------------------

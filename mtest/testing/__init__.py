@@ -1,12 +1,12 @@
 """Tools to *check* multiple-testing procedures — the project's own tests use them, and so can you.
 
-* :mod:`~mtest.testing.dependence` — p-values with known truth from a Gaussian copula
+* ``dependence`` — p-values with known truth from a Gaussian copula
   (independent, equicorrelated, block, negative dependence).
-* :mod:`~mtest.testing.harness` — :func:`check_fwer`, :func:`check_fdr`: simulated error rates of
+* ``harness`` — ``check_fwer``, ``check_fdr``: simulated error rates of
   any ``pvalues -> reject mask`` callable, with exact intervals and a verdict against alpha.
-* :mod:`~mtest.testing.properties` — reusable assertions (containment, monotonicity in alpha,
+* ``properties`` — reusable assertions (containment, monotonicity in alpha,
   permutation equivariance, consistency with adjusted p-values).
-* :mod:`~mtest.testing.strategies` — hypothesis strategies (needs the ``hypothesis`` package,
+* ``strategies`` — hypothesis strategies (needs the ``hypothesis`` package,
   installed with the ``dev`` extra; import it explicitly).
 
 See ``docs/testing-your-procedure.md``.

@@ -30,7 +30,19 @@ DEPENDENCE = ("independent", "equicorrelated", "block", "negative")
 
 @dataclass(frozen=True)
 class SimulatedPValues:
-    """p-values of ``reps`` repetitions (rows) of ``m`` hypotheses; ``is_null`` marks true nulls."""
+    """p-values of ``reps`` repetitions (rows) of ``m`` hypotheses; ``is_null`` marks true nulls.
+
+    Attributes
+    ----------
+    pvalues : ndarray of float
+        Shape (reps, m).
+    is_null : ndarray of bool
+        Shape (m,): which hypotheses are true nulls.
+    dependence : str
+        The dependence that generated them.
+    rho : float
+        Its correlation parameter.
+    """
 
     pvalues: np.ndarray
     is_null: np.ndarray
@@ -63,6 +75,8 @@ def gaussian_pvalues(reps: int, m: int, *, n_null: int | None = None, null_mask=
         Repetitions and hypotheses per repetition.
     n_null : int, optional
         The first ``n_null`` hypotheses are true nulls (default: all). Or give ``null_mask``.
+    null_mask : array_like of bool, optional
+        Shape (m,): which hypotheses are true nulls (instead of ``n_null``).
     effect : float
         Mean shift of the false nulls' z-statistics.
     dependence : {'independent', 'equicorrelated', 'block', 'negative'}

@@ -4,7 +4,7 @@ dependence structure that breaks it.
 The paper's reference script steps down with the constants k alpha / (m - i + 1) for i > k (up to
 k alpha for the last test) instead of Lehmann–Romano's k alpha / (m + k - i). No Gaussian copula we
 searched makes the lenient constants fail (docs/testing-your-procedure.md), but
-:func:`staggered_blocks` does: it is a valid joint law (every true null is exactly Uniform(0, 1))
+``staggered_blocks`` does: it is a valid joint law (every true null is exactly Uniform(0, 1))
 under which P(k or more false rejections) of the lenient procedure is m0 alpha / (m0 - k + 1) > alpha.
 """
 from __future__ import annotations

@@ -21,7 +21,22 @@ __all__ = ["ErrorRateCheck", "check_fwer", "check_fdr", "assert_fwer_controlled"
 
 
 def as_procedure(method, *, alpha: float, k: int = 1) -> Callable:
-    """A registered method as a callable ``pvalues -> reject mask`` (for the harness)."""
+    """A registered method as a callable ``pvalues -> reject mask`` (for the harness).
+
+    Parameters
+    ----------
+    method : str or Procedure
+        A registered name or alias, or a procedure object.
+    alpha : float
+        Level in (0, 1).
+    k : int
+        k of k-FWER.
+
+    Returns
+    -------
+    callable
+        ``pvalues (1-D array) -> boolean reject mask``.
+    """
     from ..multitest import reject
     from ..registry import get_procedure
 
@@ -36,13 +51,38 @@ def as_procedure(method, *, alpha: float, k: int = 1) -> Callable:
 
 @dataclass(frozen=True)
 class ErrorRateCheck:
-    """Outcome of :func:`check_fwer` / :func:`check_fdr`.
+    """Outcome of ``check_fwer`` / ``check_fdr``.
 
     ``rate`` estimates P(k or more false rejections) (``kind='FWER'``) or the FDR; ``ci_low`` and
     ``ci_high`` bound it at ``confidence`` (Clopper–Pearson for FWER, Student t for the FDR);
     ``power`` is the average fraction of false nulls rejected. ``verdict`` is 'fail' when the
     whole interval lies above ``alpha`` (evidence that the procedure does not control the rate),
     else 'pass'.
+
+    Attributes
+    ----------
+    kind : {'FWER', 'FDR'}
+        Which rate was estimated.
+    procedure : str
+        The procedure's name.
+    rate, ci_low, ci_high : float
+        The estimate and its interval at ``confidence``.
+    confidence : float
+        Level of the interval.
+    alpha : float
+        The level the procedure claims.
+    k : int
+        k of k-FWER (1 for the FWER and the FDR).
+    power : float
+        Average fraction of false nulls rejected.
+    reps, n_hypotheses, n_null : int
+        Repetitions, hypotheses per repetition, true nulls among them.
+    dependence : str
+        The dependence of the simulated p-values.
+    rho : float
+        Its correlation parameter.
+    verdict : {'pass', 'fail'}
+        ``'fail'`` when the whole interval lies above ``alpha``.
     """
 
     kind: str
@@ -126,13 +166,13 @@ def check_fwer(procedure, *, n_hypotheses: int, n_null: int, alpha: float = 0.05
                simulate=None) -> ErrorRateCheck:
     """Estimate P(k or more false rejections) of ``procedure`` by simulation.
 
-    p-values come from :func:`mtest.testing.gaussian_pvalues` (the first ``n_null`` hypotheses are
+    p-values come from ``mtest.testing.gaussian_pvalues`` (the first ``n_null`` hypotheses are
     true nulls, the rest have z-shift ``effect``) with the chosen dependence.
 
     Parameters
     ----------
     procedure : callable, str or Procedure
-        ``pvalues (1-D array) -> boolean reject mask``, or a method name / :class:`mtest.Procedure`
+        ``pvalues (1-D array) -> boolean reject mask``, or a method name / ``mtest.Procedure``
         (run at ``alpha`` and ``k``).
     n_hypotheses, n_null : int
     alpha : float
@@ -141,14 +181,14 @@ def check_fwer(procedure, *, n_hypotheses: int, n_null: int, alpha: float = 0.05
         Count an error when k or more true nulls are rejected (k = 1: the FWER).
     dependence : {'independent', 'equicorrelated', 'block', 'negative'}
     rho, block_size, effect
-        See :func:`mtest.testing.gaussian_pvalues`.
+        See ``mtest.testing.gaussian_pvalues``.
     reps : int
     seed : int or numpy.random.Generator
     confidence : float
         Level of the Clopper–Pearson interval.
     simulate : callable, optional
         ``(reps, rng) -> SimulatedPValues`` replacing the Gaussian copula (any joint law; e.g.
-        :func:`mtest.testing.examples.staggered_blocks`). ``dependence`` is then only a label.
+        ``mtest.testing.examples.staggered_blocks``). ``dependence`` is then only a label.
 
     Returns
     -------
@@ -185,7 +225,37 @@ def check_fdr(procedure, *, n_hypotheses: int, n_null: int, alpha: float = 0.05,
               effect: float = 3.0, reps: int = 2000, seed=None, confidence: float = 0.99) -> ErrorRateCheck:
     """Estimate the false discovery rate E[V / max(R, 1)] of ``procedure`` by simulation.
 
-    As :func:`check_fwer`; the interval is mean ± Student-t quantile × standard error.
+    As ``check_fwer``; the interval is mean ± Student-t quantile × standard error.
+
+    Parameters
+    ----------
+    procedure : callable, str or Procedure
+        ``pvalues (1-D array) -> boolean reject mask``, or a method name / ``mtest.Procedure``
+        (run at ``alpha``).
+    n_hypotheses, n_null : int
+        Hypotheses per repetition and true nulls among them.
+    alpha : float
+        The FDR level the procedure claims.
+    dependence : {'independent', 'equicorrelated', 'block', 'negative'}
+        Dependence of the simulated z-statistics.
+    rho, block_size, effect : float, int, float
+        See ``mtest.testing.gaussian_pvalues``.
+    reps : int
+        Repetitions.
+    seed : int or numpy.random.Generator
+        Randomness.
+    confidence : float
+        Level of the Student-t interval.
+
+    Returns
+    -------
+    ErrorRateCheck
+        The estimated FDR, its interval, the power and the verdict.
+
+    References
+    ----------
+    .. [1] Benjamini, Y. and Hochberg, Y. (1995). Controlling the false discovery rate.
+           Journal of the Royal Statistical Society B 57(1), 289-300.
 
     Examples
     --------
@@ -212,7 +282,19 @@ def check_fdr(procedure, *, n_hypotheses: int, n_null: int, alpha: float = 0.05,
 
 
 def assert_fwer_controlled(procedure, **kwargs) -> ErrorRateCheck:
-    """:func:`check_fwer`, raising ``AssertionError`` with a readable message on a 'fail'.
+    """``check_fwer``, raising ``AssertionError`` with a readable message on a 'fail'.
+
+    Parameters
+    ----------
+    procedure : callable, str or Procedure
+        As in ``check_fwer``.
+    **kwargs
+        The other arguments of ``check_fwer``.
+
+    Returns
+    -------
+    ErrorRateCheck
+        The passing check.
 
     Examples
     --------
@@ -226,7 +308,20 @@ def assert_fwer_controlled(procedure, **kwargs) -> ErrorRateCheck:
 
 
 def assert_fdr_controlled(procedure, **kwargs) -> ErrorRateCheck:
-    """:func:`check_fdr`, raising ``AssertionError`` with a readable message on a 'fail'."""
+    """``check_fdr``, raising ``AssertionError`` with a readable message on a 'fail'.
+
+    Parameters
+    ----------
+    procedure : callable, str or Procedure
+        As in ``check_fdr``.
+    **kwargs
+        The other arguments of ``check_fdr``.
+
+    Returns
+    -------
+    ErrorRateCheck
+        The passing check.
+    """
     result = check_fdr(procedure, **kwargs)
     if not result.passed:
         raise AssertionError(f"FDR not controlled: {result}")

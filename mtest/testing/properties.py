@@ -1,7 +1,7 @@
 """Reusable assertions about multiple-testing procedures (use them in your own tests).
 
 A *procedure* here is a callable ``(pvalues, alpha) -> boolean reject mask``;
-:func:`procedure` turns a registered method into one.
+``procedure`` turns a registered method into one.
 """
 from __future__ import annotations
 
@@ -12,7 +12,22 @@ __all__ = ["procedure", "assert_rejections_contain", "assert_monotone_in_alpha",
 
 
 def procedure(method, k: int = 1, nan_policy: str = "raise"):
-    """``(pvalues, alpha) -> reject mask`` for a registered method."""
+    """``(pvalues, alpha) -> reject mask`` for a registered method.
+
+    Parameters
+    ----------
+    method : str or Procedure
+        A registered name or alias, or a procedure object.
+    k : int
+        k of k-FWER.
+    nan_policy : {'raise', 'omit'}
+        As in ``mtest.reject``.
+
+    Returns
+    -------
+    callable
+        ``(pvalues, alpha) -> reject mask`` (a NumPy bool array).
+    """
     from ..multitest import reject
     from ..registry import get_procedure
 
@@ -31,7 +46,22 @@ def _where(mask) -> str:
 
 
 def assert_rejections_contain(larger, smaller, pvalues, alpha: float) -> None:
-    """Every hypothesis ``smaller`` rejects, ``larger`` rejects too (e.g. Holm ⊇ Bonferroni)."""
+    """Every hypothesis ``smaller`` rejects, ``larger`` rejects too (e.g. Holm ⊇ Bonferroni).
+
+    Parameters
+    ----------
+    larger, smaller : callable
+        ``(pvalues, alpha) -> reject mask``; ``larger`` must reject everything ``smaller`` does.
+    pvalues : array_like of float
+        p-values.
+    alpha : float
+        The level.
+
+    Returns
+    -------
+    None
+        Raises ``AssertionError`` naming a hypothesis rejected by ``smaller`` only.
+    """
     big, small = np.asarray(larger(pvalues, alpha)), np.asarray(smaller(pvalues, alpha))
     extra = small & ~big
     if extra.any():
@@ -40,7 +70,22 @@ def assert_rejections_contain(larger, smaller, pvalues, alpha: float) -> None:
 
 
 def assert_monotone_in_alpha(proc, pvalues, alphas) -> None:
-    """Rejections grow with alpha."""
+    """Rejections grow with alpha.
+
+    Parameters
+    ----------
+    proc : callable
+        ``(pvalues, alpha) -> reject mask`` (e.g. ``procedure('holm')``).
+    pvalues : array_like of float
+        p-values.
+    alphas : sequence of float
+        Increasing levels.
+
+    Returns
+    -------
+    None
+        Raises ``AssertionError`` when a larger level rejects less.
+    """
     alphas = sorted(alphas)
     prev = None
     for a in alphas:
@@ -52,7 +97,24 @@ def assert_monotone_in_alpha(proc, pvalues, alphas) -> None:
 
 
 def assert_permutation_equivariant(proc, pvalues, alpha: float, seed=None) -> None:
-    """Permuting the p-values permutes the rejections the same way."""
+    """Permuting the p-values permutes the rejections the same way.
+
+    Parameters
+    ----------
+    proc : callable
+        ``(pvalues, alpha) -> reject mask``.
+    pvalues : array_like of float
+        p-values.
+    alpha : float
+        The level.
+    seed : int or numpy.random.Generator, optional
+        Randomness of the permutation.
+
+    Returns
+    -------
+    None
+        Raises ``AssertionError`` when the rejections do not follow the permutation.
+    """
     pvalues = np.asarray(pvalues)
     perm = np.random.default_rng(seed).permutation(pvalues.size)
     a = np.asarray(proc(pvalues, alpha))[perm]
@@ -64,7 +126,26 @@ def assert_permutation_equivariant(proc, pvalues, alpha: float, seed=None) -> No
 
 def assert_consistent_with_adjusted(reject, adjusted, alpha: float, pvalues=None, threshold=None) -> None:
     """reject == (adjusted <= alpha) where tested; adjusted in [0, 1]; and, if given, the rejection
-    set equals {p <= threshold}. NaN adjusted values must not be rejected."""
+    set equals {p <= threshold}. NaN adjusted values must not be rejected.
+
+    Parameters
+    ----------
+    reject : array_like of bool
+        A procedure's rejections.
+    adjusted : array_like of float
+        Its adjusted p-values (NaN where not tested).
+    alpha : float
+        The level.
+    pvalues : array_like of float, optional
+        The p-values, to check the rejection set against ``threshold``.
+    threshold : float, optional
+        The reported threshold.
+
+    Returns
+    -------
+    None
+        Raises ``AssertionError`` on the first inconsistency.
+    """
     reject = np.asarray(reject)
     adjusted = np.asarray(adjusted, dtype=np.float64)
     tested = ~np.isnan(adjusted)
@@ -85,6 +166,20 @@ def pvalues_with_ties(size: int, *, ties: bool = True, seed=None) -> np.ndarray:
     """Uniform p-values with ties, exact 0 and 1 and tiny values mixed in (for differential tests).
 
     ``seed`` is anything ``numpy.random.default_rng`` takes (a ``Generator`` is used as is).
+
+    Parameters
+    ----------
+    size : int
+        Number of p-values.
+    ties : bool
+        Mix in ties, exact 0 and 1 and tiny values (False: plain uniform values).
+    seed : int or numpy.random.Generator, optional
+        Randomness.
+
+    Returns
+    -------
+    ndarray
+        float64 p-values in [0, 1].
 
     Examples
     --------
