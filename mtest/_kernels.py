@@ -976,6 +976,139 @@ def order_tied_prefixes(keys, index_bits, values, bits):
         i = j
 
 
+@numba.njit(**_JIT)
+def _partition_count_range(values, pivot, below, a, b):
+    # branch-free: the pivot is a median, so a branch would be mispredicted half the time
+    n_low = 0
+    n_in = 0
+    for i in range(a, b):
+        v = values[i]
+        n_low += v <= pivot
+        n_in += v <= below
+    return n_low, n_in - n_low
+
+
+@numba.njit(parallel=True, **_JIT)
+def partition_counts(values, pivot, below, chunks):
+    """Per chunk of ``values``: (#{v <= pivot}, #{pivot < v <= below}); NaN in neither.
+    ``pivot <= below``."""
+    n = values.size
+    step = (n + chunks - 1) // chunks
+    low = np.zeros(chunks, dtype=np.int64)
+    high = np.zeros(chunks, dtype=np.int64)
+    if chunks == 1:
+        low[0], high[0] = _partition_count_range(values, pivot, below, 0, n)
+        return low, high
+    for c in numba.prange(chunks):
+        a = min(n, c * step)
+        low[c], high[c] = _partition_count_range(values, pivot, below, a, min(n, a + step))
+    return low, high
+
+
+@numba.njit(**_JIT)
+def _pack_partition_range(values, bits, pivot, below, a, b, low_at, high_at, s, d, ib, sign, out):
+    for i in range(a, b):
+        v = values[i]
+        if v <= below:  # all or nearly all of them: predictable
+            low = v <= pivot  # about half: chosen without a branch
+            out[low_at if low else high_at] = (((np.uint64(bits[i]) & sign) << s) >> d) << ib | np.uint64(i)
+            low_at += low
+            high_at += not low
+
+
+@numba.njit(parallel=True, **_JIT)
+def pack_partition(values, bits, pivot, below, low_start, high_start, shift, drop, index_bits, out):
+    """uint64 sort keys (as :func:`pack_value_keys`) of the elements with ``values <= below``,
+    those ``<= pivot`` first: chunk c writes its low keys from ``low_start[c]`` and its high keys
+    from ``high_start[c]`` (offsets from :func:`partition_counts`, same chunks), in input order."""
+    n = values.size
+    chunks = low_start.size
+    step = (n + chunks - 1) // chunks
+    s = np.uint64(shift)
+    d = np.uint64(drop)
+    ib = np.uint64(index_bits)
+    sign = np.uint64(0x7FFFFFFF) if bits.itemsize == 4 else np.uint64(0xFFFFFFFFFFFFFFFF)
+    if chunks == 1:
+        _pack_partition_range(values, bits, pivot, below, 0, n, low_start[0], high_start[0],
+                              s, d, ib, sign, out)
+        return out
+    for c in numba.prange(chunks):
+        a = min(n, c * step)
+        _pack_partition_range(values, bits, pivot, below, a, min(n, a + step), low_start[c],
+                              high_start[c], s, d, ib, sign, out)
+    return out
+
+
+@numba.njit(**_JIT)
+def run_bounds(keys, index_bits, exact, step):
+    """Chunk boundaries ``[0, ..., keys.size]`` about ``step`` apart that never split a run of
+    keys with equal kept value bits (such a run is put in order within one chunk)."""
+    n = keys.size
+    out = np.empty(n // max(step, 1) + 2, dtype=np.int64)
+    out[0] = 0
+    count = 1
+    ib = np.uint64(index_bits)
+    j = step
+    while j < n:
+        if not exact:
+            while j < n and (keys[j] >> ib) == (keys[j - 1] >> ib):
+                j += 1
+        if j >= n:
+            break
+        out[count] = j
+        count += 1
+        j += step
+    out[count] = n
+    return out[:count + 1]
+
+
+@numba.njit(**_JIT)
+def fix_and_gather(keys, index_bits, exact, values, bits, out):
+    """Put a chunk of sorted keys in true value order (:func:`order_tied_prefixes`; no run
+    crosses the chunk) and gather the values in that order into ``out`` (float64)."""
+    if not exact:
+        order_tied_prefixes(keys, index_bits, values, bits)
+    mask = (np.uint64(1) << np.uint64(index_bits)) - np.uint64(1)
+    for i in range(keys.size):
+        out[i] = values[np.int64(keys[i] & mask)]
+    return out
+
+
+@numba.njit(**_JIT)
+def running_into(raw, carry, down, out):
+    """Running maximum (``down``) or running minimum from the top of ``raw``, starting from
+    ``carry``, into ``out``; returns the new carry. An earlier value is kept when equal, as in
+    numpy's ``maximum.accumulate`` over the whole sorted order."""
+    acc = carry
+    if down:
+        for i in range(raw.size):
+            v = raw[i]
+            if not acc >= v:
+                acc = v
+            out[i] = acc
+    else:
+        for i in range(raw.size - 1, -1, -1):
+            v = raw[i]
+            if not acc <= v:
+                acc = v
+            out[i] = acc
+    return acc
+
+
+@numba.njit(**_JIT)
+def scatter_running(keys, index_bits, acc, carry, down, out):
+    """``out[index] = min(1, acc combined with carry)`` for each sorted key (the other half's
+    running maximum or minimum; the carry is the earlier value, kept when equal)."""
+    mask = (np.uint64(1) << np.uint64(index_bits)) - np.uint64(1)
+    for i in range(keys.size):
+        v = acc[i]
+        if down:
+            x = carry if carry >= v else v
+        else:
+            x = carry if carry <= v else v
+        out[np.int64(keys[i] & mask)] = x if x <= 1.0 else 1.0
+
+
 @numba.njit(parallel=True, **_JIT)
 def key_indices(keys, index_bits):
     """The element indices held in the low ``index_bits`` of ``keys``."""

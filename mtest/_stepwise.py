@@ -13,9 +13,11 @@ pass over the data, and a few passes decide the step-down or step-up rank.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
-from . import _kernels
+from . import _kernels, _sorting
 from ._sorting import sort_with_order, sorted_keys
 from .registry import Procedure, SpecialProcedure
 
@@ -217,38 +219,62 @@ def stepdown_cutoff(flat: np.ndarray, proc: Procedure, m: int, k: int):
         t = min(1.0, 2.0 * t)
 
 
-#: sorted positions per step of the adjusted-value pass: bounds its temporaries (a few MB) and
-#: lets Python handle Ctrl-C between steps
-PASS_CHUNK = 1 << 20
+#: sorted positions per step of the adjusted-value pass: its buffers stay in cache (a few
+#: hundred kB) and Python handles Ctrl-C between steps
+PASS_CHUNK = 1 << 15
 
 
-def _scatter_adjusted(flat, keys, index_bits, proc, m, k, out):
-    """One pass over the sorted ``keys``: raw adjusted values g_i(p(i)) read through each key's
-    index, their running maximum (step-down) or running minimum from the top (step-up), capped
-    at 1 and scattered to ``out``. Chunks carry the running value, so the result is the one-shot
-    ``maximum.accumulate`` bit for bit."""
-    mask = np.uint64((1 << index_bits) - 1)
+def _adjusted_pass(flat, keys, index_bits, exact, proc, m, k, out):
+    """Adjusted values from the sorted ``keys``, scattered to ``out`` in input order.
+
+    Phase 1, chunk by chunk (no chunk splits a run of keys whose kept bits tie): put the run in
+    value order, gather the values, g_i(p(i)) by ``proc.raw`` (numpy, so the values are the
+    procedure's own), and their running maximum (step-down) or running minimum from the top
+    (step-up) into ``acc``, in sorted order. Phase 2: combine with the carry and scatter
+    min(1, .) to each key's index. On two or more cores the sorted order is split in two halves
+    run on two threads (the kernels release the GIL): each half accumulates from scratch, and in
+    phase 2 the lower half's maximum (step-down) or the upper half's minimum (step-up) is the
+    other half's carry — the one-shot ``maximum.accumulate`` bit for bit, with the earlier value
+    kept when two are equal. Memory: ``acc``, 8 bytes per key.
+    """
     n = keys.size
-    carry = None
-    starts = range(0, n, PASS_CHUNK)
-    if proc.step == "up":
-        starts = reversed(starts)
-    for a in starts:
-        b = min(n, a + PASS_CHUNK)
-        idx = (keys[a:b] & mask).astype(np.int64)
-        raw = proc.raw(flat[idx].astype(np.float64, copy=False),
-                       np.arange(a + 1, b + 1, dtype=np.int64), m, k)
-        if proc.step == "down":
-            acc = np.maximum.accumulate(raw)
-            if carry is not None:
-                np.maximum(acc, carry, out=acc)
-            carry = acc[-1]
-        else:
-            acc = np.minimum.accumulate(raw[::-1])[::-1]
-            if carry is not None:
-                np.minimum(acc, carry, out=acc)
-            carry = acc[0]
-        out[idx] = np.minimum(acc, 1.0)
+    if n == 0:
+        return
+    down = proc.step == "down"
+    bounds = _kernels.run_bounds(keys, index_bits, exact, PASS_CHUNK)
+    n_chunks = bounds.size - 1
+    bits = flat.view(np.uint32 if flat.dtype == np.float32 else np.uint64)
+    acc = np.empty(n, dtype=np.float64)
+
+    def phase1(first, last):
+        carry = -np.inf if down else np.inf
+        buffer = np.empty(PASS_CHUNK, dtype=np.float64)
+        chunks = range(first, last) if down else range(last - 1, first - 1, -1)
+        for c in chunks:
+            a, b = bounds[c], bounds[c + 1]
+            values = _kernels.fix_and_gather(keys[a:b], index_bits, exact, flat, bits,
+                                             buffer[:b - a] if b - a <= buffer.size else np.empty(b - a))
+            raw = proc.raw(values, np.arange(a + 1, b + 1, dtype=np.int64), m, k)
+            carry = _kernels.running_into(np.asarray(raw, dtype=np.float64), carry, down, acc[a:b])
+        return carry
+
+    def phase2(first, last, carry):
+        for c in range(first, last):
+            a, b = bounds[c], bounds[c + 1]
+            _kernels.scatter_running(keys[a:b], index_bits, acc[a:b], carry, down, out)
+
+    identity = -np.inf if down else np.inf
+    if n < _sorting.PARALLEL_SORT_MIN or (os.cpu_count() or 1) < 2 or n_chunks < 2:
+        phase1(0, n_chunks)
+        phase2(0, n_chunks, identity)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    half = n_chunks // 2
+    with ThreadPoolExecutor(2) as pool:
+        lower, upper = pool.map(lambda r: phase1(*r), [(0, half), (half, n_chunks)])
+        carries = [(0, half, identity if down else upper), (half, n_chunks, lower if down else identity)]
+        list(pool.map(lambda r: phase2(*r), carries))
 
 
 def adjusted_flat(flat: np.ndarray, proc: Procedure, k: int, n_nan: int,
@@ -256,7 +282,7 @@ def adjusted_flat(flat: np.ndarray, proc: Procedure, k: int, n_nan: int,
     """Adjusted p-values in input order (float64), NaN where the input is NaN.
 
     Stepwise procedures: at most ~24 bytes per p-value beyond the input, the float64 output
-    included (sorted uint64 keys, their merge buffer, the output; docs/performance.md).
+    included (sorted uint64 keys, their running values, the output; docs/performance.md).
     ``alpha`` is used only by procedures whose adjusted values depend on the level
     (``SpecialProcedure.alpha_dependent``), and required for them.
     """
@@ -278,11 +304,11 @@ def adjusted_flat(flat: np.ndarray, proc: Procedure, k: int, n_nan: int,
         return out
     cut = stepdown_cutoff(flat, proc, m, k) if proc.step == "down" and m > 0 else None
     if cut is None and n_nan == 0:
-        keys, index_bits = sorted_keys(flat)
+        keys, index_bits, exact = sorted_keys(flat, fix_ties=False)
     else:
         # every p-value at or above the cutoff has adjusted value exactly 1; NaN stays NaN
         _kernels.fill_one_or_nan(flat, out)
         below, size = (float(np.nextafter(cut[0], -1.0)), cut[1]) if cut else (np.inf, m)
-        keys, index_bits = sorted_keys(flat, below, size)
-    _scatter_adjusted(flat, keys, index_bits, proc, m, k, out)
+        keys, index_bits, exact = sorted_keys(flat, below, size, fix_ties=False)
+    _adjusted_pass(flat, keys, index_bits, exact, proc, m, k, out)
     return out
