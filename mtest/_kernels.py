@@ -22,22 +22,23 @@ PARALLEL_MIN = 200_000
 
 @numba.njit(**_JIT)
 def _scan_serial(p):
-    """One pass: (#NaN, #below 0, #above 1, #infinite)."""
+    """One pass: (#NaN, #below 0, #above 1, #infinite); infinities count only as infinite.
+
+    Branch-free (comparisons added as 0/1), so the loop vectorizes and bad values cost nothing
+    extra."""
     n_nan = 0
     n_low = 0
     n_high = 0
-    n_inf = 0
+    n_neg_inf = 0
+    n_pos_inf = 0
     for i in range(p.size):
         v = p[i]
-        if np.isnan(v):
-            n_nan += 1
-        elif np.isinf(v):
-            n_inf += 1
-        elif v < 0:
-            n_low += 1
-        elif v > 1:
-            n_high += 1
-    return n_nan, n_low, n_high, n_inf
+        n_nan += v != v
+        n_low += v < 0
+        n_high += v > 1
+        n_neg_inf += v == -np.inf
+        n_pos_inf += v == np.inf
+    return n_nan, n_low - n_neg_inf, n_high - n_pos_inf, n_neg_inf + n_pos_inf
 
 
 @numba.njit(parallel=True, **_JIT)
@@ -81,7 +82,8 @@ def _scan_fingerprint_serial(p, bits, offset):
     n_nan = 0
     n_low = 0
     n_high = 0
-    n_inf = 0
+    n_neg_inf = 0
+    n_pos_inf = 0
     h = np.uint64(0)
     golden = np.uint64(0x9E3779B97F4A7C15)
     position = np.uint64(offset) * golden
@@ -89,15 +91,12 @@ def _scan_fingerprint_serial(p, bits, offset):
         v = p[i]
         position += golden  # (offset + i + 1) * golden, without a multiply
         h += _mix64(np.uint64(bits[i]) + position)
-        if np.isnan(v):
-            n_nan += 1
-        elif np.isinf(v):
-            n_inf += 1
-        elif v < 0:
-            n_low += 1
-        elif v > 1:
-            n_high += 1
-    return n_nan, n_low, n_high, n_inf, h
+        n_nan += v != v
+        n_low += v < 0
+        n_high += v > 1
+        n_neg_inf += v == -np.inf
+        n_pos_inf += v == np.inf
+    return n_nan, n_low - n_neg_inf, n_high - n_pos_inf, n_neg_inf + n_pos_inf, h
 
 
 @numba.njit(parallel=True, **_JIT)
@@ -137,12 +136,27 @@ def count_le(p, t):
     c = 0
     if p.size < PARALLEL_MIN:
         for i in range(p.size):
-            if p[i] <= t:
-                c += 1
+            c += p[i] <= t
         return c
     for i in numba.prange(p.size):
-        if p[i] <= t:
-            c += 1
+        c += p[i] <= t
+    return c
+
+
+@numba.njit(parallel=True, **_JIT)
+def count_le_mask(p, t, out):
+    """#{p <= t}, writing out[i] = p[i] <= t in the same pass (NaN: False, never counted)."""
+    c = 0
+    if p.size < PARALLEL_MIN:
+        for i in range(p.size):
+            hit = p[i] <= t
+            out[i] = hit
+            c += hit
+        return c
+    for i in numba.prange(p.size):
+        hit = p[i] <= t
+        out[i] = hit
+        c += hit
     return c
 
 
@@ -906,6 +920,20 @@ def _key_less(a, b, values, mask):
 
 
 @numba.njit(**_JIT)
+def _sift_down(keys, lo, root, end, values, mask):
+    """Move keys[lo + root] down the max-heap keys[lo:lo + end] (ordered by :func:`_key_less`)."""
+    while 2 * root + 1 < end:
+        child = 2 * root + 1
+        if child + 1 < end and _key_less(keys[lo + child], keys[lo + child + 1], values, mask):
+            child += 1
+        if _key_less(keys[lo + root], keys[lo + child], values, mask):
+            keys[lo + root], keys[lo + child] = keys[lo + child], keys[lo + root]
+            root = child
+        else:
+            break
+
+
+@numba.njit(**_JIT)
 def _sort_run(keys, lo, hi, values, mask):
     """Sort keys[lo:hi] in place by (value, index): insertion sort, or heapsort for long runs."""
     n = hi - lo
@@ -920,28 +948,10 @@ def _sort_run(keys, lo, hi, values, mask):
         return
     # heapsort: O(n log n), no extra memory
     for start in range(n // 2 - 1, -1, -1):
-        root = start
-        while 2 * root + 1 < n:
-            child = 2 * root + 1
-            if child + 1 < n and _key_less(keys[lo + child], keys[lo + child + 1], values, mask):
-                child += 1
-            if _key_less(keys[lo + root], keys[lo + child], values, mask):
-                keys[lo + root], keys[lo + child] = keys[lo + child], keys[lo + root]
-                root = child
-            else:
-                break
+        _sift_down(keys, lo, start, n, values, mask)
     for end in range(n - 1, 0, -1):
         keys[lo], keys[lo + end] = keys[lo + end], keys[lo]
-        root = 0
-        while 2 * root + 1 < end:
-            child = 2 * root + 1
-            if child + 1 < end and _key_less(keys[lo + child], keys[lo + child + 1], values, mask):
-                child += 1
-            if _key_less(keys[lo + root], keys[lo + child], values, mask):
-                keys[lo + root], keys[lo + child] = keys[lo + child], keys[lo + root]
-                root = child
-            else:
-                break
+        _sift_down(keys, lo, 0, end, values, mask)
 
 
 @numba.njit(**_JIT)
@@ -1077,19 +1087,19 @@ def fix_and_gather(keys, index_bits, exact, values, bits, out):
 @numba.njit(**_JIT)
 def running_into(raw, carry, down, out):
     """Running maximum (``down``) or running minimum from the top of ``raw``, starting from
-    ``carry``, into ``out``; returns the new carry. An earlier value is kept when equal, as in
-    numpy's ``maximum.accumulate`` over the whole sorted order."""
+    ``carry``, into ``out``; returns the new carry. Between equal values the newer one is taken,
+    as numpy's ``maximum.accumulate`` does (only the sign of a zero can tell)."""
     acc = carry
     if down:
         for i in range(raw.size):
             v = raw[i]
-            if not acc >= v:
+            if not acc > v:
                 acc = v
             out[i] = acc
     else:
         for i in range(raw.size - 1, -1, -1):
             v = raw[i]
-            if not acc <= v:
+            if not acc < v:
                 acc = v
             out[i] = acc
     return acc
@@ -1097,16 +1107,17 @@ def running_into(raw, carry, down, out):
 
 @numba.njit(**_JIT)
 def scatter_running(keys, index_bits, acc, carry, down, out):
-    """``out[index] = min(1, acc combined with carry)`` for each sorted key (the other half's
-    running maximum or minimum; the carry is the earlier value, kept when equal)."""
+    """``out[index] = min(1, acc combined with carry)`` for each sorted key, where ``carry`` is
+    the running maximum (``down``) or minimum of the other half, which comes earlier in the
+    accumulation (so ``acc`` wins a tie, as in one ``maximum.accumulate`` over both)."""
     mask = (np.uint64(1) << np.uint64(index_bits)) - np.uint64(1)
     for i in range(keys.size):
         v = acc[i]
         if down:
-            x = carry if carry >= v else v
+            x = carry if carry > v else v
         else:
-            x = carry if carry <= v else v
-        out[np.int64(keys[i] & mask)] = x if x <= 1.0 else 1.0
+            x = carry if carry < v else v
+        out[np.int64(keys[i] & mask)] = x if x < 1.0 else 1.0
 
 
 @numba.njit(parallel=True, **_JIT)
