@@ -679,43 +679,6 @@ def segmented_adjust(raw, starts, valid, mode, out):
                 out[i] = v if v < 1.0 else 1.0
         for i in range(b, starts[g + 1]):
             out[i] = np.nan
-@numba.njit(parallel=True, **_JIT)
-def pack_value_keys(bits, shift, drop, index_bits):
-    """uint64 sort keys of every element: value bits ``((b << shift) >> drop)``, then the index.
-
-    float64 (``shift`` 2, ``drop`` = index bits): the top bits of the pattern, truncated (ties
-    fixed by :func:`order_tied_prefixes`); float32 (``bits & 0x7fffffff``, no shift or drop): all
-    31 value bits, exact. Non-negative doubles and floats order like their bit patterns.
-    """
-    out = np.empty(bits.size, dtype=np.uint64)
-    s = np.uint64(shift)
-    d = np.uint64(drop)
-    ib = np.uint64(index_bits)
-    sign = np.uint64(0x7FFFFFFF) if bits.itemsize == 4 else np.uint64(0xFFFFFFFFFFFFFFFF)
-    for i in numba.prange(bits.size):
-        b = np.uint64(bits[i]) & sign
-        out[i] = (((b << s) >> d) << ib) | np.uint64(i)
-    return out
-
-
-@numba.njit(**_JIT)
-def pack_value_keys_where(values, bits, below, size, shift, drop, index_bits):
-    """As :func:`pack_value_keys`, for the ``size`` elements with ``values <= below`` only
-    (NaN never), in input order."""
-    out = np.empty(size, dtype=np.uint64)
-    s = np.uint64(shift)
-    d = np.uint64(drop)
-    ib = np.uint64(index_bits)
-    sign = np.uint64(0x7FFFFFFF) if bits.itemsize == 4 else np.uint64(0xFFFFFFFFFFFFFFFF)
-    j = 0
-    for i in range(values.size):
-        if values[i] <= below:
-            b = np.uint64(bits[i]) & sign
-            out[j] = (((b << s) >> d) << ib) | np.uint64(i)
-            j += 1
-    return out
-
-
 @numba.njit(**_JIT)
 def text_records(buf, begin, sep, quote, wanted):
     """Records of delimited text from byte ``begin``, in one pass.
@@ -1028,9 +991,14 @@ def _pack_partition_range(values, bits, pivot, below, a, b, low_at, high_at, s, 
 
 @numba.njit(parallel=True, **_JIT)
 def pack_partition(values, bits, pivot, below, low_start, high_start, shift, drop, index_bits, out):
-    """uint64 sort keys (as :func:`pack_value_keys`) of the elements with ``values <= below``,
-    those ``<= pivot`` first: chunk c writes its low keys from ``low_start[c]`` and its high keys
-    from ``high_start[c]`` (offsets from :func:`partition_counts`, same chunks), in input order."""
+    """uint64 sort keys of the elements with ``values <= below``, those ``<= pivot`` first: chunk
+    c writes its low keys from ``low_start[c]`` and its high keys from ``high_start[c]`` (offsets
+    from :func:`partition_counts`, same chunks), in input order.
+
+    A key is the value bits ``((b << shift) >> drop)`` above the index: float64 (``shift`` 2,
+    ``drop`` = index bits) keeps the top bits of the pattern, truncated (ties put in order by
+    :func:`order_tied_prefixes`); float32 (``bits & 0x7fffffff``, no shift or drop) all 31 value
+    bits, exact. Non-negative doubles and floats order like their bit patterns."""
     n = values.size
     chunks = low_start.size
     step = (n + chunks - 1) // chunks

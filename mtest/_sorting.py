@@ -1,9 +1,10 @@
 """Argsort of p-values for the adjusted p-values that need a full sort.
 
-Two paths: packed uint64 keys (the top bits of each value with its index) sorted by numpy's
-vectorized integer sort on two threads and merged, or, for NaN and values too close for the
-truncated keys, two argsorted halves merged. Both return the sorted values (float64) and an
-argsort order, NaN last.
+:func:`sorted_keys` (stepwise procedures): packed uint64 keys (the top bits of each value with
+its index) in two value ranges, sorted by numpy's vectorized integer sort on two threads.
+:func:`sort_with_order` (procedures with their own sorted-input rule, e.g. Hommel): the sorted
+values and an argsort order, NaN last, from packed keys merged after a two-thread sort or, for
+NaN and values too close for the truncated keys, two argsorted halves merged.
 """
 from __future__ import annotations
 
@@ -15,22 +16,8 @@ from . import _kernels
 
 __all__ = ["PARALLEL_SORT_MIN", "sort_packed", "sort_with_order", "sorted_keys"]
 
-#: above this size argsort runs as two halves on two threads (numpy releases the GIL) plus a merge
+#: above this size sorts run as two parts on two threads (numpy releases the GIL)
 PARALLEL_SORT_MIN = 1_000_000
-
-
-def _sort_u64(keys: np.ndarray) -> np.ndarray:
-    """Ascending uint64 keys: two halves on two threads (numpy's sort releases the GIL), then one
-    merge into a new array (the only extra memory: 8 bytes per key)."""
-    if keys.size >= PARALLEL_SORT_MIN and (os.cpu_count() or 1) >= 2:
-        from concurrent.futures import ThreadPoolExecutor
-
-        half = keys.size // 2
-        with ThreadPoolExecutor(2) as pool:
-            list(pool.map(np.ndarray.sort, (keys[:half], keys[half:])))
-        return _kernels.merge_u64(keys[:half], keys[half:])
-    keys.sort()
-    return keys
 
 
 #: values sampled to choose the pivot that splits the keys into two parts sorted on two threads

@@ -366,7 +366,7 @@ def format_section(rows) -> str:
     def show(r):
         if np.isnan(r):
             return ""
-        return f"{1 / r:.0f}x faster" if r < 0.02 else f"{r:.2f}"
+        return f"{1 / r:.0f}x faster" if r < 0.05 else f"{r:.2f}"
 
     for r in rows:
         peak = "" if np.isnan(r.peak_extra_mb) else f"{r.peak_extra_mb:.1f}"
