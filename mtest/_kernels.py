@@ -22,22 +22,23 @@ PARALLEL_MIN = 200_000
 
 @numba.njit(**_JIT)
 def _scan_serial(p):
-    """One pass: (#NaN, #below 0, #above 1, #infinite)."""
+    """One pass: (#NaN, #below 0, #above 1, #infinite); infinities count only as infinite.
+
+    Branch-free (comparisons added as 0/1), so the loop vectorizes and bad values cost nothing
+    extra."""
     n_nan = 0
     n_low = 0
     n_high = 0
-    n_inf = 0
+    n_neg_inf = 0
+    n_pos_inf = 0
     for i in range(p.size):
         v = p[i]
-        if np.isnan(v):
-            n_nan += 1
-        elif np.isinf(v):
-            n_inf += 1
-        elif v < 0:
-            n_low += 1
-        elif v > 1:
-            n_high += 1
-    return n_nan, n_low, n_high, n_inf
+        n_nan += v != v
+        n_low += v < 0
+        n_high += v > 1
+        n_neg_inf += v == -np.inf
+        n_pos_inf += v == np.inf
+    return n_nan, n_low - n_neg_inf, n_high - n_pos_inf, n_neg_inf + n_pos_inf
 
 
 @numba.njit(parallel=True, **_JIT)
@@ -81,7 +82,8 @@ def _scan_fingerprint_serial(p, bits, offset):
     n_nan = 0
     n_low = 0
     n_high = 0
-    n_inf = 0
+    n_neg_inf = 0
+    n_pos_inf = 0
     h = np.uint64(0)
     golden = np.uint64(0x9E3779B97F4A7C15)
     position = np.uint64(offset) * golden
@@ -89,15 +91,12 @@ def _scan_fingerprint_serial(p, bits, offset):
         v = p[i]
         position += golden  # (offset + i + 1) * golden, without a multiply
         h += _mix64(np.uint64(bits[i]) + position)
-        if np.isnan(v):
-            n_nan += 1
-        elif np.isinf(v):
-            n_inf += 1
-        elif v < 0:
-            n_low += 1
-        elif v > 1:
-            n_high += 1
-    return n_nan, n_low, n_high, n_inf, h
+        n_nan += v != v
+        n_low += v < 0
+        n_high += v > 1
+        n_neg_inf += v == -np.inf
+        n_pos_inf += v == np.inf
+    return n_nan, n_low - n_neg_inf, n_high - n_pos_inf, n_neg_inf + n_pos_inf, h
 
 
 @numba.njit(parallel=True, **_JIT)
@@ -137,12 +136,27 @@ def count_le(p, t):
     c = 0
     if p.size < PARALLEL_MIN:
         for i in range(p.size):
-            if p[i] <= t:
-                c += 1
+            c += p[i] <= t
         return c
     for i in numba.prange(p.size):
-        if p[i] <= t:
-            c += 1
+        c += p[i] <= t
+    return c
+
+
+@numba.njit(parallel=True, **_JIT)
+def count_le_mask(p, t, out):
+    """#{p <= t}, writing out[i] = p[i] <= t in the same pass (NaN: False, never counted)."""
+    c = 0
+    if p.size < PARALLEL_MIN:
+        for i in range(p.size):
+            hit = p[i] <= t
+            out[i] = hit
+            c += hit
+        return c
+    for i in numba.prange(p.size):
+        hit = p[i] <= t
+        out[i] = hit
+        c += hit
     return c
 
 
@@ -665,43 +679,6 @@ def segmented_adjust(raw, starts, valid, mode, out):
                 out[i] = v if v < 1.0 else 1.0
         for i in range(b, starts[g + 1]):
             out[i] = np.nan
-@numba.njit(parallel=True, **_JIT)
-def pack_value_keys(bits, shift, drop, index_bits):
-    """uint64 sort keys of every element: value bits ``((b << shift) >> drop)``, then the index.
-
-    float64 (``shift`` 2, ``drop`` = index bits): the top bits of the pattern, truncated (ties
-    fixed by ``order_tied_prefixes``); float32 (``bits & 0x7fffffff``, no shift or drop): all
-    31 value bits, exact. Non-negative doubles and floats order like their bit patterns.
-    """
-    out = np.empty(bits.size, dtype=np.uint64)
-    s = np.uint64(shift)
-    d = np.uint64(drop)
-    ib = np.uint64(index_bits)
-    sign = np.uint64(0x7FFFFFFF) if bits.itemsize == 4 else np.uint64(0xFFFFFFFFFFFFFFFF)
-    for i in numba.prange(bits.size):
-        b = np.uint64(bits[i]) & sign
-        out[i] = (((b << s) >> d) << ib) | np.uint64(i)
-    return out
-
-
-@numba.njit(**_JIT)
-def pack_value_keys_where(values, bits, below, size, shift, drop, index_bits):
-    """As ``pack_value_keys``, for the ``size`` elements with ``values <= below`` only
-    (NaN never), in input order."""
-    out = np.empty(size, dtype=np.uint64)
-    s = np.uint64(shift)
-    d = np.uint64(drop)
-    ib = np.uint64(index_bits)
-    sign = np.uint64(0x7FFFFFFF) if bits.itemsize == 4 else np.uint64(0xFFFFFFFFFFFFFFFF)
-    j = 0
-    for i in range(values.size):
-        if values[i] <= below:
-            b = np.uint64(bits[i]) & sign
-            out[j] = (((b << s) >> d) << ib) | np.uint64(i)
-            j += 1
-    return out
-
-
 @numba.njit(**_JIT)
 def text_records(buf, begin, sep, quote, wanted):
     """Records of delimited text from byte ``begin``, in one pass.
@@ -906,6 +883,20 @@ def _key_less(a, b, values, mask):
 
 
 @numba.njit(**_JIT)
+def _sift_down(keys, lo, root, end, values, mask):
+    """Move keys[lo + root] down the max-heap keys[lo:lo + end] (ordered by :func:`_key_less`)."""
+    while 2 * root + 1 < end:
+        child = 2 * root + 1
+        if child + 1 < end and _key_less(keys[lo + child], keys[lo + child + 1], values, mask):
+            child += 1
+        if _key_less(keys[lo + root], keys[lo + child], values, mask):
+            keys[lo + root], keys[lo + child] = keys[lo + child], keys[lo + root]
+            root = child
+        else:
+            break
+
+
+@numba.njit(**_JIT)
 def _sort_run(keys, lo, hi, values, mask):
     """Sort keys[lo:hi] in place by (value, index): insertion sort, or heapsort for long runs."""
     n = hi - lo
@@ -920,28 +911,10 @@ def _sort_run(keys, lo, hi, values, mask):
         return
     # heapsort: O(n log n), no extra memory
     for start in range(n // 2 - 1, -1, -1):
-        root = start
-        while 2 * root + 1 < n:
-            child = 2 * root + 1
-            if child + 1 < n and _key_less(keys[lo + child], keys[lo + child + 1], values, mask):
-                child += 1
-            if _key_less(keys[lo + root], keys[lo + child], values, mask):
-                keys[lo + root], keys[lo + child] = keys[lo + child], keys[lo + root]
-                root = child
-            else:
-                break
+        _sift_down(keys, lo, start, n, values, mask)
     for end in range(n - 1, 0, -1):
         keys[lo], keys[lo + end] = keys[lo + end], keys[lo]
-        root = 0
-        while 2 * root + 1 < end:
-            child = 2 * root + 1
-            if child + 1 < end and _key_less(keys[lo + child], keys[lo + child + 1], values, mask):
-                child += 1
-            if _key_less(keys[lo + root], keys[lo + child], values, mask):
-                keys[lo + root], keys[lo + child] = keys[lo + child], keys[lo + root]
-                root = child
-            else:
-                break
+        _sift_down(keys, lo, 0, end, values, mask)
 
 
 @numba.njit(**_JIT)
@@ -974,6 +947,145 @@ def order_tied_prefixes(keys, index_bits, values, bits):
             else:
                 _sort_run(keys, i, j, values, mask)
         i = j
+
+
+@numba.njit(**_JIT)
+def _partition_count_range(values, pivot, below, a, b):
+    # branch-free: the pivot is a median, so a branch would be mispredicted half the time
+    n_low = 0
+    n_in = 0
+    for i in range(a, b):
+        v = values[i]
+        n_low += v <= pivot
+        n_in += v <= below
+    return n_low, n_in - n_low
+
+
+@numba.njit(parallel=True, **_JIT)
+def partition_counts(values, pivot, below, chunks):
+    """Per chunk of ``values``: (#{v <= pivot}, #{pivot < v <= below}); NaN in neither.
+    ``pivot <= below``."""
+    n = values.size
+    step = (n + chunks - 1) // chunks
+    low = np.zeros(chunks, dtype=np.int64)
+    high = np.zeros(chunks, dtype=np.int64)
+    if chunks == 1:
+        low[0], high[0] = _partition_count_range(values, pivot, below, 0, n)
+        return low, high
+    for c in numba.prange(chunks):
+        a = min(n, c * step)
+        low[c], high[c] = _partition_count_range(values, pivot, below, a, min(n, a + step))
+    return low, high
+
+
+@numba.njit(**_JIT)
+def _pack_partition_range(values, bits, pivot, below, a, b, low_at, high_at, s, d, ib, sign, out):
+    for i in range(a, b):
+        v = values[i]
+        if v <= below:  # all or nearly all of them: predictable
+            low = v <= pivot  # about half: chosen without a branch
+            out[low_at if low else high_at] = (((np.uint64(bits[i]) & sign) << s) >> d) << ib | np.uint64(i)
+            low_at += low
+            high_at += not low
+
+
+@numba.njit(parallel=True, **_JIT)
+def pack_partition(values, bits, pivot, below, low_start, high_start, shift, drop, index_bits, out):
+    """uint64 sort keys of the elements with ``values <= below``, those ``<= pivot`` first: chunk
+    c writes its low keys from ``low_start[c]`` and its high keys from ``high_start[c]`` (offsets
+    from :func:`partition_counts`, same chunks), in input order.
+
+    A key is the value bits ``((b << shift) >> drop)`` above the index: float64 (``shift`` 2,
+    ``drop`` = index bits) keeps the top bits of the pattern, truncated (ties put in order by
+    :func:`order_tied_prefixes`); float32 (``bits & 0x7fffffff``, no shift or drop) all 31 value
+    bits, exact. Non-negative doubles and floats order like their bit patterns."""
+    n = values.size
+    chunks = low_start.size
+    step = (n + chunks - 1) // chunks
+    s = np.uint64(shift)
+    d = np.uint64(drop)
+    ib = np.uint64(index_bits)
+    sign = np.uint64(0x7FFFFFFF) if bits.itemsize == 4 else np.uint64(0xFFFFFFFFFFFFFFFF)
+    if chunks == 1:
+        _pack_partition_range(values, bits, pivot, below, 0, n, low_start[0], high_start[0],
+                              s, d, ib, sign, out)
+        return out
+    for c in numba.prange(chunks):
+        a = min(n, c * step)
+        _pack_partition_range(values, bits, pivot, below, a, min(n, a + step), low_start[c],
+                              high_start[c], s, d, ib, sign, out)
+    return out
+
+
+@numba.njit(**_JIT)
+def run_bounds(keys, index_bits, exact, step):
+    """Chunk boundaries ``[0, ..., keys.size]`` about ``step`` apart that never split a run of
+    keys with equal kept value bits (such a run is put in order within one chunk)."""
+    n = keys.size
+    out = np.empty(n // max(step, 1) + 2, dtype=np.int64)
+    out[0] = 0
+    count = 1
+    ib = np.uint64(index_bits)
+    j = step
+    while j < n:
+        if not exact:
+            while j < n and (keys[j] >> ib) == (keys[j - 1] >> ib):
+                j += 1
+        if j >= n:
+            break
+        out[count] = j
+        count += 1
+        j += step
+    out[count] = n
+    return out[:count + 1]
+
+
+@numba.njit(**_JIT)
+def fix_and_gather(keys, index_bits, exact, values, bits, out):
+    """Put a chunk of sorted keys in true value order (:func:`order_tied_prefixes`; no run
+    crosses the chunk) and gather the values in that order into ``out`` (float64)."""
+    if not exact:
+        order_tied_prefixes(keys, index_bits, values, bits)
+    mask = (np.uint64(1) << np.uint64(index_bits)) - np.uint64(1)
+    for i in range(keys.size):
+        out[i] = values[np.int64(keys[i] & mask)]
+    return out
+
+
+@numba.njit(**_JIT)
+def running_into(raw, carry, down, out):
+    """Running maximum (``down``) or running minimum from the top of ``raw``, starting from
+    ``carry``, into ``out``; returns the new carry. Between equal values the newer one is taken,
+    as numpy's ``maximum.accumulate`` does (only the sign of a zero can tell)."""
+    acc = carry
+    if down:
+        for i in range(raw.size):
+            v = raw[i]
+            if not acc > v:
+                acc = v
+            out[i] = acc
+    else:
+        for i in range(raw.size - 1, -1, -1):
+            v = raw[i]
+            if not acc < v:
+                acc = v
+            out[i] = acc
+    return acc
+
+
+@numba.njit(**_JIT)
+def scatter_running(keys, index_bits, acc, carry, down, out):
+    """``out[index] = min(1, acc combined with carry)`` for each sorted key, where ``carry`` is
+    the running maximum (``down``) or minimum of the other half, which comes earlier in the
+    accumulation (so ``acc`` wins a tie, as in one ``maximum.accumulate`` over both)."""
+    mask = (np.uint64(1) << np.uint64(index_bits)) - np.uint64(1)
+    for i in range(keys.size):
+        v = acc[i]
+        if down:
+            x = carry if carry > v else v
+        else:
+            x = carry if carry < v else v
+        out[np.int64(keys[i] & mask)] = x if x < 1.0 else 1.0
 
 
 @numba.njit(parallel=True, **_JIT)

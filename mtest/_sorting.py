@@ -1,9 +1,10 @@
 """Argsort of p-values for the adjusted p-values that need a full sort.
 
-Two paths: packed uint64 keys (the top bits of each value with its index) sorted by numpy's
-vectorized integer sort on two threads and merged, or, for NaN and values too close for the
-truncated keys, two argsorted halves merged. Both return the sorted values (float64) and an
-argsort order, NaN last.
+:func:`sorted_keys` (stepwise procedures): packed uint64 keys (the top bits of each value with
+its index) in two value ranges, sorted by numpy's vectorized integer sort on two threads.
+:func:`sort_with_order` (procedures with their own sorted-input rule, e.g. Hommel): the sorted
+values and an argsort order, NaN last, from packed keys merged after a two-thread sort or, for
+NaN and values too close for the truncated keys, two argsorted halves merged.
 """
 from __future__ import annotations
 
@@ -15,33 +16,40 @@ from . import _kernels
 
 __all__ = ["PARALLEL_SORT_MIN", "sort_packed", "sort_with_order", "sorted_keys"]
 
-#: above this size argsort runs as two halves on two threads (numpy releases the GIL) plus a merge
+#: above this size sorts run as two parts on two threads (numpy releases the GIL)
 PARALLEL_SORT_MIN = 1_000_000
 
 
-def _sort_u64(keys: np.ndarray) -> np.ndarray:
-    """Ascending uint64 keys: two halves on two threads (numpy's sort releases the GIL), then one
-    merge into a new array (the only extra memory: 8 bytes per key)."""
-    if keys.size >= PARALLEL_SORT_MIN and (os.cpu_count() or 1) >= 2:
-        from concurrent.futures import ThreadPoolExecutor
-
-        half = keys.size // 2
-        with ThreadPoolExecutor(2) as pool:
-            list(pool.map(np.ndarray.sort, (keys[:half], keys[half:])))
-        return _kernels.merge_u64(keys[:half], keys[half:])
-    keys.sort()
-    return keys
+#: values sampled to choose the pivot that splits the keys into two parts sorted on two threads
+_PIVOT_SAMPLE = 4097
 
 
-def sorted_keys(values: np.ndarray, below: float | None = None, size: int | None = None):
+def _pivot(values: np.ndarray, below: float) -> float:
+    """About the median of the values ``<= below`` (from a strided sample), at most ``below``."""
+    sample = values[::max(1, values.size // _PIVOT_SAMPLE)].astype(np.float64)
+    sample = sample[sample <= below]  # NaN never
+    if sample.size == 0:
+        return below
+    return min(float(np.partition(sample, sample.size // 2)[sample.size // 2]), below)
+
+
+def sorted_keys(values: np.ndarray, below: float | None = None, size: int | None = None,
+                fix_ties: bool = True):
     """The elements of ``values`` (p-values in [0, 1], NaN allowed) as uint64 keys in ascending
-    value order, and the number of low bits that hold each element's index.
+    value order, the number of low bits that hold each element's index, and whether the keys
+    are exact.
 
     A key is the value's bit pattern above its index: float32 fits whole (31 value bits, up to
     33 index bits), float64 is truncated to its top 64 - index bits, and runs of keys whose kept
-    bits tie are then ordered by the values themselves. With ``below``, only the ``size``
-    elements with ``values <= below`` get keys; NaN never does. Memory: 8 bytes per key, plus 8
-    during the merge — no separate order, values or raw arrays (docs/performance.md).
+    bits tie are then ordered by the values themselves (``fix_ties=False`` leaves that to the
+    caller, chunk by chunk: :func:`mtest._kernels.fix_and_gather`). With ``below``, only the
+    ``size`` elements with ``values <= below`` get keys; NaN never does.
+
+    Large inputs on two or more cores: the keys are written in two parts split at a sampled
+    median value (one parallel counting pass gives every chunk its offsets), and the parts are
+    sorted by numpy's vectorized integer sort on two threads (numpy releases the GIL). The
+    parts are consecutive value ranges, so no merge follows. Memory: 8 bytes per key and
+    nothing else (docs/performance.md).
     """
     index_bits = max(1, int(values.size - 1).bit_length())
     if values.dtype == np.float32 and index_bits <= 33:
@@ -50,13 +58,27 @@ def sorted_keys(values: np.ndarray, below: float | None = None, size: int | None
         values = values.astype(np.float64, copy=False)
         bits, shift, drop, exact = values.view(np.uint64), 2, index_bits, index_bits <= 2
     if below is None:
-        keys = _kernels.pack_value_keys(bits, shift, drop, index_bits)
+        below = np.inf
+    two = values.size >= PARALLEL_SORT_MIN and (os.cpu_count() or 1) >= 2
+    pivot = _pivot(values, below) if two and (size is None or size >= PARALLEL_SORT_MIN) else below
+    chunks = 64 if values.size >= _kernels.PARALLEL_MIN else 1
+    low, high = _kernels.partition_counts(values, pivot, below, chunks)
+    n_low = int(low.sum())
+    low_start = np.cumsum(low) - low
+    high_start = n_low + np.cumsum(high) - high
+    keys = np.empty(n_low + int(high.sum()), dtype=np.uint64)
+    _kernels.pack_partition(values, bits, pivot, below, low_start, high_start, shift, drop,
+                            index_bits, keys)
+    if min(n_low, keys.size - n_low) > 0:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(np.ndarray.sort, (keys[:n_low], keys[n_low:])))
     else:
-        keys = _kernels.pack_value_keys_where(values, bits, below, size, shift, drop, index_bits)
-    keys = _sort_u64(keys)
-    if not exact:
+        keys.sort()
+    if fix_ties and not exact:
         _kernels.order_tied_prefixes(keys, index_bits, values, bits)
-    return keys, index_bits
+    return keys, index_bits, exact
 
 
 def sort_packed(values: np.ndarray):

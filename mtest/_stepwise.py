@@ -13,14 +13,16 @@ pass over the data, and a few passes decide the step-down or step-up rank.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
-from . import _kernels
+from . import _kernels, _sorting
 from ._sorting import sort_with_order, sorted_keys
 from .registry import Procedure, SpecialProcedure
 
-__all__ = ["MAX_COUNTING_PASSES", "critical_values", "critical", "decide_sorted", "n_rejected",
-           "threshold", "stepdown_cutoff", "adjusted_flat"]
+__all__ = ["MAX_COUNTING_PASSES", "critical_values", "critical", "decide_sorted", "count_rejections",
+           "n_rejected", "threshold", "stepdown_cutoff", "adjusted_flat"]
 
 #: counting passes of the rejection fast path before it sorts the undecided candidates
 MAX_COUNTING_PASSES = 8
@@ -131,54 +133,41 @@ def decide_sorted(values: np.ndarray, mult: np.ndarray | None, first_rank: int,
     return int(n_blocks if sizes is None else sizes[:n_blocks].sum())
 
 
-def _n_rejected_stepdown(flat: np.ndarray, proc: Procedure, m: int, k: int, alpha: float) -> int:
-    """Step-down rejections in the counting form: no full sort (see docs/performance.md)."""
-    i = 1
-    lo = -1.0
-    for _ in range(MAX_COUNTING_PASSES):
-        t = critical(proc, i, m, k, alpha)
-        count = _kernels.count_le(flat, t)
-        if count < i:
-            return i - 1
-        if count >= m:
-            return m
-        lo, i = t, count + 1
-    # still advancing: sort only the undecided candidates lo < p <= alpha_m
-    hi = critical(proc, m, m, k, alpha)
-    _, n_mid = _kernels.count_le_between(flat, lo, hi)
-    candidates = np.sort(_kernels.gather_between(flat, lo, hi, n_mid))
-    return i - 1 + decide_sorted(candidates, None, i, proc, m, k, alpha)
+def count_rejections(flat: np.ndarray, proc: Procedure, m: int, k: int, alpha: float,
+                     mask: np.ndarray | None = None) -> tuple[int, bool]:
+    """Number of rejections in the counting form (no full sort; docs/performance.md), and
+    whether ``mask`` now holds ``flat <= threshold``.
 
-
-def _n_rejected_stepup(flat: np.ndarray, proc: Procedure, m: int, k: int, alpha: float) -> int:
-    """Step-up rejections r = max{i : p(i) <= alpha_i} in the counting form, from the top.
-
-    If F(alpha_i) < i, no j in (F(alpha_i), i] can pass either (alpha_j <= alpha_i), so the next
-    candidate is i = F(alpha_i); stop at the first i with F(alpha_i) >= i. Still descending after a
-    few passes: sort only the p-values <= alpha_i, which hold every remaining candidate rank.
+    The logic is :func:`mtest._counting.rejections`, the one used for Dask arrays and files too;
+    here each count is one parallel pass over ``flat``. With ``mask`` (bool, ``flat``'s size)
+    each counting pass also writes ``flat <= t``: when the last request was a count, that set is
+    the rejection set (step-down: the last pass counted no more than the one before, so the two
+    sets are equal; step-up and single-step: its t is the threshold, or it counted nothing), and
+    the caller skips its own mask pass.
     """
-    i = m
-    for _ in range(MAX_COUNTING_PASSES):
-        count = _kernels.count_le(flat, critical(proc, i, m, k, alpha))
-        if count >= i:
-            return i
-        if count == 0:
-            return 0
-        i = count
-    hi = critical(proc, i, m, k, alpha)
-    _, n_low = _kernels.count_le_between(flat, -1.0, hi)
-    candidates = np.sort(_kernels.gather_between(flat, -1.0, hi, n_low))
-    return decide_sorted(candidates, None, 1, proc, m, k, alpha)
+    from ._counting import drive, rejections  # _counting imports this module
+
+    last = [None]
+
+    def count(t):
+        last[0] = "count"
+        if mask is None:
+            return int(_kernels.count_le(flat, t))
+        return int(_kernels.count_le_mask(flat, t, mask))
+
+    def gather(lo, hi):  # the undecided candidates lo < p <= hi, sorted
+        last[0] = "gather"
+        lo = -1.0 if lo is None else lo
+        _, n_mid = _kernels.count_le_between(flat, lo, hi)
+        return np.sort(_kernels.gather_between(flat, lo, hi, n_mid))
+
+    r = drive(rejections(proc, m, k, alpha), count, gather)
+    return r, mask is not None and last[0] == "count"
 
 
 def n_rejected(flat: np.ndarray, proc: Procedure, m: int, k: int, alpha: float) -> int:
-    if m == 0:
-        return 0
-    if proc.step == "single":
-        return _kernels.count_le(flat, critical(proc, 1, m, k, alpha))
-    if proc.step == "down":
-        return _n_rejected_stepdown(flat, proc, m, k, alpha)
-    return _n_rejected_stepup(flat, proc, m, k, alpha)
+    """Number of rejections (:func:`count_rejections` without a mask)."""
+    return count_rejections(flat, proc, m, k, alpha)[0]
 
 
 def threshold(proc: Procedure, r: int, m: int, k: int, alpha: float, smallest=None) -> float:
@@ -203,52 +192,70 @@ def stepdown_cutoff(flat: np.ndarray, proc: Procedure, m: int, k: int):
     of p < t; ``None`` when no cutoff leaves out at least half of the p-values.
 
     If F = #{p < t} and g_{F+1}(t) >= 1, the (F+1)-th smallest p-value already has a raw adjusted
-    value >= 1 (g is monotone in p), and the running maximum keeps every later one at 1.
+    value >= 1 (g is monotone in p), and the running maximum keeps every later one at 1. The
+    search is :func:`mtest._counting.stepdown_cutoff`, answered by counting passes over ``flat``.
     """
-    t = 1.0 / m
-    while True:
-        below = _kernels.count_le(flat, float(np.nextafter(t, -1.0)))
-        if below > m // 2:
-            return None
-        if below < m and proc.raw(np.array([t]), np.array([below + 1]), m, k)[0] >= 1.0:
-            return t, below
-        if t >= 1.0:
-            return None
-        t = min(1.0, 2.0 * t)
+    from ._counting import drive, stepdown_cutoff as cutoff_requests
+
+    return drive(cutoff_requests(proc, m, k), lambda t: int(_kernels.count_le(flat, t)), None)
 
 
-#: sorted positions per step of the adjusted-value pass: bounds its temporaries (a few MB) and
-#: lets Python handle Ctrl-C between steps
-PASS_CHUNK = 1 << 20
+#: sorted positions per step of the adjusted-value pass: its buffers stay in cache (a few
+#: hundred kB) and Python handles Ctrl-C between steps
+PASS_CHUNK = 1 << 15
 
 
-def _scatter_adjusted(flat, keys, index_bits, proc, m, k, out):
-    """One pass over the sorted ``keys``: raw adjusted values g_i(p(i)) read through each key's
-    index, their running maximum (step-down) or running minimum from the top (step-up), capped
-    at 1 and scattered to ``out``. Chunks carry the running value, so the result is the one-shot
-    ``maximum.accumulate`` bit for bit."""
-    mask = np.uint64((1 << index_bits) - 1)
+def _adjusted_pass(flat, keys, index_bits, exact, proc, m, k, out):
+    """Adjusted values from the sorted ``keys``, scattered to ``out`` in input order.
+
+    Phase 1, chunk by chunk (no chunk splits a run of keys whose kept bits tie): put the run in
+    value order, gather the values, g_i(p(i)) by ``proc.raw`` (numpy, so the values are the
+    procedure's own), and their running maximum (step-down) or running minimum from the top
+    (step-up) into ``acc``, in sorted order. Phase 2: combine with the carry and scatter
+    min(1, .) to each key's index. On two or more cores the sorted order is split in two halves
+    run on two threads (the kernels release the GIL): each half accumulates from scratch, and in
+    phase 2 the lower half's maximum (step-down) or the upper half's minimum (step-up) is the
+    other half's carry — the one-shot ``maximum.accumulate`` bit for bit (between equal values the
+    later one, as numpy). Memory: ``acc``, 8 bytes per key.
+    """
     n = keys.size
-    carry = None
-    starts = range(0, n, PASS_CHUNK)
-    if proc.step == "up":
-        starts = reversed(starts)
-    for a in starts:
-        b = min(n, a + PASS_CHUNK)
-        idx = (keys[a:b] & mask).astype(np.int64)
-        raw = proc.raw(flat[idx].astype(np.float64, copy=False),
-                       np.arange(a + 1, b + 1, dtype=np.int64), m, k)
-        if proc.step == "down":
-            acc = np.maximum.accumulate(raw)
-            if carry is not None:
-                np.maximum(acc, carry, out=acc)
-            carry = acc[-1]
-        else:
-            acc = np.minimum.accumulate(raw[::-1])[::-1]
-            if carry is not None:
-                np.minimum(acc, carry, out=acc)
-            carry = acc[0]
-        out[idx] = np.minimum(acc, 1.0)
+    if n == 0:
+        return
+    down = proc.step == "down"
+    bounds = _kernels.run_bounds(keys, index_bits, exact, PASS_CHUNK)
+    n_chunks = bounds.size - 1
+    bits = flat.view(np.uint32 if flat.dtype == np.float32 else np.uint64)
+    acc = np.empty(n, dtype=np.float64)
+
+    def phase1(first, last):
+        carry = -np.inf if down else np.inf
+        buffer = np.empty(PASS_CHUNK, dtype=np.float64)
+        chunks = range(first, last) if down else range(last - 1, first - 1, -1)
+        for c in chunks:
+            a, b = bounds[c], bounds[c + 1]
+            values = _kernels.fix_and_gather(keys[a:b], index_bits, exact, flat, bits,
+                                             buffer[:b - a] if b - a <= buffer.size else np.empty(b - a))
+            raw = proc.raw(values, np.arange(a + 1, b + 1, dtype=np.int64), m, k)
+            carry = _kernels.running_into(np.asarray(raw, dtype=np.float64), carry, down, acc[a:b])
+        return carry
+
+    def phase2(first, last, carry):
+        for c in range(first, last):
+            a, b = bounds[c], bounds[c + 1]
+            _kernels.scatter_running(keys[a:b], index_bits, acc[a:b], carry, down, out)
+
+    identity = -np.inf if down else np.inf
+    if n < _sorting.PARALLEL_SORT_MIN or (os.cpu_count() or 1) < 2 or n_chunks < 2:
+        phase1(0, n_chunks)
+        phase2(0, n_chunks, identity)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    half = n_chunks // 2
+    with ThreadPoolExecutor(2) as pool:
+        lower, upper = pool.map(lambda r: phase1(*r), [(0, half), (half, n_chunks)])
+        carries = [(0, half, identity if down else upper), (half, n_chunks, lower if down else identity)]
+        list(pool.map(lambda r: phase2(*r), carries))
 
 
 def adjusted_flat(flat: np.ndarray, proc: Procedure, k: int, n_nan: int,
@@ -256,7 +263,7 @@ def adjusted_flat(flat: np.ndarray, proc: Procedure, k: int, n_nan: int,
     """Adjusted p-values in input order (float64), NaN where the input is NaN.
 
     Stepwise procedures: at most ~24 bytes per p-value beyond the input, the float64 output
-    included (sorted uint64 keys, their merge buffer, the output; docs/performance.md).
+    included (sorted uint64 keys, their running values, the output; docs/performance.md).
     ``alpha`` is used only by procedures whose adjusted values depend on the level
     (``SpecialProcedure.alpha_dependent``), and required for them.
     """
@@ -278,11 +285,11 @@ def adjusted_flat(flat: np.ndarray, proc: Procedure, k: int, n_nan: int,
         return out
     cut = stepdown_cutoff(flat, proc, m, k) if proc.step == "down" and m > 0 else None
     if cut is None and n_nan == 0:
-        keys, index_bits = sorted_keys(flat)
+        keys, index_bits, exact = sorted_keys(flat, fix_ties=False)
     else:
         # every p-value at or above the cutoff has adjusted value exactly 1; NaN stays NaN
         _kernels.fill_one_or_nan(flat, out)
         below, size = (float(np.nextafter(cut[0], -1.0)), cut[1]) if cut else (np.inf, m)
-        keys, index_bits = sorted_keys(flat, below, size)
-    _scatter_adjusted(flat, keys, index_bits, proc, m, k, out)
+        keys, index_bits, exact = sorted_keys(flat, below, size, fix_ties=False)
+    _adjusted_pass(flat, keys, index_bits, exact, proc, m, k, out)
     return out

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from . import _axis, _kernels, _torch_backend, procedures as _procedures  # noqa: F401  (registers the built-ins)
-from ._stepwise import adjusted_flat, n_rejected, threshold
+from ._stepwise import adjusted_flat, count_rejections, threshold
 from ._validation import as_pvalues, check_alpha, check_k, fingerprint_of, read_pvalues
 from .registry import PROCEDURES, Guarantee, SpecialProcedure, get_procedure
 
@@ -216,13 +216,14 @@ def run(pvalues, alpha, method, k, nan_policy, axis=None, log_p=None) -> Multipl
                                     guarantee, (flat, shape, index, n_nan, None, proc))
         object.__setattr__(result, "pvalues_adjusted", wrap(adjusted, shape, index))
         return result
-    r = n_rejected(flat, proc, m, k, alpha)
-    thr = representable_threshold(threshold(proc, r, m, k, alpha), v.dtype)
     mask = np.empty(flat.size, dtype=bool)
-    if m:
-        _kernels.less_equal(flat, thr, mask)
-    else:
-        mask[:] = False
+    r, masked = count_rejections(flat, proc, m, k, alpha, mask)  # the counting passes write mask
+    thr = representable_threshold(threshold(proc, r, m, k, alpha), v.dtype)
+    if not masked:
+        if m:
+            _kernels.less_equal(flat, thr, mask)
+        else:
+            mask[:] = False
     return MultipleTestResult(wrap(mask, shape, index), thr, r, m, proc.name, alpha, k,
                               guarantee, (flat, shape, index, n_nan, v.fingerprint, proc))
 
