@@ -1,0 +1,170 @@
+"""Light and quick to start: lazy ``import mtest``, a ``--help`` without numba, optional extras with
+clear messages, every CLI option's default in its help. Timings live in benchmarks/startup.py."""
+import argparse
+import io
+import json
+import pydoc
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import mtest
+from mtest.cli import BUILTIN_METHODS, build_parser
+
+HEAVY = ("numba", "scipy.stats", "pandas", "matplotlib", "tqdm", "pyarrow", "torch")
+
+
+def _run(code: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], capture_output=True,
+                          text=True, timeout=600)
+
+
+def _loaded(code: str) -> dict:
+    """Run ``code`` in a fresh interpreter and return which of HEAVY it left imported."""
+    out = _run(code + "\nimport json, sys\nprint(json.dumps({m: m in sys.modules for m in %r}))"
+               % (HEAVY,))
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# --- lazy import ------------------------------------------------------------------------------------
+
+def test_import_mtest_loads_nothing_heavy():
+    loaded = _loaded("import mtest")
+    assert not any(loaded.values()), loaded
+
+
+def test_holm_loads_numba_but_not_scipy_stats_pandas_or_plotting():
+    loaded = _loaded("import mtest\nassert mtest.holm([0.01, 0.2]).n_rejected == 1")
+    assert loaded["numba"]
+    assert not any(v for k, v in loaded.items() if k != "numba"), loaded
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], *[[c, "--help"] for c in
+                                  ("power", "plan", "adjust", "bench", "certify-demo", "certify", "demo")]])
+def test_cli_help_imports_neither_numba_nor_scipy_stats(argv):
+    code = "import sys\nfrom mtest.cli import main\ntry:\n    main(%r)\nexcept SystemExit as e:\n" \
+           "    assert e.code in (0, None), e.code" % (argv,)
+    loaded = _loaded(code)
+    assert not any(loaded.values()), loaded
+
+
+def test_every_public_name_imports():
+    assert len(mtest.__all__) == len(set(mtest.__all__))
+    for name in mtest.__all__:
+        ns = {}
+        exec(f"from mtest import {name}", ns)
+        assert ns[name] is getattr(mtest, name)
+    ns = {}
+    exec("from mtest import *", ns)
+    assert set(mtest.__all__) <= set(ns)
+
+
+def test_every_public_name_imports_in_a_fresh_process():
+    """A name of each submodule first thing after ``import mtest`` (the order a user may pick)."""
+    first = {}
+    for name, module in mtest._LAZY.items():
+        first.setdefault(module, name)
+    code = """
+    import subprocess, sys
+    for name in sys.argv[1:]:
+        out = subprocess.run([sys.executable, "-c", f"import mtest; x = mtest.{name}; from mtest import {name}"],
+                             capture_output=True, text=True)
+        assert out.returncode == 0, (name, out.stderr)
+    print("ok")
+    """
+    out = _run(code, *first.values())
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_unknown_attribute_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'holmm'"):
+        mtest.holmm  # noqa: B018
+    assert not hasattr(mtest, "PackageNotFoundError")
+
+
+def _sections(text: str) -> dict:
+    """pydoc's plain-text page, split at its upper-case headings (NAME, CLASSES, DATA, ...)."""
+    sections, name = {}, None
+    for line in text.splitlines():
+        if line and line.isupper() and not line.startswith(" "):
+            name = line.strip()
+            sections[name] = []
+        elif name:
+            sections[name].append(line)
+    return {k: "\n".join(v) for k, v in sections.items()}
+
+
+def test_dir_and_help_show_the_public_api_only():
+    assert dir(mtest) == sorted(mtest.__all__)
+    sections = _sections(pydoc.render_doc(mtest, renderer=pydoc.plaintext))
+    # PACKAGE CONTENTS (pydoc lists every file of the package) and FILE are not the API
+    api = "\n".join(v for k, v in sections.items() if k not in ("PACKAGE CONTENTS", "FILE"))
+    assert "holm(" in api and "class SegCertifyResult" in api
+    for internal in ("PackageNotFoundError", "_LAZY", "_Package", "TYPE_CHECKING", "_importlib",
+                     "_version(", "_sys", "_types", "annotations = "):
+        assert internal not in api, internal
+
+
+def test_qvalue_is_the_function_whichever_import_comes_first():
+    """``mtest.qvalue`` is both a submodule and a public function: the function wins, also when the
+    submodule is imported first (directly or through another public name of that module)."""
+    for first in ("import mtest.qvalue", "from mtest.qvalue import QValueResult", "mtest.QValueResult",
+                  "from mtest import qvalue"):
+        out = _run(f"import mtest\n{first}\nimport inspect\nprint(inspect.isfunction(mtest.qvalue))")
+        assert out.returncode == 0 and out.stdout.strip() == "True", (first, out.stderr)
+
+
+def test_registry_alone_knows_the_built_ins():
+    out = _run("from mtest.registry import PROCEDURES, get_procedure\n"
+               "print(get_procedure('BH').name, len(PROCEDURES))")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["fdr_bh", str(len(mtest.PROCEDURES))]
+
+
+def test_adapters_dir_shows_the_public_api_only():
+    pytest.importorskip("torch")
+    import mtest.adapters as ad
+
+    assert dir(ad) == sorted(ad.__all__)
+    assert "torch" not in dir(ad) and "sampler" not in dir(ad)
+
+
+# --- CLI help -----------------------------------------------------------------------------------------
+
+def _subparsers(parser):
+    yield "mtest", parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield f"mtest {name}", sub
+
+
+def test_every_cli_option_states_its_default():
+    missing = []
+    for prog, parser in _subparsers(build_parser()):
+        for action in parser._actions:
+            if not action.option_strings or isinstance(action, (argparse._HelpAction,
+                                                                argparse._VersionAction)):
+                continue
+            text = (action.help or "") % {"default": action.default}
+            if "default" not in text.lower():
+                missing.append(f"{prog} {'/'.join(action.option_strings)}")
+            if action.required:
+                assert "required" in text, f"{prog} {action.option_strings}: say it is required"
+    assert not missing, f"options whose help does not state the default: {missing}"
+
+
+def test_adjust_method_help_lists_every_registered_procedure(capsys):
+    assert list(BUILTIN_METHODS) == list(mtest.PROCEDURES) or \
+        set(mtest.registry._BUILTIN) == set(BUILTIN_METHODS)
+    assert set(mtest.registry._BUILTIN) == set(BUILTIN_METHODS)
+    from mtest.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["adjust", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for name in BUILTIN_METHODS:
+        assert name in text, name
