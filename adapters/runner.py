@@ -390,7 +390,7 @@ def certify_dataset(model: torch.nn.Module, noise, dataset, *, num_classes: int,
         smoother = SegmentationSmoother(model, noise, class_dim=class_dim, output_fn=output_fn,
                                         batch_size=batch_size, device=device, autocast=autocast, progress=False)
         grid = (n0, ns, taus, methods, alpha)
-        from tqdm.auto import tqdm
+        from mtest._optional import progress as tqdm  # without tqdm: no bar, the work runs
 
         steps = len(ns) + bool(baseline)
         who = f"rank {dist.rank}/{dist.world_size}: " if dist.world_size > 1 else ""

@@ -284,7 +284,7 @@ class SegmentationSmoother:
         n = check_positive_int("n", n)
         seed = check_positive_int("seed", seed, minimum=0)
         x = self._check_input(x)
-        from tqdm.auto import tqdm
+        from mtest._optional import progress as tqdm  # without tqdm: no bar, the work runs
 
         total = math.ceil(n0 / self.batch_size) + math.ceil(n / self.batch_size)
         layout: dict = {}

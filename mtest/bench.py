@@ -16,6 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._optional import progress as _progress_bar
+from ._records import Table
+
 __all__ = ["run_benchmark", "format_table", "main"]
 
 
@@ -90,10 +93,9 @@ def _compile_seconds() -> float:
 
 
 def run_benchmark(*, quick: bool = False, repeats: int = 5, seed: int = 0, progress: bool = True):
-    """Run the comparisons and return a pandas DataFrame (one row per measurement)."""
-    import pandas as pd
+    """Run the comparisons and return a table (one row per measurement; ``mtest._records.Table``:
+    numpy columns, ``to_csv``, ``to_pandas``)."""
     from scipy.stats import binom, binomtest
-    from tqdm.auto import tqdm
 
     import mtest
 
@@ -102,7 +104,7 @@ def run_benchmark(*, quick: bool = False, repeats: int = 5, seed: int = 0, progr
     sizes = [100_000] if quick else [1_000_000, 10_000_000]
     repeats = 1 if quick else repeats
     rows: list[_Row] = []
-    steps = tqdm(total=len(sizes) + 2, desc="mtest bench", disable=not progress)
+    steps = _progress_bar(total=len(sizes) + 2, desc="mtest bench", disable=not progress)
 
     def add(work, size, impl, seconds, reference=None, target="", ok=None, peak=float("nan")):
         ref_row = next((r for r in rows if r.size == size and r.impl == reference and r.work in (work, "yardstick")),
@@ -182,14 +184,14 @@ def run_benchmark(*, quick: bool = False, repeats: int = 5, seed: int = 0, progr
     steps.update()
     steps.close()
     rows.append(_Row("numba compile (cold, no cache)", 0, "mtest kernels", _compile_seconds()))
-    return pd.DataFrame([r.__dict__ for r in rows])
+    return Table([r.__dict__ for r in rows])
 
 
 def format_table(df) -> str:
     """Markdown table of times and ratios."""
     lines = ["| work | N | implementation | time | vs | ratio | target | met | peak extra MB |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for r in df.itertuples():
+    for r in (_Row(**row) for row in df):
         t = f"{r.seconds * 1e3:.2f} ms" if r.seconds < 10 else f"{r.seconds:.1f} s"
         ratio = "" if np.isnan(r.ratio) else (f"{r.ratio:.2e}" if r.ratio < 1e-2 else f"{r.ratio:.3f}")
         peak = "" if np.isnan(r.peak_extra_mb) else f"{r.peak_extra_mb:.1f}"
@@ -215,6 +217,6 @@ def main(argv=None) -> int:
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        df.to_csv(out / "speed.csv", index=False)
+        df.to_csv(out / "speed.csv")
         (out / "speed.md").write_text(table + "\n")
     return 0

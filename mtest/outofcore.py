@@ -133,13 +133,13 @@ class _File:
         self.path, self.number = path, number
         self.format = _FORMATS[path.suffix.lower()]
         self.column, self.by = column, list(by)
-        if self.format == "parquet":
-            import pyarrow.parquet as pq
+        from ._optional import require
 
+        if self.format == "parquet":
+            pq = require("pyarrow.parquet", "adjust_files on Parquet files")
             names = pq.read_schema(path).names
         else:
-            import pandas as pd
-
+            pd = require("pandas", "adjust_files on CSV/TSV files")
             names = list(pd.read_csv(path, nrows=0, sep=self._sep).columns)
         self.names = names
         for col in [column, *self.by]:
@@ -156,7 +156,9 @@ class _File:
         columns = None if all_columns else [self.column, *self.by]
         offset = 0
         if self.format == "parquet":
-            import pyarrow as pa
+            from ._optional import require
+
+            pa = require("pyarrow", "adjust_files on Parquet files")
             import pyarrow.compute as pc
             import pyarrow.parquet as pq
 
@@ -172,8 +174,9 @@ class _File:
                 yield offset, values, keys, (batch if all_columns else None)
                 offset += batch.num_rows
             return
-        import pandas as pd
+        from ._optional import require
 
+        pd = require("pandas", "adjust_files on CSV/TSV files")
         reader = pd.read_csv(self.path, sep=self._sep, usecols=columns, dtype=str,
                              keep_default_na=False, na_filter=False, chunksize=chunk_rows)
         for frame in reader:
@@ -200,8 +203,9 @@ class _Families:
             return np.full(n, self._index[key], dtype=np.int64)
         if not self.by:
             return np.zeros(n, dtype=np.int64)
-        import pandas as pd
+        from ._optional import require
 
+        pd = require("pandas", "adjust_files with by= (families from key columns)")
         # missing keys form their own family, as in adjust_frame (groupby dropna=False)
         local, uniques = pd.factorize(pd.MultiIndex.from_frame(keys_frame), use_na_sentinel=False)
         lookup = np.empty(len(uniques), dtype=np.int64)
@@ -222,9 +226,9 @@ class _Families:
 
 
 def _progress(iterable, desc, total, enabled, unit="file"):
-    from tqdm.auto import tqdm
+    from ._optional import progress
 
-    return tqdm(iterable, desc=desc, total=total, unit=unit, delay=2.0, disable=not enabled,
+    return progress(iterable, desc=desc, total=total, unit=unit, delay=2.0, disable=not enabled,
                 leave=False)
 
 
@@ -487,7 +491,9 @@ def _write(job, file, target, proc, k, thresholds, head, maps, adjusted_column, 
                 writer = pq.ParquetWriter(tmp, table.schema)
             writer.write_table(table)
         if writer is None:  # an empty file: keep its columns
-            import pandas as pd
+            from ._optional import require
+
+            pd = require("pandas", "adjust_files writing an empty Parquet file")
 
             empty = pd.DataFrame({n: [] for n in file.names})
             empty[adjusted_column] = np.empty(0)

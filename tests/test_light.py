@@ -8,6 +8,8 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
+
 import pytest
 
 import mtest
@@ -168,3 +170,126 @@ def test_adjust_method_help_lists_every_registered_procedure(capsys):
     text = " ".join(capsys.readouterr().out.split())
     for name in BUILTIN_METHODS:
         assert name in text, name
+
+
+# --- optional packages ----------------------------------------------------------------------------
+
+def _blocked(modules, body: str) -> subprocess.CompletedProcess:
+    """Run ``body`` in a fresh interpreter where ``import X`` fails for each X of ``modules``."""
+    prelude = "import sys\n" + "".join(f"sys.modules[{m!r}] = None\n" for m in modules)
+    return _run(prelude + textwrap.dedent(body))
+
+
+def test_require_names_the_package_and_the_extra():
+    out = _blocked(["pandas"], """
+    from mtest._optional import require
+    try:
+        require("pandas", "testing the message")
+    except ImportError as exc:
+        print(exc)
+    """)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ("testing the message needs the optional package 'pandas', which is "
+                                  "not installed; install it with: pip install \"mtest[frames]\"")
+
+
+@pytest.mark.parametrize("package, extra, body", [
+    ("pandas", "frames", "import mtest; mtest.adjust_frame([[0.1]], 'p')"),
+    ("pandas", "frames", "import mtest; mtest._records.Table([dict(a=1)]).to_pandas()"),
+    ("pyarrow", "parquet", """
+     import mtest, pathlib, tempfile
+     d = pathlib.Path(tempfile.mkdtemp()); (d / 'a.parquet').write_bytes(b'PAR1')
+     mtest.adjust_files(str(d / 'a.parquet'), str(d / 'out'), column='p')
+     """),
+    ("pandas", "frames", """
+     import mtest, pathlib, tempfile
+     d = pathlib.Path(tempfile.mkdtemp()); (d / 'a.csv').write_text('p\\n0.01\\n0.5\\n')
+     mtest.adjust_files(str(d / 'a.csv'), str(d / 'out'), column='p')
+     """),
+])
+def test_a_missing_extra_is_named(package, extra, body):
+    import mtest._records  # noqa: F401  (the module the second case reaches through mtest)
+
+    out = _blocked([package], "import mtest._records\ntry:\n" + textwrap.indent(textwrap.dedent(body), "    ")
+                   + "\nexcept ImportError as exc:\n    print('IMPORT-ERROR', exc)\n")
+    assert out.returncode == 0, out.stderr
+    assert "IMPORT-ERROR" in out.stdout, out.stdout
+    assert f"'{package}'" in out.stdout and f'pip install "mtest[{extra}]"' in out.stdout, out.stdout
+
+
+def test_cli_parquet_without_pyarrow_names_the_extra(tmp_path):
+    out = _blocked(["pyarrow"], f"""
+    from mtest.cli import main
+    (open({str(tmp_path / 'a.csv')!r}, 'w')).write('p\\n0.01\\n')
+    print('rc', main(['adjust', {str(tmp_path / 'a.csv')!r}, '-o', {str(tmp_path / 'b.parquet')!r},
+                      '--no-progress']))
+    """)
+    assert out.returncode == 0, out.stderr
+    assert "rc 2" in out.stdout and 'pip install "mtest[parquet]"' in out.stderr, (out.stdout, out.stderr)
+
+
+def test_progress_without_tqdm_runs_without_a_bar():
+    out = _blocked(["tqdm"], """
+    from mtest._optional import progress
+    with progress(total=3, desc="x") as bar:
+        for _ in range(3):
+            bar.update()
+    print(sum(progress(range(4), desc="y")), bar.n)
+    """)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["6", "3"] and out.stderr == ""
+
+
+def test_core_features_without_pandas_tqdm_pyarrow(tmp_path):
+    """numpy in, numpy out; CSV adjust with families (--by) in the CLI; no extra needed."""
+    csv = tmp_path / "in.csv"
+    csv.write_text("g,p\na,0.01\nb,0.02\na,0.03\nb,0.5\n")
+    out = _blocked(["pandas", "tqdm", "pyarrow"], f"""
+    import numpy as np, mtest
+    from mtest.cli import main
+    assert mtest.holm(np.array([0.01, 0.2])).n_rejected == 1
+    assert main(['adjust', {str(csv)!r}, '-o', {str(tmp_path / 'out.csv')!r}, '--by', 'g']) == 0
+    print(open({str(tmp_path / 'out.csv')!r}).read())
+    """)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("4 rows in 2 groups: 3 rejected by holm")
+    assert lines[1:6] == ["g,p,p_adjusted,reject", "a,0.01,0.02,true", "b,0.02,0.04,true",
+                          "a,0.03,0.03,true", "b,0.5,0.5,false"]
+
+
+def test_mtest_power_runs_without_pandas_and_tqdm(tmp_path):
+    out = _blocked(["pandas", "tqdm", "pyarrow"], f"""
+    from mtest.cli import main
+    assert main(['power', '--figure', '2a', '--quick', '--reps', '5', '--out', {str(tmp_path)!r}]) == 0
+    assert not any(m in sys.modules and sys.modules[m] is not None for m in ('pandas', 'tqdm'))
+    """)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "fig2a.png").stat().st_size > 10_000
+    assert (tmp_path / "fig2a.csv").read_text().startswith("figure,x,N,n_bad,gamma,")
+    assert "SegCertifyHolm" in out.stdout
+
+
+@pytest.mark.parametrize("figure", ["2a", "2b", "2c", "kfwer"])
+def test_power_csv_is_what_pandas_wrote(figure):
+    """The study's CSV is byte for byte the one the pandas version wrote
+    (``pd.DataFrame.from_records(rows).to_csv(index=False)``), and the columns agree."""
+    pd = pytest.importorskip("pandas")
+    from mtest.power import figure_spec, run_study
+
+    table = run_study(figure_spec(figure, quick=True, reps=3), seed=5, progress=False)
+    old = pd.DataFrame.from_records(table.rows)
+    assert table.to_csv() == old.to_csv(index=False)
+    for column in table.columns:
+        np.testing.assert_array_equal(table[column], old[column].to_numpy())
+    assert table.to_pandas().equals(old)
+
+
+def test_table_csv_matches_pandas_on_awkward_values():
+    pd = pytest.importorskip("pandas")
+    from mtest._records import Table
+
+    rows = [dict(a=1, b=0.1, c="x,y", d=True, e=None, f=np.float64(1e-300), g=np.nan, h=np.int64(7)),
+            dict(a=2, b=1e16, c='q"uote', d=False, e=3, f=np.float64(2.5), g=1.0, h=np.int64(-1)),
+            dict(a=3, b=float("nan"), c="", d=True, e=4.5, f=np.float32(0.1), g=float("inf"), h=0)]
+    assert Table(rows).to_csv() == pd.DataFrame.from_records(rows).to_csv(index=False)
