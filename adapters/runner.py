@@ -61,6 +61,11 @@ class DatasetRun:
     rank: int
     world_size: int
 
+    def __repr__(self) -> str:
+        rows = None if self.results is None else len(self.results)
+        return (f"DatasetRun(out={str(self.out)!r}, rows={rows}, computed={self.computed}, "
+                f"skipped={self.skipped}, rank={self.rank}, world_size={self.world_size})")
+
 
 def _as_tuple(name, value, check):
     items = tuple(value) if isinstance(value, (list, tuple)) else (value,)

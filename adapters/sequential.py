@@ -49,6 +49,10 @@ class SequentialRun:
     def radius(self) -> float:
         return self.result.radius
 
+    def __repr__(self) -> str:
+        return (f"SequentialRun(n0={self.n0}, n_samples={self.n_samples}, rounds={len(self.history)}, "
+                f"seconds={self.seconds:.3g}, result={self.result!r})")
+
 
 def certify_sequential(smoother, x: torch.Tensor, *, n0: int, tau: float, alpha: float, n_max: int,
                        method: str = "holm", k: int = 1, round_size: int | None = None,

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _repr
 from ._counting import (N_BUCKETS, bucket_of, finish, head_bound, plan_ranges,
                         rejections, segment_adjusted, stepdown_cutoff)
 from ._stepwise import threshold as _threshold
@@ -86,6 +87,11 @@ class FilesResult:
 
 
 # ------------------------------------------------------------------------------ input
+
+    def __repr__(self) -> str:
+        return (f"FilesResult(method={self.method!r}, alpha={self.alpha}, k={self.k}, log_p={self.log_p!r}, "
+                f"files={len(self.outputs)}, families={len(self.families)}, n_tests={self.n_tests}, "
+                f"n_rejected={self.n_rejected})")
 
 
 def _discover(source):

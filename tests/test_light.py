@@ -293,3 +293,80 @@ def test_table_csv_matches_pandas_on_awkward_values():
             dict(a=2, b=1e16, c='q"uote', d=False, e=3, f=np.float64(2.5), g=1.0, h=np.int64(-1)),
             dict(a=3, b=float("nan"), c="", d=True, e=4.5, f=np.float32(0.1), g=float("inf"), h=0)]
     assert Table(rows).to_csv() == pd.DataFrame.from_records(rows).to_csv(index=False)
+
+
+# --- compact reprs ----------------------------------------------------------------------------------
+
+def _results_on_a_64x64_map(tmp_path):
+    import warnings
+
+    rng = np.random.default_rng(0)
+    shape, n = (64, 64), 100
+    count = rng.binomial(n, 0.95, shape)
+    guess = rng.integers(0, 3, shape)
+    p = rng.uniform(size=shape) ** 3
+    probs = [0.8, 0.1, 0.05, 0.03, 0.02]
+    counts, counts0 = rng.multinomial(n, probs, size=shape), rng.multinomial(10, probs, size=shape)
+    H = mtest.DEMO_IMAGE_HIERARCHY
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mtest.CertificationWarning)
+        out["SegCertifyResult"] = mtest.segcertify(guess, count, n=n, tau=0.75, alpha=0.001, sigma=0.25)
+        out["SegCertifyResult (counts)"] = mtest.segcertify_counts(counts0, counts, tau=0.75, alpha=0.001)
+        out["GuessCount"] = mtest.guess_and_count(counts0, counts)
+        res = mtest.holm(p)
+        res.pvalues_adjusted  # noqa: B018  (the lazily computed array must not show up either)
+        out["MultipleTestResult"] = res
+        out["ConfidenceInterval"] = mtest.clopper_pearson(count, n, 0.001)
+        out["RowsResult"] = mtest.reject_table_rows(rng.uniform(size=101) ** 3, rng.integers(0, 101, shape))
+        out["QValueResult"] = mtest.qvalue(p)
+        out["PlanResult"] = mtest.plan_samples(N=4096, tau=0.75, alpha=0.001, p_true=0.99, target_rate=0.9)
+        out["RadiusMapResult"] = mtest.segcertify_radius_map(guess, count, n=n, taus=[0.6, 0.75, 0.9],
+                                                             alpha=0.001, sigma=0.25)
+        out["CertifyResult"] = mtest.cohen_certify(guess, count, n=n, alpha=0.001, sigma=0.25)
+        out["PredictResult"] = mtest.cohen_predict(counts, alpha=0.001)
+        out["IndivClassResult"] = mtest.indiv_class(guess, count, n=n, alpha=0.001, sigma=0.25)
+        out["JointClassResult"] = mtest.joint_class(rng.integers(0, 3, (10, *shape)),
+                                                    rng.integers(0, 3, (100, *shape)), alpha=0.001)
+        out["HierarchyCertifyResult"] = mtest.hierarchical_segcertify(counts0, counts, H, tau=0.75,
+                                                                      alpha=0.001, sigma=0.25)
+        out["CIGResult"] = mtest.certified_information_gain(rng.integers(0, 9, shape),
+                                                            rng.integers(0, 5, shape), H)
+        seq = mtest.SequentialCertifier(guess, tau=0.75, alpha=0.001, n_max=200, sigma=0.25)
+        out["SequentialResult"] = seq.update(rng.binomial(50, 0.95, shape), 50).result()
+    (tmp_path / "a.csv").write_text("p\n" + "\n".join(map(str, p.ravel())) + "\n")
+    out["FilesResult"] = mtest.adjust_files(tmp_path / "a.csv", tmp_path / "out", progress=False)
+    return out
+
+
+def _assert_compact(name, obj):
+    text = repr(obj)
+    assert len(text) < 400 and text.count("\n") < 9, f"{name}: {len(text)} chars\n{text}"
+    assert "array(" not in text and "tensor(" not in text and "..." not in text, f"{name}: {text}"
+
+
+def test_result_reprs_are_short_summaries(tmp_path):
+    results = _results_on_a_64x64_map(tmp_path)
+    for name, obj in results.items():
+        _assert_compact(name, obj)
+    # every public result class of mtest is covered
+    classes = {name for name in mtest.__all__ if name.endswith("Result") or name == "GuessCount"}
+    assert classes <= {type(obj).__name__ for obj in results.values()} | {"BinomTestResult"}
+    assert "guarantee=" in repr(results["SegCertifyResult"]) and "components=4096" in repr(results["GuessCount"])
+
+
+def test_adapter_reprs_are_short_summaries():
+    torch = pytest.importorskip("torch")
+    import mtest.adapters as ad
+
+    class Threshold(torch.nn.Module):
+        def forward(self, x):
+            return torch.stack([-x[:, 0], x[:, 0]], dim=1)
+
+    sm = ad.SegmentationSmoother(Threshold(), ad.GaussianNoise(0.25), batch_size=64, progress=False)
+    x = torch.rand(1, 64, 64) + 0.5
+    run = sm.certify(x, n0=5, n=20, tau=0.6, alpha=0.01, seed=0)
+    seq = ad.certify_sequential(sm, x, n0=5, tau=0.6, alpha=0.01, n_max=40, seed=0)
+    for name, obj in [("Counts", sm.counts(x, n0=5, n=20, seed=0)), ("CertifyRun", run),
+                      ("SequentialRun", seq)]:
+        _assert_compact(name, obj)
