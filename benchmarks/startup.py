@@ -1,9 +1,12 @@
 """Start-up cost: import, first call (cold and warm numba cache), the CLI, and statsmodels.
 
-``python benchmarks/startup.py [--repeats 5] [--m 1000000] [--out results/startup.csv] [--label NAME]``
+``python benchmarks/startup.py [--repeats 5] [--m 1000000] [--out results/startup.csv]
+[--src LABEL=PATH ...]``
 
 Every measurement runs in a fresh interpreter (``subprocess``), ``--repeats`` times; the table shows
-the median (and the minimum) in seconds. Rows:
+the median (and the minimum) in seconds. ``--src before=/tmp/old`` adds a column for another source
+tree of mtest (put first on ``PYTHONPATH``; e.g. ``git archive <commit> mtest | tar -x -C /tmp/old``),
+measured interleaved with the installed one so that both see the same machine load. Rows:
 
 * ``python -c pass``: the interpreter alone (wall time of the process), the floor under every CLI row.
 * ``import numpy``: the floor under every in-process row.
@@ -70,24 +73,33 @@ print(json.dumps({{"import": time.perf_counter() - t0}}))
 """
 
 
+_SRC: str | None = None  # the source tree put first on PYTHONPATH (None: the installed mtest)
+
+
 def _env(cache_dir: str | None) -> dict:
     env = dict(os.environ)
     if cache_dir is not None:
         env["NUMBA_CACHE_DIR"] = cache_dir
     env.pop("PYTHONPROFILEIMPORTTIME", None)
+    if _SRC is not None:
+        env["PYTHONPATH"] = os.pathsep.join([_SRC, *filter(None, [env.get("PYTHONPATH")])])
     return env
 
 
 def _json_run(code: str, cache_dir: str | None) -> dict:
     out = subprocess.run([sys.executable, "-c", code], env=_env(cache_dir), capture_output=True,
-                         text=True, check=True)
+                         text=True)
+    if out.returncode != 0:
+        raise subprocess.CalledProcessError(out.returncode, code, out.stdout, out.stderr)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _wall(cmd: list[str], cache_dir: str | None) -> float:
     t0 = time.perf_counter()
-    subprocess.run(cmd, env=_env(cache_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   check=True)
+    out = subprocess.run(cmd, env=_env(cache_dir), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"{cmd} failed: {out.stderr[-2000:]}")
     return time.perf_counter() - t0
 
 
@@ -101,7 +113,7 @@ def _mtest_script() -> list[str]:
     return [found]
 
 
-def measure(repeats: int, m: int, tmp: Path) -> list[tuple[str, list[float]]]:
+def _data(m: int, tmp: Path) -> tuple[Path, Path]:
     rng = np.random.default_rng(0)
     p = rng.uniform(size=m)
     p[: m // 100] *= 1e-8  # a few real effects
@@ -113,42 +125,62 @@ def measure(repeats: int, m: int, tmp: Path) -> list[tuple[str, list[float]]]:
         w.writerow(["id", "p"])
         for i, v in enumerate(p[:1000]):
             w.writerow([i, repr(float(v))])
+    return path, small
+
+
+def _one_repeat(r: int, m: int, tmp: Path, path: Path, small: Path, warm: str, add) -> None:
     mtest = _mtest_script()
-    warm = str(tmp / "warm-cache")
-    # fill the warm cache: the first holm call and one adjust run
-    _json_run(_MTEST_RUN.format(path=str(path)), warm)
-    _wall([*mtest, "adjust", str(small), "-o", str(tmp / "out.csv"), "--no-progress"], warm)
+    add("python -c pass (wall)", _wall([sys.executable, "-c", "pass"], warm))
+    add("import numpy", _json_run(_IMPORT.format(module="numpy"), warm)["import"])
+    add("import mtest", _json_run(_IMPORT.format(module="mtest"), warm)["import"])
+    cold = tmp / f"cold-{r}"
+    res = _json_run(_MTEST_RUN.format(path=str(path)), str(cold))
+    add(f"import mtest + holm, m={m:g} (cold cache)", res["total"])
+    add("  first holm call alone (cold cache)", res["call"])
+    shutil.rmtree(cold, ignore_errors=True)
+    res = _json_run(_MTEST_RUN.format(path=str(path)), warm)
+    add(f"import mtest + holm, m={m:g} (warm cache)", res["total"])
+    add("  first holm call alone (warm cache)", res["call"])
+    add("mtest --help (wall)", _wall([*mtest, "--help"], warm))
+    add("mtest adjust --help (wall)", _wall([*mtest, "adjust", "--help"], warm))
+    args = ["adjust", str(small), "-o", str(tmp / "out.csv"), "--no-progress"]
+    cold = tmp / f"cold-cli-{r}"
+    add("mtest adjust, 1000-row CSV (wall, cold cache)", _wall([*mtest, *args], str(cold)))
+    shutil.rmtree(cold, ignore_errors=True)
+    add("mtest adjust, 1000-row CSV (wall, warm cache)", _wall([*mtest, *args], warm))
 
-    rows: dict[str, list[float]] = {}
 
-    def add(name, value):
-        rows.setdefault(name, []).append(value)
+def _statsmodels_repeat(m: int, path: Path, add) -> None:
+    try:
+        res = _json_run(_STATSMODELS_RUN.format(path=str(path)), None)
+    except subprocess.CalledProcessError:
+        return  # statsmodels not installed
+    add(f"statsmodels import + multipletests holm, m={m:g}", res["total"])
+    add("  statsmodels import alone", res["import"])
+    add("  first multipletests call alone", res["call"])
 
+
+def measure(repeats: int, m: int, tmp: Path, sources: dict) -> dict:
+    """{label: {row: [seconds per repeat]}}; the sources are interleaved within every repeat."""
+    global _SRC
+    path, small = _data(m, tmp)
+    results: dict = {label: {} for label in sources}
+    results["statsmodels"] = {}
+    for label, src in sources.items():  # fill each source's warm cache
+        _SRC = src
+        warm = str(tmp / f"warm-{label}")
+        _json_run(_MTEST_RUN.format(path=str(path)), warm)
+        _wall([*_mtest_script(), "adjust", str(small), "-o", str(tmp / "out.csv"), "--no-progress"], warm)
     for r in range(repeats):
-        add("python -c pass (wall)", _wall([sys.executable, "-c", "pass"], warm))
-        add("import numpy", _json_run(_IMPORT.format(module="numpy"), warm)["import"])
-        add("import mtest", _json_run(_IMPORT.format(module="mtest"), warm)["import"])
-        cold = tmp / f"cold-{r}"
-        res = _json_run(_MTEST_RUN.format(path=str(path)), str(cold))
-        add(f"import mtest + holm, m={m:g} (cold cache)", res["total"])
-        add("  first holm call alone (cold cache)", res["call"])
-        res = _json_run(_MTEST_RUN.format(path=str(path)), warm)
-        add(f"import mtest + holm, m={m:g} (warm cache)", res["total"])
-        add("  first holm call alone (warm cache)", res["call"])
-        add("mtest --help (wall)", _wall([*mtest, "--help"], warm))
-        add("mtest adjust --help (wall)", _wall([*mtest, "adjust", "--help"], warm))
-        args = ["adjust", str(small), "-o", str(tmp / "out.csv"), "--no-progress"]
-        add("mtest adjust, 1000-row CSV (wall, cold cache)", _wall([*mtest, *args], str(tmp / f"cold-cli-{r}")))
-        add("mtest adjust, 1000-row CSV (wall, warm cache)", _wall([*mtest, *args], warm))
-        try:
-            res = _json_run(_STATSMODELS_RUN.format(path=str(path)), warm)
-        except subprocess.CalledProcessError:
-            continue  # statsmodels not installed
-        add(f"statsmodels import + multipletests holm, m={m:g}", res["total"])
-        add("  statsmodels import alone", res["import"])
-        add("  first multipletests call alone", res["call"])
-        shutil.rmtree(cold, ignore_errors=True)
-    return list(rows.items())
+        for label, src in sources.items():
+            _SRC = src
+            rows = results[label]
+            _one_repeat(r, m, tmp, path, small, str(tmp / f"warm-{label}"),
+                        lambda name, v, rows=rows: rows.setdefault(name, []).append(v))
+        _SRC = None
+        rows = results["statsmodels"]
+        _statsmodels_repeat(m, path, lambda name, v, rows=rows: rows.setdefault(name, []).append(v))
+    return results
 
 
 def main(argv=None) -> int:
@@ -156,21 +188,35 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5, help="fresh processes per row (default 5)")
     ap.add_argument("--m", type=int, default=1_000_000, help="p-values for the first call (default 1e6)")
     ap.add_argument("--out", default="results/startup.csv", help="CSV to write (default results/startup.csv)")
-    ap.add_argument("--label", default="", help="a label written into the CSV (e.g. before / after)")
+    ap.add_argument("--src", action="append", default=[],
+                    help="LABEL=PATH: also measure the mtest source tree at PATH (default: none)")
+    ap.add_argument("--label", default="installed", help="label of the installed mtest (default installed)")
     args = ap.parse_args(argv)
+    sources = {args.label: None}
+    for item in args.src:
+        label, _, path = item.partition("=")
+        sources[label] = str(Path(path).resolve())
     with tempfile.TemporaryDirectory(prefix="mtest-startup-") as tmp:
-        rows = measure(args.repeats, args.m, Path(tmp))
-    print(f"{'':<52}{'median s':>10}{'min s':>10}")
-    for name, values in rows:
-        print(f"{name:<52}{statistics.median(values):>10.3f}{min(values):>10.3f}")
+        results = measure(args.repeats, args.m, Path(tmp), sources)
+    labels = list(sources)
+    names = list(dict.fromkeys(n for label in labels for n in results[label]))
+    print(f"{'median of ' + str(args.repeats) + ' fresh processes, seconds':<52}"
+          + "".join(f"{label:>14}" for label in labels))
+    for name in names:
+        print(f"{name:<52}" + "".join(
+            f"{statistics.median(results[label][name]):>14.3f}" if name in results[label] else f"{'':>14}"
+            for label in labels))
+    for name, values in results["statsmodels"].items():
+        print(f"{name:<52}{statistics.median(values):>14.3f}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["label", "measurement", "median_s", "min_s", "repeats"])
-        for name, values in rows:
-            w.writerow([args.label, name.strip(), f"{statistics.median(values):.4f}", f"{min(values):.4f}",
-                        len(values)])
+        w.writerow(["source", "measurement", "median_s", "min_s", "repeats"])
+        for label, rows in results.items():
+            for name, values in rows.items():
+                w.writerow([label, name.strip(), f"{statistics.median(values):.4f}", f"{min(values):.4f}",
+                            len(values)])
     print(f"wrote {out}")
     return 0
 
