@@ -87,8 +87,9 @@ def _env(cache_dir: str | None) -> dict:
 
 
 def _json_run(code: str, cache_dir: str | None) -> dict:
+    # cwd: a folder without an mtest/ in it (``-c`` puts the working directory first on sys.path)
     out = subprocess.run([sys.executable, "-c", code], env=_env(cache_dir), capture_output=True,
-                         text=True)
+                         text=True, cwd=tempfile.gettempdir())
     if out.returncode != 0:
         raise subprocess.CalledProcessError(out.returncode, code, out.stdout, out.stderr)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -97,7 +98,7 @@ def _json_run(code: str, cache_dir: str | None) -> dict:
 def _wall(cmd: list[str], cache_dir: str | None) -> float:
     t0 = time.perf_counter()
     out = subprocess.run(cmd, env=_env(cache_dir), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                         text=True)
+                         text=True, cwd=tempfile.gettempdir())
     if out.returncode != 0:
         raise RuntimeError(f"{cmd} failed: {out.stderr[-2000:]}")
     return time.perf_counter() - t0
@@ -168,6 +169,8 @@ def measure(repeats: int, m: int, tmp: Path, sources: dict) -> dict:
     results["statsmodels"] = {}
     for label, src in sources.items():  # fill each source's warm cache
         _SRC = src
+        where = _json_run("import json, mtest; print(json.dumps({'import': mtest.__file__}))", None)
+        print(f"{label}: {where['import']}", file=sys.stderr)
         warm = str(tmp / f"warm-{label}")
         _json_run(_MTEST_RUN.format(path=str(path)), warm)
         _wall([*_mtest_script(), "adjust", str(small), "-o", str(tmp / "out.csv"), "--no-progress"], warm)
