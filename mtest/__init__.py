@@ -10,6 +10,7 @@ neither numba nor scipy, and ``mtest.holm`` loads only what Holm needs. ``from m
 from __future__ import annotations
 
 import importlib as _importlib
+import importlib.util as _importlib_util
 import sys as _sys
 import types as _types
 from typing import TYPE_CHECKING
@@ -216,6 +217,10 @@ def __getattr__(name: str):
         globals()[name] = value
         return value
     if name not in _LAZY:
+        # a submodule used as an attribute (``import mtest; mtest.power.run_study``) worked when
+        # the package imported everything eagerly: import it on first use
+        if not name.startswith("__") and _importlib_util.find_spec(f"{__name__}.{name}") is not None:
+            return _importlib.import_module(f".{name}", __name__)
         raise AttributeError(f"module 'mtest' has no attribute {name!r}")
     module = _LAZY[name]
     if module is None:

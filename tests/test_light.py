@@ -81,6 +81,13 @@ def test_every_public_name_imports_in_a_fresh_process():
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
 
 
+def test_submodules_still_work_as_attributes():
+    out = _run("import mtest, inspect\n"
+               "print(inspect.ismodule(mtest.power), callable(mtest.power.run_study), "
+               "inspect.ismodule(mtest.multitest), 'power' in dir(mtest))")
+    assert out.returncode == 0 and out.stdout.split() == ["True", "True", "True", "False"], out.stderr
+
+
 def test_unknown_attribute_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'holmm'"):
         mtest.holmm  # noqa: B018
