@@ -49,3 +49,8 @@ __all__ = [
     "SequentialRun",
     "certify_sequential",
 ]
+
+
+def __dir__() -> list[str]:
+    """The public API only: not torch, nor the submodules the imports above bind."""
+    return sorted(__all__)

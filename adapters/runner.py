@@ -76,6 +76,11 @@ class DatasetRun:
     rank: int
     world_size: int
 
+    def __repr__(self) -> str:
+        rows = None if self.results is None else len(self.results)
+        return (f"DatasetRun(out={str(self.out)!r}, rows={rows}, computed={self.computed}, "
+                f"skipped={self.skipped}, rank={self.rank}, world_size={self.world_size})")
+
 
 def _as_tuple(name, value, check):
     items = tuple(value) if isinstance(value, (list, tuple)) else (value,)
@@ -416,7 +421,7 @@ def certify_dataset(model: torch.nn.Module, noise, dataset, *, num_classes: int,
         smoother = SegmentationSmoother(model, noise, class_dim=class_dim, output_fn=output_fn,
                                         batch_size=batch_size, device=device, autocast=autocast, progress=False)
         grid = (n0, ns, taus, methods, alpha, error_rate)
-        from tqdm.auto import tqdm
+        from mtest._optional import progress as tqdm  # without tqdm: no bar, the work runs
 
         steps = len(ns) + bool(baseline)
         who = f"rank {dist.rank}/{dist.world_size}: " if dist.world_size > 1 else ""

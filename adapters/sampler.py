@@ -82,6 +82,11 @@ class Counts:
     shape: tuple
     num_classes: int
 
+    def __repr__(self) -> str:
+        span = f"[{int(self.count.min())}, {int(self.count.max())}]" if self.count.numel() else "[]"
+        return (f"Counts(shape={tuple(self.shape)}, num_classes={self.num_classes}, "
+                f"joint_count={self.joint_count}, count in {span}, device={str(self.count.device)!r})")
+
 
 @dataclass(frozen=True)
 class CertifyRun:
@@ -162,6 +167,11 @@ class CertifyRun:
         """
         return mtest.joint_class_from_count(self.guess, self.joint_count, n=self.n, alpha=alpha,
                                             radius=self.noise.radius)
+
+    def __repr__(self) -> str:
+        return (f"CertifyRun(n0={self.n0}, n={self.n}, joint_count={self.joint_count}, "
+                f"seconds_sampling={self.seconds_sampling:.3g}, seconds_certify={self.seconds_certify:.3g}, "
+                f"result={self.result!r})")
 
 
 @dataclass(frozen=True, repr=False)
@@ -449,7 +459,7 @@ class SegmentationSmoother:
         n = check_positive_int("n", n)
         seed = check_positive_int("seed", seed, minimum=0)
         x = self.check_input(x)
-        from tqdm.auto import tqdm
+        from mtest._optional import progress as tqdm  # without tqdm: no bar, the work runs
 
         total = math.ceil(n0 / self.batch_size) + math.ceil(n / self.batch_size)
         layout: dict = {}

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from mtest._optional import progress as tqdm  # without tqdm: no bar, the work runs
 
 import mtest
 from mtest._validation import check_positive_int
@@ -65,6 +65,10 @@ class SequentialRun:
     @property
     def radius(self) -> float:
         return self.result.radius
+
+    def __repr__(self) -> str:
+        return (f"SequentialRun(n0={self.n0}, n_samples={self.n_samples}, rounds={len(self.history)}, "
+                f"seconds={self.seconds:.3g}, result={self.result!r})")
 
 
 def certify_sequential(smoother, x: torch.Tensor, *, n0: int, tau: float, alpha: float, n_max: int,

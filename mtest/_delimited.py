@@ -201,10 +201,19 @@ def field_text(data, offsets, row: int) -> str:
     return bytes(data[offsets[row]:offsets[row + 1]]).decode("utf-8", errors="replace")
 
 
+def _factorize(values: np.ndarray):
+    """(codes, number of distinct values), codes numbered in order of first appearance (as
+    ``pandas.factorize`` numbers them), without pandas."""
+    if values.size == 0:
+        return np.zeros(0, dtype=np.int64), 0
+    uniques, first, inverse = np.unique(values, return_index=True, return_inverse=True)
+    rank = np.empty(uniques.size, dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(uniques.size)
+    return rank[inverse.reshape(-1)], int(uniques.size)
+
+
 def group_codes(table: TextTable, columns):
     """(family code per data row, number of families): rows with the same text in ``columns``."""
-    import pandas as pd
-
     codes = np.zeros(len(table), dtype=np.int64)
     n_groups = 1 if len(table) else 0
     for position, column in enumerate(columns):
@@ -217,14 +226,11 @@ def group_codes(table: TextTable, columns):
             n_these = len(encoded.dictionary)
         else:
             values = [bytes(data[offsets[r]:offsets[r + 1]]) for r in range(len(table))]
-            these, uniques = pd.factorize(np.array(values, dtype=object))
-            n_these = len(uniques)
+            these, n_these = _factorize(np.array(values, dtype=object))
         if position == 0:
             codes, n_groups = these, n_these
             continue
-        codes, uniques = pd.factorize(codes * max(n_these, 1) + these)
-        codes = codes.astype(np.int64)
-        n_groups = len(uniques)
+        codes, n_groups = _factorize(codes * max(n_these, 1) + these)
     return codes, n_groups
 
 

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._optional import progress as _progress_bar
+from ._records import Table
+
 __all__ = ["run_benchmark", "format_table", "main"]
 
 
@@ -261,10 +264,9 @@ def full_sort_and_counting(sizes=(10_000_000,), repeats: int = 5, memory: bool =
 
 
 def run_benchmark(*, quick: bool = False, repeats: int = 5, seed: int = 0, progress: bool = True):
-    """Run the comparisons and return a pandas DataFrame (one row per measurement)."""
-    import pandas as pd
+    """Run the comparisons and return a table (one row per measurement; ``mtest._records.Table``:
+    numpy columns, ``to_csv``, ``to_pandas``)."""
     from scipy.stats import binom, binomtest
-    from tqdm.auto import tqdm
 
     import mtest
 
@@ -273,7 +275,7 @@ def run_benchmark(*, quick: bool = False, repeats: int = 5, seed: int = 0, progr
     sizes = [100_000] if quick else [1_000_000, 10_000_000]
     repeats = 1 if quick else repeats
     rows: list[_Row] = []
-    steps = tqdm(total=len(sizes) + 2, desc="mtest bench", disable=not progress)
+    steps = _progress_bar(total=len(sizes) + 2, desc="mtest bench", disable=not progress)
 
     def add(work, size, impl, seconds, reference=None, target="", ok=None, peak=float("nan")):
         ref_row = next((r for r in rows if r.size == size and r.impl == reference and r.work in (work, "yardstick")),
@@ -353,7 +355,7 @@ def run_benchmark(*, quick: bool = False, repeats: int = 5, seed: int = 0, progr
     steps.update()
     steps.close()
     rows.append(_Row("numba compile (cold, no cache)", 0, "mtest kernels", _compile_seconds()))
-    return pd.DataFrame([r.__dict__ for r in rows])
+    return Table([r.__dict__ for r in rows])
 
 
 def format_section(rows) -> str:
@@ -380,7 +382,7 @@ def format_table(df) -> str:
     """Markdown table of times and ratios."""
     lines = ["| work | N | implementation | time | vs | ratio | target | met | peak extra MB |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for r in df.itertuples():
+    for r in (_Row(**row) for row in df):
         t = f"{r.seconds * 1e3:.2f} ms" if r.seconds < 10 else f"{r.seconds:.1f} s"
         ratio = "" if np.isnan(r.ratio) else (f"{r.ratio:.2e}" if r.ratio < 1e-2 else f"{r.ratio:.3f}")
         peak = "" if np.isnan(r.peak_extra_mb) else f"{r.peak_extra_mb:.1f}"
@@ -395,13 +397,13 @@ def main(argv=None) -> int:
     from pathlib import Path
 
     ap = argparse.ArgumentParser(prog="mtest bench", description=__doc__)
-    ap.add_argument("--quick", action="store_true", help="small sizes, one repeat (seconds)")
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--out", default=None, help="folder for speed.csv and speed.md")
-    ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="small sizes, one repeat (seconds) (default: 10^7 values)")
+    ap.add_argument("--repeats", type=int, default=5, help="timings per measurement, median kept (default: %(default)s)")
+    ap.add_argument("--out", default=None, help="folder for speed.csv, speed.md and full_sort.md (default: print only)")
+    ap.add_argument("--no-progress", action="store_true", help="no progress output (default: progress on stderr)")
     ap.add_argument("--section", choices=("all", "full-sort"), default="all",
-                    help="full-sort: only the adjusted-value and rejection ratios of issue 17")
-    ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+                    help="all (default) or full-sort: only the adjusted-value and rejection ratios of issue 17")
+    ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses (default: measure memory)")
     args = ap.parse_args(argv)
     head = [machine_line(), sort_dispatch(100_000 if args.quick else 1_000_000, 1 if args.quick else 5)]
     print("\n".join(head), flush=True)
@@ -420,6 +422,6 @@ def main(argv=None) -> int:
     table = format_table(df)
     print(table)
     if out:
-        df.to_csv(out / "speed.csv", index=False)
+        df.to_csv(out / "speed.csv")
         (out / "speed.md").write_text(table + "\n")
     return 0

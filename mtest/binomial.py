@@ -15,6 +15,7 @@ import numpy as np
 from scipy.special import betainc, betaincc, betainccinv, betaincinv
 from scipy.stats import binom
 
+from . import _repr
 from . import _kernels
 from ._validation import as_int_array, check_alpha, check_choice
 
@@ -281,6 +282,12 @@ class ConfidenceInterval:
 
     low: np.ndarray
     high: np.ndarray
+
+    def __repr__(self) -> str:
+        if np.size(self.low) <= 1 and np.size(self.high) <= 1:
+            return f"ConfidenceInterval(low={_repr.value(self.low)}, high={_repr.value(self.high)})"
+        return (f"ConfidenceInterval(shape={np.shape(self.low)}, low in {_repr.interval(self.low)}, "
+                f"high in {_repr.interval(self.high)})")
 
 
 def clopper_pearson(k, n, alpha: float, alternative: str = "greater") -> ConfidenceInterval:

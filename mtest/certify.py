@@ -24,6 +24,7 @@ from typing import Any, Callable
 import numpy as np
 from scipy.special import ndtri
 
+from . import _repr
 from ._stepwise import critical
 from .binomial import binom_pvalue, clopper_pearson, table_and_index
 from .multitest import MultipleTestResult, check_k_for
@@ -328,6 +329,10 @@ class GuessCount:
     guess: np.ndarray
     count: np.ndarray
     n: int
+
+    def __repr__(self) -> str:
+        return (f"GuessCount(components={self.guess.size}, shape={self.guess.shape}, n={self.n}, "
+                f"count in {_repr.interval(self.count)})")
 
 
 def guess_and_count(counts0, counts) -> GuessCount:
@@ -637,6 +642,11 @@ class CertifyResult:
     radius: np.ndarray
     alpha: float
 
+    def __repr__(self) -> str:
+        certified = int(np.count_nonzero(np.asarray(self.labels) != ABSTAIN))
+        return (f"CertifyResult(components={np.size(self.labels)}, shape={np.shape(self.labels)}, "
+                f"alpha={self.alpha}, n_certified={certified}, radius in {_repr.interval(self.radius)})")
+
 
 def cohen_certify(guess, count, *, n: int, alpha: float, sigma: float | None = None,
                   radius: Callable | None = None) -> CertifyResult:
@@ -709,6 +719,11 @@ class PredictResult:
     labels: np.ndarray
     pvalues: np.ndarray
     alpha: float
+
+    def __repr__(self) -> str:
+        predicted = int(np.count_nonzero(np.asarray(self.labels) != ABSTAIN))
+        return (f"PredictResult(components={np.size(self.labels)}, shape={np.shape(self.labels)}, "
+                f"alpha={self.alpha}, n_predicted={predicted})")
 
 
 def cohen_predict(counts, *, alpha: float) -> PredictResult:
@@ -791,6 +806,10 @@ class IndivClassResult:
     radius: float
     p_lower: np.ndarray
     alpha: float
+
+    def __repr__(self) -> str:
+        return (f"IndivClassResult(components={np.size(self.labels)}, shape={np.shape(self.labels)}, "
+                f"alpha={self.alpha}, certified={bool(self.certified)}, radius={self.radius:.4g})")
 
 
 def indiv_class(guess, count, *, n: int, alpha: float, sigma: float | None = None,
@@ -876,6 +895,11 @@ class JointClassResult:
     count: int
     n: int
     alpha: float
+
+    def __repr__(self) -> str:
+        return (f"JointClassResult(components={np.size(self.labels)}, shape={np.shape(self.labels)}, "
+                f"alpha={self.alpha}, certified={bool(self.certified)}, radius={self.radius:.4g}, "
+                f"count={self.count}, n={self.n}, p_lower={self.p_lower:.4g})")
 
 
 def joint_class_from_count(guess, count: int, *, n: int, alpha: float, sigma: float | None = None,

@@ -25,8 +25,8 @@ def _add_demo(sub):
                                    "run Bonferroni, Holm and Lehmann-Romano, print what each rejects.")
     p.add_argument("--m", type=int, default=1_000_000, help="number of hypotheses (default 1e6)")
     p.add_argument("--signal", type=float, default=0.01, help="fraction of false nulls (default 0.01)")
-    p.add_argument("--alpha", type=float, default=0.05)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--alpha", type=float, default=0.05, help="FWER level (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.set_defaults(func=_cmd_demo)
 
 
@@ -67,27 +67,39 @@ def _add_power(sub):
                     "map vs J runs at alpha/J), 'fdr' and 'fdr-N' (FDR (BY) vs FWER certification at "
                     "Fig. 2a's and 2c's settings).")
     p.add_argument("--figure", default="2a",
-                   choices=["2a", "2b", "2c", "kfwer", "sequential", "radius", "fdr", "fdr-N", "all"])
+                   choices=["2a", "2b", "2c", "kfwer", "sequential", "radius", "fdr", "fdr-N", "all"],
+                   help="which study: 2a, 2b, 2c, kfwer, sequential, radius, fdr, fdr-N or all "
+                        "(default: %(default)s)")
     p.add_argument("--reps", type=int, default=None, help="repetitions per cell (default: the paper's)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--out", default="mtest-power", help="output folder (default ./mtest-power)")
-    p.add_argument("--quick", action="store_true", help="a reduced grid that runs in seconds")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--quick", action="store_true",
+                   help="a reduced grid that runs in seconds (default: the paper's grid)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (default: a bar on stderr when tqdm is installed)")
     p.set_defaults(func=_cmd_power)
 
 
-def _summary_table(df, spec) -> str:
+def _summary_table(table, spec) -> str:
     """Certified rate per method at a few grid points, as a markdown table."""
-    xs = sorted(df["x"].unique())
+    x = np.asarray(table["x"], dtype=float)
+    method = np.asarray(table["method"])
+    rate = np.asarray(table["certified_rate"], dtype=float)
+    xs = sorted(set(x.tolist()))
     if spec.x == "gamma":
-        wanted = [x for x in (0.0, 0.02, 0.05, 0.08, 0.1) if any(abs(x - v) < 1e-9 for v in xs)] or xs
+        wanted = [v for v in (0.0, 0.02, 0.05, 0.08, 0.1) if any(abs(v - w) < 1e-9 for w in xs)] or xs
     else:
         wanted = xs
-    sub = df[df["x"].apply(lambda v: any(abs(v - w) < 1e-9 for w in wanted))]
-    pivot = sub.pivot_table(index="method", columns="x", values="certified_rate", sort=False)
-    head = "| method | " + " | ".join(f"{spec.x}={x:g}" for x in pivot.columns) + " |"
-    rule = "|---|" + "---|" * len(pivot.columns)
-    rows = [f"| {m} | " + " | ".join(f"{v:.3f}" for v in pivot.loc[m]) + " |" for m in pivot.index]
+    methods = list(dict.fromkeys(method.tolist()))
+    head = "| method | " + " | ".join(f"{spec.x}={v:g}" for v in wanted) + " |"
+    rule = "|---|" + "---|" * len(wanted)
+    rows = []
+    for m in methods:
+        cells = []
+        for v in wanted:  # the mean over the rows of (method, x), as a pivot table takes it
+            hit = (method == m) & (np.abs(x - v) < 1e-9)
+            cells.append(f"{rate[hit].mean():.3f}" if hit.any() else "nan")
+        rows.append(f"| {m} | " + " | ".join(cells) + " |")
     return "\n".join([head, rule, *rows])
 
 
@@ -110,11 +122,11 @@ def _cmd_power(args) -> int:
         t0 = time.perf_counter()
         df = run_study(spec, seed=args.seed, progress=not args.no_progress)
         csv = out / f"fig{fig}.csv"
-        df.to_csv(csv, index=False)
+        df.to_csv(csv)
         png = plot_study(df, spec, out / f"fig{fig}.png")
         print(f"\n## {spec.title}  ({spec.reps} repetitions, {time.perf_counter() - t0:.1f} s)")
         print(_summary_table(df, spec))
-        worst = df["wrong_rate"].max()
+        worst = float(np.nanmax(df["wrong_rate"]))
         print(f"certified-but-wrong rate, worst cell: {worst:.2e}; wrote {csv} and {png}")
     print(f"\ntotal {time.perf_counter() - t_all:.1f} s")
     return 0
@@ -167,12 +179,16 @@ def _add_plan(sub):
     p = sub.add_parser("plan", help="smallest n for a target certified rate (SEGCERTIFY)",
                        description="Sample-size planner: exact for Bonferroni, a guaranteed lower "
                                    "bound for Holm.")
-    p.add_argument("--N", type=int, required=True, help="number of components")
-    p.add_argument("--tau", type=float, required=True)
-    p.add_argument("--alpha", type=float, required=True)
-    p.add_argument("--p-true", type=float, required=True, help="true top-class probability")
-    p.add_argument("--target", type=float, required=True, help="target expected certified rate")
-    p.add_argument("--method", default="bonferroni", choices=["bonferroni", "holm"])
+    p.add_argument("--N", type=int, required=True, help="number of components (required; no default)")
+    p.add_argument("--tau", type=float, required=True,
+                   help="the threshold τ of SEGCERTIFY (required; no default)")
+    p.add_argument("--alpha", type=float, required=True, help="FWER level (required; no default)")
+    p.add_argument("--p-true", type=float, required=True,
+                   help="true top-class probability (required; no default)")
+    p.add_argument("--target", type=float, required=True,
+                   help="target expected certified rate (required; no default)")
+    p.add_argument("--method", default="bonferroni", choices=["bonferroni", "holm"],
+                   help="bonferroni (exact) or holm (a lower bound) (default: %(default)s)")
     p.add_argument("--n0", type=int, default=None, help="guessing samples (default: guess assumed right)")
     p.set_defaults(func=_cmd_plan)
 
@@ -214,7 +230,10 @@ def _have_pyarrow() -> bool:
 
 def _need_pyarrow(what: str):
     if not _have_pyarrow():
-        raise CLIError(f"{what} needs pyarrow: pip install -c constraints.txt -e \".[parquet]\"")
+        from ._optional import install_hint
+
+        raise CLIError(f"{what} needs the optional package 'pyarrow', which is not installed; "
+                       f"install it with: {install_hint('pyarrow')}")
 
 
 def _rows(mask, limit: int = 5) -> str:
@@ -492,9 +511,9 @@ class _Progress:
 
     def writing(self, total: int):
         if self.enabled and total:
-            from tqdm.auto import tqdm
+            from ._optional import progress  # no bar (the work still runs) without tqdm
 
-            self.bar = tqdm(total=total, desc="writing", unit=" rows", unit_scale=True, file=sys.stderr)
+            self.bar = progress(total=total, desc="writing", unit=" rows", unit_scale=True, file=sys.stderr)
             return self.bar.update
         return None
 
@@ -503,10 +522,14 @@ class _Progress:
             self.bar.close()
 
 
-def _method_help() -> str:
-    from .registry import PROCEDURES
+#: the built-in procedures, in registry order: ``mtest adjust --help`` lists them without importing
+#: the registry (which loads numba); tests/test_cli.py checks this list against ``mtest.PROCEDURES``
+BUILTIN_METHODS = ("bonferroni", "holm", "lehmann-romano", "sidak", "holm-sidak", "hochberg", "hommel",
+                   "fdr_bh", "fdr_by", "fdr_tsbh", "fdr_tsbky", "fdr_gbs")
 
-    names = ", ".join(PROCEDURES)
+
+def _method_help() -> str:
+    names = ", ".join(BUILTIN_METHODS)
     return (f"procedure name or alias (default: %(default)s); one of {names}; "
             "aliases as in `mtest.get_procedure`")
 
@@ -522,7 +545,8 @@ def _add_adjust(sub):
                     "The output is written atomically (a symlinked OUTPUT is written through to "
                     "its target); the input is never overwritten.")
     p.add_argument("input", help="input file (.csv, .tsv/.tab, .parquet/.pq)")
-    p.add_argument("-o", "--output", required=True, help="output file (.csv, .tsv/.tab, .parquet/.pq)")
+    p.add_argument("-o", "--output", required=True,
+                   help="output file (.csv, .tsv/.tab, .parquet/.pq) (required; no default)")
     p.add_argument("--column", default="p", help="the p-value column (default: %(default)s)")
     p.add_argument("--method", default="holm", help=_method_help())
     p.add_argument("--alpha", type=float, default=0.05, help="level in (0, 1) (default: %(default)s)")
@@ -602,10 +626,12 @@ def _cmd_adjust(args) -> int:
 def _add_bench(sub):
     p = sub.add_parser("bench", help="speed comparisons against statsmodels/scipy/numpy (ratios)",
                        description="Time mtest against references measured in the same run.")
-    p.add_argument("--quick", action="store_true", help="small sizes, one repeat")
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--out", default=None, help="folder for speed.csv and speed.md")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--quick", action="store_true", help="small sizes, one repeat (default: full sizes)")
+    p.add_argument("--repeats", type=int, default=5, help="timed repeats, best kept (default: %(default)s)")
+    p.add_argument("--out", default=None,
+                   help="folder for speed.csv and speed.md (default: print only, write nothing)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (default: a bar on stderr when tqdm is installed)")
     p.set_defaults(func=_cmd_bench)
 
 
@@ -623,16 +649,21 @@ def _add_certify_demo(sub):
         description="Run SEGCERTIFY with the PyTorch adapters on generated test scenes (images) or "
                     "objects (point clouds) and the shipped demo models; print a table like the "
                     "paper's Tables 1/2 and write figures.")
-    p.add_argument("--task", choices=["images", "pointclouds"], default="images")
-    p.add_argument("--out", default="mtest-demo", help="folder for figures and the table")
-    p.add_argument("--n0", type=int, default=10)
-    p.add_argument("--alpha", type=float, default=0.001)
+    p.add_argument("--task", choices=["images", "pointclouds"], default="images",
+                   help="images or pointclouds (default: %(default)s)")
+    p.add_argument("--out", default="mtest-demo",
+                   help="folder for figures and the table (default: %(default)s)")
+    p.add_argument("--n0", type=int, default=10, help="guessing samples (default: %(default)s)")
+    p.add_argument("--alpha", type=float, default=0.001, help="FWER level (default: %(default)s)")
     p.add_argument("--count", type=int, default=None, help="test inputs (default 4 images / 6 objects)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--batch-size", type=int, default=64,
+                   help="noisy samples per forward pass (default: %(default)s)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
     p.add_argument("--quick", action="store_true",
-                   help="one setting (n = 100, τ = 0.75, Holm) on fewer inputs; figures say --quick in their title")
-    p.add_argument("--no-progress", action="store_true")
+                   help="one setting (n = 100, τ = 0.75, Holm) on fewer inputs; figures say --quick in "
+                        "their title (default: the full grid)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (default: a bar on stderr when tqdm is installed)")
     p.set_defaults(func=_cmd_certify_demo)
 
 
@@ -665,37 +696,47 @@ def _add_certify(sub):
     p.add_argument("--model", default="demo-images",
                    choices=["demo-images", "demo-images-clean", "demo-pointclouds", "segformer-random"],
                    help="what to certify (default demo-images); segformer-random builds a SegFormer from --config")
-    p.add_argument("--config", default="tiny", help="SegFormer size (tiny, b0, b1) or a config JSON file")
+    p.add_argument("--config", default="tiny", help="SegFormer size (tiny, b0, b1) or a config JSON file "
+                                                     "(default: %(default)s)")
     p.add_argument("--count", type=int, default=None, help="generated test inputs (default 8 images / 6 objects)")
     p.add_argument("--size", type=int, default=64, help="image side of the generated scenes (default 64)")
     p.add_argument("--points", type=int, default=512, help="points per generated object (default 512)")
-    p.add_argument("--limit", type=int, default=None, help="certify only the first LIMIT inputs")
+    p.add_argument("--limit", type=int, default=None, help="certify only the first LIMIT inputs (default: all)")
     p.add_argument("--n0", type=int, default=10, help="guessing samples (default 10)")
     p.add_argument("--n", type=int, nargs="+", default=[100], help="counting samples, one pass each (default 100)")
     p.add_argument("--tau", type=float, nargs="+", default=[0.75], help="thresholds τ (default 0.75)")
-    p.add_argument("--alpha", type=float, default=0.001)
+    p.add_argument("--alpha", type=float, default=0.001,
+                   help="level: FWER, or FDR with --error-rate fdr (default: %(default)s)")
     p.add_argument("--method", nargs="+", default=None,
-                   help="procedures (default holm; with --error-rate fdr: fdr_by)")
+                   help="procedures (default: holm; with --error-rate fdr: fdr_by)")
     p.add_argument("--error-rate", choices=["fwer", "fdr"], default="fwer",
-                   help="what alpha bounds per input: FWER (default) or FDR, the expected fraction of "
-                        "certified components that are wrong (Benjamini-Yekutieli)")
-    p.add_argument("--noise", choices=["gaussian", "laplace", "rotation"], default="gaussian")
-    p.add_argument("--sigma", type=float, default=0.25, help="σ of the noise (Laplace: its scale; rotation: radians)")
+                   help="what alpha bounds per input: FWER or FDR, the expected fraction of "
+                        "certified components that are wrong (Benjamini-Yekutieli) (default: %(default)s)")
+    p.add_argument("--noise", choices=["gaussian", "laplace", "rotation"], default="gaussian",
+                   help="gaussian, laplace or rotation (default: %(default)s)")
+    p.add_argument("--sigma", type=float, default=0.25,
+                   help="σ of the noise (Laplace: its scale; rotation: radians) (default: %(default)s)")
     p.add_argument("--perturb", default=None,
-                   help="features (last dimension) the noise perturbs, e.g. 0,1,2 for xyz of a cloud with normals")
+                   help="features (last dimension) the noise perturbs, e.g. 0,1,2 for xyz of a cloud with normals "
+                        "(default: every feature)")
     p.add_argument("--vector-groups", default=None,
-                   help="rotation: 3-D vector features that turn with the points, e.g. 0:3,3:6 (xyz + normals)")
+                   help="rotation: 3-D vector features that turn with the points, e.g. 0:3,3:6 (xyz + normals) "
+                        "(default: none)")
     p.add_argument("--axis", choices=["x", "y", "z"], default="z", help="rotation axis (default z)")
     p.add_argument("--scales", default=None,
-                   help="multi-scale inference on the noisy full-resolution input, e.g. 0.5,0.75,1,1.25,1.5,1.75")
-    p.add_argument("--no-flip", action="store_true", help="with --scales: no flipped copies")
+                   help="multi-scale inference on the noisy full-resolution input, e.g. 0.5,0.75,1,1.25,1.5,1.75 "
+                        "(default: one scale, 1)")
+    p.add_argument("--no-flip", action="store_true", help="with --scales: no flipped copies (default: flipped copies too)")
     p.add_argument("--out", default="mtest-certify", help="output folder (default ./mtest-certify)")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32,
+                   help="noisy samples per forward pass (default: %(default)s)")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:K (default: cuda if available)")
-    p.add_argument("--autocast", action="store_true", help="float16 autocast on CUDA")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-baseline", action="store_true", help="skip the clean-prediction rows")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--autocast", action="store_true", help="float16 autocast on CUDA (default: off, float32)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--no-baseline", action="store_true",
+                   help="skip the clean-prediction rows (default: include them)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (default: a bar on stderr when tqdm is installed)")
     p.set_defaults(func=_cmd_certify)
 
 

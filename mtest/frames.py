@@ -210,8 +210,9 @@ def adjust_frame(df, column: str = "p", method: str = "holm", *, alpha: float = 
     2      2  0.03        0.06   False
     3      2  0.20        0.20   False
     """
-    import pandas as pd
+    from ._optional import require
 
+    pd = require("pandas", "mtest.adjust_frame")
     if not isinstance(df, pd.DataFrame):
         raise ValueError(f"df must be a pandas DataFrame; got {type(df).__name__}")
     values = _unique_column(df, column, "column")

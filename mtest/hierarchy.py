@@ -27,6 +27,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import _repr
 from .binomial import pvalue_table as _binom_table
 from .certify import ABSTAIN, apply_radius, radius_function
 from .radius_map import familywise_method, nested_step_down
@@ -212,7 +213,8 @@ class HierarchyCertifyResult:
         per_level = np.bincount(self.level[self.level >= 0].reshape(-1)) if self.n_certified else []
         return (f"HierarchyCertifyResult(levels={self.levels!r}, method={self.method!r}, n={self.n}, "
                 f"tau={self.tau}, alpha={self.alpha}, components={self.node.size}, "
-                f"n_certified={self.n_certified}, per_level={list(map(int, per_level))})")
+                f"n_certified={self.n_certified}, per_level={list(map(int, per_level))}, "
+                f"guarantee='{self.guarantee}')")
 
 
 def _iv_counts(counts0, counts, hierarchy):
@@ -352,6 +354,10 @@ class CIGResult:
     per_class: np.ndarray
     certified_rate: float
     abstain_rate: float
+
+    def __repr__(self) -> str:
+        return (f"CIGResult(cig={self.cig:.4g}, ccig={self.ccig:.4g}, classes={np.size(self.per_class)}, "
+                f"certified_rate={self.certified_rate:.4f}, abstain_rate={self.abstain_rate:.4f})")
 
 
 def certified_information_gain(node, target, hierarchy: Hierarchy, *, ignore_index: int | None = None) -> CIGResult:

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _repr
 from ._counting import (N_BUCKETS, bucket_of, finish, head_bound, plan_ranges,
                         rejections, segment_adjusted, stepdown_cutoff)
 from ._stepwise import threshold as _threshold
@@ -99,6 +100,11 @@ class FilesResult:
 
 # ------------------------------------------------------------------------------ input
 
+    def __repr__(self) -> str:
+        return (f"FilesResult(method={self.method!r}, alpha={self.alpha}, k={self.k}, log_p={self.log_p!r}, "
+                f"files={len(self.outputs)}, families={len(self.families)}, n_tests={self.n_tests}, "
+                f"n_rejected={self.n_rejected})")
+
 
 def _discover(source):
     """(files, root): a directory (searched recursively), a glob, a file or a list of files."""
@@ -145,13 +151,13 @@ class _File:
         self.path, self.number = path, number
         self.format = _FORMATS[path.suffix.lower()]
         self.column, self.by = column, list(by)
-        if self.format == "parquet":
-            import pyarrow.parquet as pq
+        from ._optional import require
 
+        if self.format == "parquet":
+            pq = require("pyarrow.parquet", "adjust_files on Parquet files")
             names = pq.read_schema(path).names
         else:
-            import pandas as pd
-
+            pd = require("pandas", "adjust_files on CSV/TSV files")
             names = list(pd.read_csv(path, nrows=0, sep=self._sep).columns)
         self.names = names
         for col in [column, *self.by]:
@@ -168,7 +174,9 @@ class _File:
         columns = None if all_columns else [self.column, *self.by]
         offset = 0
         if self.format == "parquet":
-            import pyarrow as pa
+            from ._optional import require
+
+            pa = require("pyarrow", "adjust_files on Parquet files")
             import pyarrow.compute as pc
             import pyarrow.parquet as pq
 
@@ -184,8 +192,9 @@ class _File:
                 yield offset, values, keys, (batch if all_columns else None)
                 offset += batch.num_rows
             return
-        import pandas as pd
+        from ._optional import require
 
+        pd = require("pandas", "adjust_files on CSV/TSV files")
         reader = pd.read_csv(self.path, sep=self._sep, usecols=columns, dtype=str,
                              keep_default_na=False, na_filter=False, chunksize=chunk_rows)
         for frame in reader:
@@ -212,8 +221,9 @@ class _Families:
             return np.full(n, self._index[key], dtype=np.int64)
         if not self.by:
             return np.zeros(n, dtype=np.int64)
-        import pandas as pd
+        from ._optional import require
 
+        pd = require("pandas", "adjust_files with by= (families from key columns)")
         # missing keys form their own family, as in adjust_frame (groupby dropna=False)
         local, uniques = pd.factorize(pd.MultiIndex.from_frame(keys_frame), use_na_sentinel=False)
         lookup = np.empty(len(uniques), dtype=np.int64)
@@ -234,9 +244,9 @@ class _Families:
 
 
 def _progress(iterable, desc, total, enabled, unit="file"):
-    from tqdm.auto import tqdm
+    from ._optional import progress
 
-    return tqdm(iterable, desc=desc, total=total, unit=unit, delay=2.0, disable=not enabled,
+    return progress(iterable, desc=desc, total=total, unit=unit, delay=2.0, disable=not enabled,
                 leave=False)
 
 
@@ -499,7 +509,9 @@ def _write(job, file, target, proc, k, thresholds, head, maps, adjusted_column, 
                 writer = pq.ParquetWriter(tmp, table.schema)
             writer.write_table(table)
         if writer is None:  # an empty file: keep its columns
-            import pandas as pd
+            from ._optional import require
+
+            pd = require("pandas", "adjust_files writing an empty Parquet file")
 
             empty = pd.DataFrame({n: [] for n in file.names})
             empty[adjusted_column] = np.empty(0)

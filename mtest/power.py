@@ -17,6 +17,8 @@ from scipy.special import ndtri
 from scipy.stats import binom
 
 from ._plotting import colour, new_figure, save_figure
+from ._optional import progress as _progress_bar
+from ._records import Table
 from ._validation import check_alpha, check_choice, check_positive_int, check_probability
 from .binomial import pvalue_table as _binom_table, clopper_pearson
 from .certify import certifying_procedure
@@ -159,7 +161,11 @@ def _summarize(certified, wrong, null, radius, k):
 
 
 def run_study(spec: StudySpec, *, seed: int = 0, progress: bool = True, max_cells: int = 20_000_000):
-    """Run one figure's study and return a tidy ``pandas.DataFrame`` (one row per x × method).
+    """Run one figure's study and return a tidy table (one row per x × method).
+
+    The table (``mtest._records.Table``) needs no pandas: ``table["certified_rate"]`` is a numpy
+    column, ``table.to_csv(path)`` writes the CSV, ``table.to_pandas()`` gives a DataFrame (with the
+    ``frames`` extra).
 
     Columns: figure, x, N, n_bad, gamma, n0, n, alpha, tau, method, fwer_k, reps, certified_rate,
     certified_rate_se, wrong_rate (certified with the wrong class, per component),
@@ -175,20 +181,17 @@ def run_study(spec: StudySpec, *, seed: int = 0, progress: bool = True, max_cell
     Examples
     --------
     >>> from mtest.power import figure_spec, run_study
-    >>> df = run_study(figure_spec("2a", quick=True, reps=20), progress=False)
-    >>> sorted(df.method.unique())
+    >>> table = run_study(figure_spec("2a", quick=True, reps=20), progress=False)
+    >>> sorted(set(table["method"]))
     ['IndivClass', 'JointClass', 'SegCertifyBon', 'SegCertifyHolm']
     """
-    import pandas as pd
-    from tqdm.auto import tqdm
-
     for m in spec.methods:  # refuse a non-certifying procedure before any sampling
         if m.kind == "segcertify":
             certifying_procedure(m.procedure, m.k, m.error_rate)
     rng = np.random.default_rng(seed)
     table = _binom_table(spec.n, spec.tau, "greater")
     records = []
-    cells = tqdm(spec.grid, desc=f"figure {spec.figure}", unit="cell", disable=not progress)
+    cells = _progress_bar(spec.grid, desc=f"figure {spec.figure}", unit="cell", disable=not progress)
     for x in cells:
         N, gamma = _cell_params(spec, x)
         oracle = Oracle(N=N, n_bad=min(spec.n_bad, N), gamma=gamma)
@@ -237,30 +240,33 @@ def run_study(spec: StudySpec, *, seed: int = 0, progress: bool = True, max_cell
                                 alpha=m.alpha if m.alpha is not None else spec.alpha, tau=spec.tau,
                                 method=m.label, fwer_k=m.k, reps=spec.reps, **summary,
                                 seconds=timing[m.label]))
-    return pd.DataFrame.from_records(records)
+    return Table(records)
 
 
 def plot_study(df, spec: StudySpec, path):
     """A PNG styled like the paper's Fig. 2: certified rate against gamma (linear) or N (log);
     one panel per alpha when the study mixes levels (k-FWER)."""
-    alphas = sorted(df["alpha"].unique(), reverse=True)
+    col = {c: np.asarray(df[c]) for c in ("alpha", "method", "x", "certified_rate", "certified_rate_se")}
+    alphas = sorted(set(col["alpha"].tolist()), reverse=True)
     fig, axes = new_figure(1, len(alphas), figsize=(6.4 * len(alphas), 4.2), dpi=130,
                              squeeze=False, sharey=True)
     styles = {"JointClass": ("tab:red", "-"), "IndivClass": ("tab:orange", "-"),
               "SegCertifyHolm": ("tab:blue", "-"), "SegCertifyBon": ("tab:green", "--"),
               "SegCertifyBY (FDR)": ("tab:purple", "-.")}
     for ax, alpha in zip(axes[0], alphas):
-        panel = df[df["alpha"] == alpha]
-        labels = list(dict.fromkeys(panel["method"]))
+        panel = col["alpha"] == alpha
+        labels = list(dict.fromkeys(col["method"][panel].tolist()))
         for i, label in enumerate(labels):
-            sub = panel[panel["method"] == label].sort_values("x")
+            rows = np.flatnonzero(panel & (col["method"] == label))
+            rows = rows[np.argsort(col["x"][rows], kind="stable")]
+            x = col["x"][rows].astype(float)
+            rate = col["certified_rate"][rows].astype(float)
             color, ls = styles.get(label, (colour("tab10", i % 10), "-"))
             short = label.replace(f", α={alpha:g}", "")
-            ax.plot(sub["x"], sub["certified_rate"], ls, color=color, label=short, lw=1.6,
-                    marker="o" if len(sub) < 15 else None, ms=4)
-            se = sub["certified_rate_se"].fillna(0.0)
-            ax.fill_between(sub["x"], sub["certified_rate"] - se, sub["certified_rate"] + se,
-                            color=color, alpha=0.15, lw=0)
+            ax.plot(x, rate, ls, color=color, label=short, lw=1.6,
+                    marker="o" if len(rows) < 15 else None, ms=4)
+            se = np.nan_to_num(col["certified_rate_se"][rows].astype(float), nan=0.0)
+            ax.fill_between(x, rate - se, rate + se, color=color, alpha=0.15, lw=0)
         if spec.x == "N":
             ax.set_xscale("log")
             ax.set_xlabel("N (components)")

@@ -172,7 +172,7 @@ class RadiusMapResult:
     def __repr__(self):
         return (f"RadiusMapResult(method={self.method!r}, n={self.n}, alpha={self.alpha}, k={self.k}, "
                 f"levels={self.taus.size}, components={self.level.size}, n_certified={self.n_certified}, "
-                f"abstain_rate={self.abstain_rate:.4f})")
+                f"abstain_rate={self.abstain_rate:.4f}, guarantee='{self.guarantee}')")
 
 
 def segcertify_radius_map(guess, count, *, n: int, taus, alpha: float, method: str = "holm", k: int = 1,

@@ -418,3 +418,8 @@ def procedures_table(procedures=None) -> str:
         rows.append(f"| `{proc.name}` | {aliases} | {kind} | {proc.formula or '—'} | {rate} | "
                     f"{_VALID_TEXT[proc.dependence]} | {certifies} | {proc.reference or '—'} |")
     return "\n".join(rows) + "\n"
+
+
+# The built-in procedures register themselves on import; importing the registry alone (e.g.
+# ``from mtest.registry import get_procedure``) must see them too.
+from . import procedures as _procedures  # noqa: E402,F401

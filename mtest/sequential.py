@@ -176,7 +176,7 @@ class SequentialResult:
         return (f"SequentialResult(method={self.method!r}, tau={self.tau}, alpha={self.alpha}, "
                 f"k={self.k}, components={self.labels.size}, n_certified={self.n_certified}, "
                 f"abstain_rate={self.abstain_rate:.4f}, n_samples={self.n_samples}, n_max={self.n_max}, "
-                f"radius={self.radius:.4g})")
+                f"radius={self.radius:.4g}, guarantee='{self.guarantee}')")
 
 
 class SequentialCertifier:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _repr
 from . import _kernels
 from ._stepwise import critical_values, decide_sorted, threshold
 from ._validation import as_int_array, check_alpha, read_pvalues
@@ -111,6 +112,12 @@ class RowsResult:
     method: str
     alpha: float
     k: int
+
+    def __repr__(self) -> str:
+        n_rejected = np.asarray(self.n_rejected)
+        return (f"RowsResult(method={self.method!r}, alpha={self.alpha}, k={self.k}, "
+                f"rows={n_rejected.size}, n_rejected={int(n_rejected.sum())} in total "
+                f"(per row {_repr.interval(n_rejected)}))")
 
 
 def reject_table_rows(table, index, alpha: float = 0.05, method: str = "holm", *,

@@ -12,7 +12,7 @@ from mtest.power import figure_spec, plot_study, run_study
 @pytest.fixture(scope="module")
 def fig2a():
     spec = figure_spec("2a", quick=True, reps=200)
-    return spec, run_study(spec, seed=1, progress=False)
+    return spec, run_study(spec, seed=1, progress=False).to_pandas()
 
 
 def _rate(df, method, x):
@@ -50,7 +50,7 @@ def test_errors_within_alpha_budget(fig2a):
 
 def test_fig2b_more_samples_rescue_segcertify():
     spec = figure_spec("2b", quick=True, reps=30)
-    df = run_study(spec, seed=2, progress=False)
+    df = run_study(spec, seed=2, progress=False).to_pandas()
     for m in ("SegCertifyHolm", "SegCertifyBon"):
         assert _rate(df, m, 0.1).certified_rate >= 0.98  # 0.99 is the ideal once one must abstain
     assert _rate(df, "IndivClass", 0.1).certified_rate < 0.05
@@ -58,7 +58,7 @@ def test_fig2b_more_samples_rescue_segcertify():
 
 def test_fig2c_gap_grows_with_N():
     spec = figure_spec("2c", quick=True, reps=4)
-    df = run_study(spec, seed=3, progress=False)
+    df = run_study(spec, seed=3, progress=False).to_pandas()
     gap = (df[df.method == "SegCertifyHolm"].set_index("x").certified_rate
            - df[df.method == "SegCertifyBon"].set_index("x").certified_rate)
     assert (gap >= 0).all()
@@ -67,7 +67,7 @@ def test_fig2c_gap_grows_with_N():
 
 def test_kfwer_larger_k_certifies_more():
     spec = figure_spec("kfwer", quick=True, reps=4)
-    df = run_study(spec, seed=4, progress=False)
+    df = run_study(spec, seed=4, progress=False).to_pandas()
     sub = df[(df.x == 10_000) & (df.alpha == 0.001)].sort_values("fwer_k")
     assert np.all(np.diff(sub.certified_rate.to_numpy()) >= 0)
     assert set(sub.fwer_k) == {1, 2, 3, 5, 10, 100}

@@ -136,7 +136,7 @@ def run_demo(task: str = "images", *, quick: bool = False, out="mtest-demo", n0:
 
     _check_can_certify(ns, settings, alpha, targets[0].size)
     out.mkdir(parents=True, exist_ok=True)
-    from tqdm.auto import tqdm
+    from mtest._optional import progress as tqdm  # without tqdm: no bar, the work runs
 
     with tqdm(total=len(smoothings) * len(ns) * count, unit="input", disable=not progress) as bar:
         rows, curves, examples = _evaluate(models, smoothings, (inputs, targets), classes, n0, ns, settings, alpha,
