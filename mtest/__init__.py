@@ -157,14 +157,6 @@ __all__ = [
     "HierarchyCertifyResult",
     "certified_information_gain",
     "hierarchical_segcertify",
-    "sidak",
-    "holm_sidak",
-    "hochberg",
-    "hommel",
-    "benjamini_hochberg",
-    "benjamini_yekutieli",
-    "benjamini_krieger_yekutieli",
-    "gavrilov_benjamini_sarkar",
 ]
 
 
