@@ -320,7 +320,7 @@ def _read_parquet_input(source, args) -> _Input:
     _need_pyarrow("reading Parquet")
     import pyarrow.parquet as pq
 
-    from .frames import _group_codes
+    from .frames import group_codes
 
     table = pq.read_table(source)
     names = table.column_names
@@ -332,7 +332,7 @@ def _read_parquet_input(source, args) -> _Input:
                          str(source))
     if by:
         keys = table.select(by).to_pandas(ignore_metadata=True)
-        codes, n_groups = _group_codes(keys, list(keys.columns))
+        codes, n_groups = group_codes(keys, list(keys.columns))
     else:
         codes, n_groups = np.zeros(p.size, dtype=np.int64), 1 if p.size else 0
     return _Input("parquet", table.num_rows, p, codes, n_groups, arrow=table, p_index=j)

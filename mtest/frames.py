@@ -238,4 +238,3 @@ def adjust_frame(df, column: str = "p", method: str = "holm", *, alpha: float = 
     return out
 
 
-_group_codes = group_codes  # the old name, still imported by mtest/cli.py (changed on another branch)
