@@ -3,6 +3,10 @@ partitioned Parquet, streamed (mtest.adjust_files), in memory, and on a Dask Loc
 
     python benchmarks/scale.py --n 1e7 1e8 --out results/scale      # table on stdout + scale.csv
     python benchmarks/scale.py --billion --out results/scale        # adds N = 10^9 (~12 GB on disk)
+    python benchmarks/scale.py --n 1e9 1e7 1e8 --skip 1e9:fdr_bh:dask --data /tmp/d --delete-data
+
+Each finished run is appended to ``<out>/scale.csv`` at once (with the 1-minute load average
+before and after it), so an interrupted benchmark still leaves its figures.
 
 The data: N p-values in 24 files ``chrom=<c>/part-0.parquet`` (columns ``pos`` int64, ``p``
 float64), seeded; ``N // 10^4`` signals have p = U * 1e-12 (every one a true discovery for Holm and
@@ -25,7 +29,9 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -146,10 +152,34 @@ CHILDREN = {"stream": _child_stream, "memory": _child_memory, "dask": _child_das
 
 def _run_child(kind, data, method, out):
     cmd = [sys.executable, __file__, "--child", kind, str(data), method, str(out)]
+    load_before = os.getloadavg()[0]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    load = {"load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2)}
     if proc.returncode != 0:
-        return {"error": f"exit {proc.returncode}"}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        return {"error": f"exit {proc.returncode}", **load}
+    return {**json.loads(proc.stdout.strip().splitlines()[-1]), **load}
+
+
+FIELDS = ["n", "method", "run", "wall_s", "peak_rss_gb", "worker_peak_rss_gb", "throughput_per_s",
+          "n_rejected", "n_tests", "load_before", "load_after", "read_s", "blocks", "error"]
+
+
+def _append_csv(path: Path, row: dict) -> None:
+    """One line per finished run, written at once (a partial benchmark keeps its figures)."""
+    new = not path.exists()
+    with open(path, "a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=FIELDS, extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def _skipped(skip, n, method, kind) -> bool:
+    for item in skip:
+        sn, sm, sk = item.split(":")
+        if int(float(sn)) == n and sm in (method, "*") and sk in (kind, "*"):
+            return True
+    return False
 
 
 def main(argv=None) -> int:
@@ -160,6 +190,11 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", nargs="+", default=["stream", "memory", "dask"])
     parser.add_argument("--data", default="bench-data", help="folder for the generated Parquet")
     parser.add_argument("--out", default="results/scale")
+    parser.add_argument("--skip", nargs="*", default=[],
+                        help="runs to leave out, as N:method:run (method/run may be *), "
+                             "e.g. 1e9:fdr_bh:dask")
+    parser.add_argument("--delete-data", action="store_true",
+                        help="remove each N's generated Parquet after its runs")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -172,11 +207,14 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
+    csv_path = out / "scale.csv"
     for n in sizes:
+        t0 = time.perf_counter()
         data = generate(Path(args.data) / f"n{n:.0e}", n)
+        print(json.dumps({"n": n, "generate_s": round(time.perf_counter() - t0, 1)}), flush=True)
         for method in args.methods:
             for kind in args.runs:
-                if kind == "memory" and n > 10**8:
+                if (kind == "memory" and n > 10**8) or _skipped(args.skip, n, method, kind):
                     continue
                 target = out / f"adjusted-{n:.0e}-{method}"
                 result = _run_child(kind, data, method, target)
@@ -184,25 +222,21 @@ def main(argv=None) -> int:
                 if "wall_s" in result:
                     row["throughput_per_s"] = f"{n / result['wall_s']:.3g}"
                 rows.append(row)
+                _append_csv(csv_path, row)
                 print(json.dumps(row), flush=True)
                 if target.exists():
-                    import shutil
-
                     shutil.rmtree(target)
-    keys = sorted({k for r in rows for k in r}, key=lambda k: list(rows[0]).index(k)
-                  if k in rows[0] else 99)
-    with open(out / "scale.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(rows)
-    print("\n| N | method | run | wall (s) | peak RSS (GB) | throughput (p/s) | rejected |")
-    print("|---|---|---|---|---|---|---|")
+        if args.delete_data:
+            shutil.rmtree(data)
+    print("\n| N | method | run | wall (s) | peak RSS (GB) | throughput (p/s) | rejected | load |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         rss = r.get("peak_rss_gb", "")
         if "worker_peak_rss_gb" in r:
             rss = f"{rss} (+ workers {r['worker_peak_rss_gb']})"
         print(f"| {r['n']:.0e} | {r['method']} | {r['run']} | {r.get('wall_s', r.get('error'))} | "
-              f"{rss} | {r.get('throughput_per_s', '')} | {r.get('n_rejected', '')} |")
+              f"{rss} | {r.get('throughput_per_s', '')} | {r.get('n_rejected', '')} | "
+              f"{r.get('load_before', '')}–{r.get('load_after', '')} |")
     return 0
 
 
