@@ -1,16 +1,19 @@
 """Adjust p-values stored in many files — a directory or glob of Parquet/CSV files — as one family
 (or one family per ``by`` key, or per file), streaming with bounded memory.
 
-Memory is O(chunk + head): the p-value column is read chunk by chunk in a few passes, never whole.
+Memory is O(chunk): the p-value column is read chunk by chunk in a few passes, never whole, and
+no step holds more than a few chunks of values, whatever their distribution (ties included).
 
 1. **Scan**: validate, count each family's m and NaN, and (when ranks are needed) build a
    histogram of the values.
 2. **Count**: the counting engine of :mod:`mtest._counting` asks for F(t) = #{p <= t} at a few
    critical values; every pass answers all families' requests at once.
 3. **Adjusted values that need ranks**: step-down keeps only the *head* below a cutoff (every
-   other adjusted value is exactly 1); step-up (and step-down without a cutoff) routes the values
-   into value ranges spilled to disk, sorts one range at a time with a carry between ranges, and
-   stores the results in one memory-mapped file (8 bytes per row).
+   other adjusted value is exactly 1) when it holds at most two chunks; step-up (and step-down
+   otherwise) routes the values into value ranges spilled to disk, sorts one range at a time with
+   a carry between ranges (a range larger than two chunks is refined by a histogram of its own
+   key span; values that are all equal are taken a chunk at a time), and spills the results by
+   blocks of rows (12 bytes per row), which the write pass reads back one block at a time.
 4. **Write**: one Parquet file per input file, mirroring the input's folder layout, every input
    column kept as read (CSV columns as text) plus the adjusted value and the rejection; each is
    written to a temporary file and renamed, and removed on an error or SIGTERM.
@@ -663,8 +666,8 @@ def adjust_files(source, output_dir, *, column: str = "p", method: str = "holm",
                  spill_dir=None) -> FilesResult:
     """Adjust a p-value column over many Parquet/CSV files as one family, streaming.
 
-    Reads ``column`` chunk by chunk in a few passes (memory O(``chunk_rows`` + head), not
-    O(rows)), and writes one Parquet file per input file under ``output_dir``, at the same
+    Reads ``column`` chunk by chunk in a few passes (memory O(``chunk_rows``), not O(rows),
+    ties and dense clusters of values included), and writes one Parquet file per input file under ``output_dir``, at the same
     relative path (``.parquet`` suffix), with every input column as read (CSV columns as text)
     plus ``adjusted_column`` and ``reject_column``. Each output is written to a temporary file
     and renamed; on an error or SIGTERM the temporary file is removed. Values are the in-memory
@@ -688,11 +691,14 @@ def adjust_files(source, output_dir, *, column: str = "p", method: str = "holm",
     log_p : {None, 'ln', 'log10'}
         The column holds ln p or log10 p; adjusted values are written in the same scale.
     chunk_rows : int
-        Rows per chunk read; also the target size of a value range spilled for step-up methods.
+        Rows per chunk read; also the size of a value range sorted in memory and of a block of
+        spilled results (raised to N / 4096 for N values, so that at most 4096 spill files are
+        open at once).
     progress : bool
         tqdm bars on stderr for passes that take more than 2 s.
     spill_dir : path, optional
-        Where step-up ranges are spilled (default: a temporary folder inside ``output_dir``).
+        Where value ranges and results are spilled (default: a temporary folder inside
+        ``output_dir``); needs about 24 bytes per value for step-up methods.
 
     Returns
     -------
