@@ -3,6 +3,10 @@ partitioned Parquet, streamed (mtest.adjust_files), in memory, and on a Dask Loc
 
     python benchmarks/scale.py --n 1e7 1e8 --out results/scale      # table on stdout + scale.csv
     python benchmarks/scale.py --billion --out results/scale        # adds N = 10^9 (~12 GB on disk)
+    python benchmarks/scale.py --n 1e9 1e7 1e8 --skip 1e9:fdr_bh:dask --data /tmp/d --delete-data
+
+Each finished run is appended to ``<out>/scale.csv`` at once (with the 1-minute load average
+before and after it), so an interrupted benchmark still leaves its figures.
 
 The data: N p-values in 24 files ``chrom=<c>/part-0.parquet`` (columns ``pos`` int64, ``p``
 float64), seeded; ``N // 10^4`` signals have p = U * 1e-12 (every one a true discovery for Holm and
@@ -11,12 +15,14 @@ RSS (``ru_maxrss``) is its own; Dask workers report theirs through ``client.run`
 
 Runs, per N and method (holm, fdr_bh):
 
-* ``stream``: :func:`mtest.adjust_files` — read, reject, adjusted values, write Parquet.
+* ``stream``: ``mtest.adjust_files`` — read, reject, adjusted values, write Parquet.
 * ``memory``: read the column into one array, ``mtest.reject`` + ``pvalues_adjusted`` (no write);
   only up to 10^8 (at 10^9 the array alone is 8 GB).
 * ``dask``: ``LocalCluster(n_workers=2, threads_per_worker=1)``, the column as a Dask array
   (one block per file), ``mtest.reject`` + the adjusted values reduced to a count
-  (computed, not written).
+  (computed, not written); every pass reads the files again.
+* ``dask-persist`` (not run by default): the same after ``x.persist()`` (timed): the files are
+  read once, and the workers hold all values (8 bytes each).
 
 Timings are wall-clock on whatever machine runs it; say which one when quoting them.
 """
@@ -25,7 +31,9 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -112,7 +120,11 @@ def _read_p(path):
     return pq.read_table(path, columns=["p"]).column("p").to_numpy()
 
 
-def _child_dask(data: Path, method: str, out: Path):
+def _child_dask_persist(data: Path, method: str, out: Path):
+    return _child_dask(data, method, out, persist=True)
+
+
+def _child_dask(data: Path, method: str, out: Path, persist: bool = False):
     import dask
     import dask.array as da
     import pyarrow.parquet as pq
@@ -129,6 +141,11 @@ def _child_dask(data: Path, method: str, out: Path):
         x = da.concatenate([da.from_delayed(dask.delayed(_read_p)(str(f)),
                                             shape=(pq.ParquetFile(f).metadata.num_rows,),
                                             dtype=np.float64) for f in files])
+        if persist:  # read the files once into the workers' memory (8 bytes per value)
+            from distributed import wait
+
+            x = x.persist()
+            wait(x)
         res = mtest.reject(x, ALPHA, method)
         n_adj = int((res.pvalues_adjusted <= ALPHA).sum().compute())
         assert n_adj == res.n_rejected, (n_adj, res.n_rejected)
@@ -141,15 +158,40 @@ def _child_dask(data: Path, method: str, out: Path):
         cluster.close()
 
 
-CHILDREN = {"stream": _child_stream, "memory": _child_memory, "dask": _child_dask}
+CHILDREN = {"stream": _child_stream, "memory": _child_memory, "dask": _child_dask,
+            "dask-persist": _child_dask_persist}
 
 
 def _run_child(kind, data, method, out):
     cmd = [sys.executable, __file__, "--child", kind, str(data), method, str(out)]
+    load_before = os.getloadavg()[0]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    load = {"load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2)}
     if proc.returncode != 0:
-        return {"error": f"exit {proc.returncode}"}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        return {"error": f"exit {proc.returncode}", **load}
+    return {**json.loads(proc.stdout.strip().splitlines()[-1]), **load}
+
+
+FIELDS = ["n", "method", "run", "wall_s", "peak_rss_gb", "worker_peak_rss_gb", "throughput_per_s",
+          "n_rejected", "n_tests", "load_before", "load_after", "read_s", "blocks", "error"]
+
+
+def _append_csv(path: Path, row: dict) -> None:
+    """One line per finished run, written at once (a partial benchmark keeps its figures)."""
+    new = not path.exists()
+    with open(path, "a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=FIELDS, extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def _skipped(skip, n, method, kind) -> bool:
+    for item in skip:
+        sn, sm, sk = item.split(":")
+        if int(float(sn)) == n and sm in (method, "*") and sk in (kind, "*"):
+            return True
+    return False
 
 
 def main(argv=None) -> int:
@@ -160,6 +202,11 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", nargs="+", default=["stream", "memory", "dask"])
     parser.add_argument("--data", default="bench-data", help="folder for the generated Parquet")
     parser.add_argument("--out", default="results/scale")
+    parser.add_argument("--skip", nargs="*", default=[],
+                        help="runs to leave out, as N:method:run (method/run may be *), "
+                             "e.g. 1e9:fdr_bh:dask")
+    parser.add_argument("--delete-data", action="store_true",
+                        help="remove each N's generated Parquet after its runs")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -172,11 +219,14 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
+    csv_path = out / "scale.csv"
     for n in sizes:
+        t0 = time.perf_counter()
         data = generate(Path(args.data) / f"n{n:.0e}", n)
+        print(json.dumps({"n": n, "generate_s": round(time.perf_counter() - t0, 1)}), flush=True)
         for method in args.methods:
             for kind in args.runs:
-                if kind == "memory" and n > 10**8:
+                if (kind == "memory" and n > 10**8) or _skipped(args.skip, n, method, kind):
                     continue
                 target = out / f"adjusted-{n:.0e}-{method}"
                 result = _run_child(kind, data, method, target)
@@ -184,25 +234,21 @@ def main(argv=None) -> int:
                 if "wall_s" in result:
                     row["throughput_per_s"] = f"{n / result['wall_s']:.3g}"
                 rows.append(row)
+                _append_csv(csv_path, row)
                 print(json.dumps(row), flush=True)
                 if target.exists():
-                    import shutil
-
                     shutil.rmtree(target)
-    keys = sorted({k for r in rows for k in r}, key=lambda k: list(rows[0]).index(k)
-                  if k in rows[0] else 99)
-    with open(out / "scale.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(rows)
-    print("\n| N | method | run | wall (s) | peak RSS (GB) | throughput (p/s) | rejected |")
-    print("|---|---|---|---|---|---|---|")
+        if args.delete_data:
+            shutil.rmtree(data)
+    print("\n| N | method | run | wall (s) | peak RSS (GB) | throughput (p/s) | rejected | load |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         rss = r.get("peak_rss_gb", "")
         if "worker_peak_rss_gb" in r:
             rss = f"{rss} (+ workers {r['worker_peak_rss_gb']})"
         print(f"| {r['n']:.0e} | {r['method']} | {r['run']} | {r.get('wall_s', r.get('error'))} | "
-              f"{rss} | {r.get('throughput_per_s', '')} | {r.get('n_rejected', '')} |")
+              f"{rss} | {r.get('throughput_per_s', '')} | {r.get('n_rejected', '')} | "
+              f"{r.get('load_before', '')}–{r.get('load_after', '')} |")
     return 0
 
 

@@ -1,6 +1,6 @@
 """Speed comparisons against statsmodels, scipy, numpy: ``python benchmarks/speed.py [--quick] [--out DIR]``.
 
-The implementation lives in :mod:`mtest.bench` so that the installed ``mtest bench`` runs it too.
+The implementation lives in ``mtest.bench`` so that the installed ``mtest bench`` runs it too.
 """
 import sys
 

@@ -884,7 +884,7 @@ def _key_less(a, b, values, mask):
 
 @numba.njit(**_JIT)
 def _sift_down(keys, lo, root, end, values, mask):
-    """Move keys[lo + root] down the max-heap keys[lo:lo + end] (ordered by :func:`_key_less`)."""
+    """Move keys[lo + root] down the max-heap keys[lo:lo + end] (ordered by ``_key_less``)."""
     while 2 * root + 1 < end:
         child = 2 * root + 1
         if child + 1 < end and _key_less(keys[lo + child], keys[lo + child + 1], values, mask):
@@ -993,11 +993,11 @@ def _pack_partition_range(values, bits, pivot, below, a, b, low_at, high_at, s, 
 def pack_partition(values, bits, pivot, below, low_start, high_start, shift, drop, index_bits, out):
     """uint64 sort keys of the elements with ``values <= below``, those ``<= pivot`` first: chunk
     c writes its low keys from ``low_start[c]`` and its high keys from ``high_start[c]`` (offsets
-    from :func:`partition_counts`, same chunks), in input order.
+    from ``partition_counts``, same chunks), in input order.
 
     A key is the value bits ``((b << shift) >> drop)`` above the index: float64 (``shift`` 2,
     ``drop`` = index bits) keeps the top bits of the pattern, truncated (ties put in order by
-    :func:`order_tied_prefixes`); float32 (``bits & 0x7fffffff``, no shift or drop) all 31 value
+    ``order_tied_prefixes``); float32 (``bits & 0x7fffffff``, no shift or drop) all 31 value
     bits, exact. Non-negative doubles and floats order like their bit patterns."""
     n = values.size
     chunks = low_start.size
@@ -1042,7 +1042,7 @@ def run_bounds(keys, index_bits, exact, step):
 
 @numba.njit(**_JIT)
 def fix_and_gather(keys, index_bits, exact, values, bits, out):
-    """Put a chunk of sorted keys in true value order (:func:`order_tied_prefixes`; no run
+    """Put a chunk of sorted keys in true value order (``order_tied_prefixes``; no run
     crosses the chunk) and gather the values in that order into ``out`` (float64)."""
     if not exact:
         order_tied_prefixes(keys, index_bits, values, bits)

@@ -6,8 +6,8 @@ install). pandas, tqdm and pyarrow are extras (pyproject.toml):
 ========== =========== =====================================================================
 package    extra       used by
 ========== =========== =====================================================================
-pandas     ``frames``  :func:`mtest.adjust_frame`, pandas Series in and out, CSV files in
-                       :func:`mtest.adjust_files` without pyarrow, ``StudyTable.to_pandas``
+pandas     ``frames``  ``mtest.adjust_frame``, pandas Series in and out, CSV files in
+                       ``mtest.adjust_files`` without pyarrow, ``StudyTable.to_pandas``
 tqdm       ``progress`` progress bars; without it long work runs without a bar
 pyarrow    ``parquet`` Parquet files; faster CSV parsing in ``mtest adjust`` and ``adjust_files``
 ========== =========== =====================================================================
@@ -66,7 +66,7 @@ def available(package: str) -> bool:
 
 
 class _NoBar:
-    """What :func:`progress` returns without tqdm: the work runs, nothing is drawn."""
+    """What ``progress`` returns without tqdm: the work runs, nothing is drawn."""
 
     def __init__(self, iterable=None):
         self._iterable = iterable

@@ -1,6 +1,6 @@
 """A small column table for the power study and the benchmark: numpy columns, CSV out, no pandas.
 
-:class:`Table` keeps the rows it was built from; ``table["col"]`` is a numpy array, ``to_csv``
+``Table`` keeps the rows it was built from; ``table["col"]`` is a numpy array, ``to_csv``
 writes what ``pandas.DataFrame.from_records(rows).to_csv(path, index=False)`` writes (the same
 columns, the same text: tests/test_light.py compares the two), and ``to_pandas`` gives the
 DataFrame when the ``frames`` extra is installed.

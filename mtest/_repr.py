@@ -40,7 +40,7 @@ def value(v) -> str:
 
 
 def compact(obj, **fields) -> str:
-    """``Name(field=value, ...)`` with every value through :func:`value`."""
+    """``Name(field=value, ...)`` with every value through ``value``."""
     inner = ", ".join(f"{k}={value(v)}" for k, v in fields.items())
     return f"{type(obj).__name__}({inner})"
 

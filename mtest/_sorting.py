@@ -1,8 +1,8 @@
 """Argsort of p-values for the adjusted p-values that need a full sort.
 
-:func:`sorted_keys` (stepwise procedures): packed uint64 keys (the top bits of each value with
+``sorted_keys`` (stepwise procedures): packed uint64 keys (the top bits of each value with
 its index) in two value ranges, sorted by numpy's vectorized integer sort on two threads.
-:func:`sort_with_order` (procedures with their own sorted-input rule, e.g. Hommel): the sorted
+``sort_with_order`` (procedures with their own sorted-input rule, e.g. Hommel): the sorted
 values and an argsort order, NaN last, from packed keys merged after a two-thread sort or, for
 NaN and values too close for the truncated keys, two argsorted halves merged.
 """
@@ -42,7 +42,7 @@ def sorted_keys(values: np.ndarray, below: float | None = None, size: int | None
     A key is the value's bit pattern above its index: float32 fits whole (31 value bits, up to
     33 index bits), float64 is truncated to its top 64 - index bits, and runs of keys whose kept
     bits tie are then ordered by the values themselves (``fix_ties=False`` leaves that to the
-    caller, chunk by chunk: :func:`mtest._kernels.fix_and_gather`). With ``below``, only the
+    caller, chunk by chunk: ``mtest._kernels.fix_and_gather``). With ``below``, only the
     ``size`` elements with ``values <= below`` get keys; NaN never does.
 
     Large inputs on two or more cores: the keys are written in two parts split at a sampled

@@ -138,7 +138,7 @@ def count_rejections(flat: np.ndarray, proc: Procedure, m: int, k: int, alpha: f
     """Number of rejections in the counting form (no full sort; docs/performance.md), and
     whether ``mask`` now holds ``flat <= threshold``.
 
-    The logic is :func:`mtest._counting.rejections`, the one used for Dask arrays and files too;
+    The logic is ``mtest._counting.rejections``, the one used for Dask arrays and files too;
     here each count is one parallel pass over ``flat``. With ``mask`` (bool, ``flat``'s size)
     each counting pass also writes ``flat <= t``: when the last request was a count, that set is
     the rejection set (step-down: the last pass counted no more than the one before, so the two
@@ -166,7 +166,7 @@ def count_rejections(flat: np.ndarray, proc: Procedure, m: int, k: int, alpha: f
 
 
 def n_rejected(flat: np.ndarray, proc: Procedure, m: int, k: int, alpha: float) -> int:
-    """Number of rejections (:func:`count_rejections` without a mask)."""
+    """Number of rejections (``count_rejections`` without a mask)."""
     return count_rejections(flat, proc, m, k, alpha)[0]
 
 
@@ -193,7 +193,7 @@ def stepdown_cutoff(flat: np.ndarray, proc: Procedure, m: int, k: int):
 
     If F = #{p < t} and g_{F+1}(t) >= 1, the (F+1)-th smallest p-value already has a raw adjusted
     value >= 1 (g is monotone in p), and the running maximum keeps every later one at 1. The
-    search is :func:`mtest._counting.stepdown_cutoff`, answered by counting passes over ``flat``.
+    search is ``mtest._counting.stepdown_cutoff``, answered by counting passes over ``flat``.
     """
     from ._counting import drive, stepdown_cutoff as cutoff_requests
 

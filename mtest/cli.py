@@ -254,13 +254,20 @@ def _column_index(names, column: str, what: str, source: str) -> int:
     return hits[0]
 
 
-def _check_pvalue_column(p, missing, not_numeric, example, column: str, nan_policy: str, source: str):
+def _check_pvalue_column(p, missing, not_numeric, example, column: str, nan_policy: str, source: str,
+                         log_p: str | None = None):
     """One clear error naming the column and the first offending data rows (counted from 1)."""
     if not_numeric.any():
         raise CLIError(f"column {column!r} in {source} has non-numeric values in data rows "
                        f"{_rows(not_numeric)}, e.g. {example(int(np.flatnonzero(not_numeric)[0]))!r}")
+    if log_p:  # log p <= 0; -inf is p = 0
+        bad = ~missing & ~(p <= 0)
+        if bad.any():
+            raise CLIError(f"column {column!r} in {source} must hold {log_p} p-values <= 0 "
+                           f"(--log-p {log_p}); got values above 0 in data rows {_rows(bad)}, "
+                           f"e.g. {float(p[bad][0])!r}")
     bad = ~missing & ~((p >= 0) & (p <= 1))
-    if bad.any():
+    if not log_p and bad.any():
         raise CLIError(f"column {column!r} in {source} has values outside [0, 1] in data rows "
                        f"{_rows(bad)}, e.g. {float(p[bad][0])!r}")
     if missing.any() and nan_policy == "raise":
@@ -274,6 +281,9 @@ class _Input:
     def __init__(self, fmt, n_rows, p, codes, n_groups, text=None, arrow=None, p_index=None):
         self.fmt, self.n_rows, self.p, self.codes, self.n_groups = fmt, n_rows, p, codes, n_groups
         self.text, self.arrow, self.p_index = text, arrow, p_index
+
+
+_MINUS_INF = {b"-inf", b"-infinity"}
 
 
 def _read_text_input(source, fmt, args, convert: bool) -> _Input:
@@ -292,8 +302,14 @@ def _read_text_input(source, fmt, args, convert: bool) -> _Input:
     j, *by = needed(table.names)
     data, offsets = _delimited.column_bytes(table, j, strip=True)
     p, missing, bad = _delimited.parse_pvalues(data, offsets)
+    if args.log_p and bad.any():  # log p of p = 0, as Python and pyarrow write it
+        rows = np.flatnonzero(bad)
+        zero = np.fromiter((bytes(data[offsets[r]:offsets[r + 1]]).lower() in _MINUS_INF
+                            for r in rows), dtype=bool, count=rows.size)
+        p[rows[zero]] = -np.inf
+        bad[rows[zero]] = False
     _check_pvalue_column(p, missing, bad, lambda r: _delimited.field_text(data, offsets, r),
-                         args.column, args.nan_policy, str(source))
+                         args.column, args.nan_policy, str(source), args.log_p)
     del data, offsets
     codes, n_groups = _delimited.group_codes(table, by)
     if not convert:  # the same format is copied through: the field ranges are done with
@@ -329,7 +345,7 @@ def _read_parquet_input(source, args) -> _Input:
     _refuse_output_names(names, str(source))
     p, missing = _arrow_pvalues(table.column(j), args.column, str(source))
     _check_pvalue_column(p, missing, np.zeros(p.size, dtype=bool), None, args.column, args.nan_policy,
-                         str(source))
+                         str(source), args.log_p)
     if by:
         keys = table.select(by).to_pandas(ignore_metadata=True)
         codes, n_groups = group_codes(keys, list(keys.columns))
@@ -590,8 +606,8 @@ def _cmd_adjust(args) -> int:
     k = check_k_for(proc, 1 if args.k is None else args.k)
     if source.is_dir() or any(c in args.input for c in "*?["):
         return _cmd_adjust_files(args, k)  # many files: streaming, mtest.outofcore
-    if args.log_p or args.per_file:
-        raise CLIError("--log-p and --per-file need a directory or glob INPUT for now")
+    if args.per_file:
+        raise CLIError("--per-file needs a directory or glob INPUT (one family per file)")
     fmt_in = _file_format(source, "INPUT")
     fmt_out = _file_format(target, "OUTPUT")
     if not source.is_file():
@@ -609,7 +625,10 @@ def _cmd_adjust(args) -> int:
                 raise CLIError(f"cannot read INPUT {str(source)!r}: {exc.strerror or exc}") from exc
             progress.stage(f"adjusting {data.n_rows} p-values in {data.n_groups} families "
                            f"({time.perf_counter() - t0:.1f} s)")
-            adjusted, reject = adjust_groups(data.p, data.codes, data.n_groups, proc, alpha, k)
+            if args.log_p:
+                adjusted, reject = _adjust_groups_log(data, proc, alpha, k, args.log_p)
+            else:
+                adjusted, reject = adjust_groups(data.p, data.codes, data.n_groups, proc, alpha, k)
             progress.stage(f"writing {target} ({time.perf_counter() - t0:.1f} s)")
             write = _writer(data, fmt_out, adjusted, reject, progress)
             _write_table_atomic(write, real, target)
@@ -621,6 +640,23 @@ def _cmd_adjust(args) -> int:
     print(f"{data.n_rows} rows{groups}: {n_rej} rejected by {name} at alpha={alpha}; wrote {target} "
           f"({time.perf_counter() - t0:.2f} s)")
     return 0
+
+
+def _adjust_groups_log(data: _Input, proc, alpha: float, k: int, log_p: str):
+    """(adjusted values in the log scale, rejections) per family, by ``mtest.reject(log_p=...)``."""
+    from . import _kernels
+    from .multitest import reject
+
+    adjusted = np.full(data.p.size, np.nan)
+    rejected = np.zeros(data.p.size, dtype=bool)
+    rows, starts = _kernels.bucket_order(np.arange(data.p.size, dtype=np.int64), data.codes,
+                                         data.n_groups)
+    for g in range(data.n_groups):
+        family = rows[starts[g]:starts[g + 1]]
+        res = reject(data.p[family], alpha, proc.name, k=k, nan_policy="omit", log_p=log_p)
+        adjusted[family] = res.pvalues_adjusted
+        rejected[family] = res.reject
+    return adjusted, rejected
 
 
 def _add_bench(sub):

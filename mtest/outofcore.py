@@ -1,16 +1,19 @@
 """Adjust p-values stored in many files — a directory or glob of Parquet/CSV files — as one family
 (or one family per ``by`` key, or per file), streaming with bounded memory.
 
-Memory is O(chunk + head): the p-value column is read chunk by chunk in a few passes, never whole.
+Memory is O(chunk): the p-value column is read chunk by chunk in a few passes, never whole, and
+no step holds more than a few chunks of values, whatever their distribution (ties included).
 
 1. **Scan**: validate, count each family's m and NaN, and (when ranks are needed) build a
    histogram of the values.
 2. **Count**: the counting engine of ``mtest._counting`` asks for F(t) = #{p <= t} at a few
    critical values; every pass answers all families' requests at once.
 3. **Adjusted values that need ranks**: step-down keeps only the *head* below a cutoff (every
-   other adjusted value is exactly 1); step-up (and step-down without a cutoff) routes the values
-   into value ranges spilled to disk, sorts one range at a time with a carry between ranges, and
-   stores the results in one memory-mapped file (8 bytes per row).
+   other adjusted value is exactly 1) when it holds at most two chunks; step-up (and step-down
+   otherwise) routes the values into value ranges spilled to disk, sorts one range at a time with
+   a carry between ranges (a range larger than two chunks is refined by a histogram of its own
+   key span; values that are all equal are taken a chunk at a time), and spills the results by
+   blocks of rows (12 bytes per row), which the write pass reads back one block at a time.
 4. **Write**: one Parquet file per input file, mirroring the input's folder layout, every input
    column kept as read (CSV columns as text) plus the adjusted value and the rejection; each is
    written to a temporary file and renamed, and removed on an error or SIGTERM.
@@ -33,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from . import _repr
-from ._counting import (N_BUCKETS, bucket_of, finish, head_bound, plan_ranges,
+from ._counting import (N_BUCKETS, bucket_of, finish, head_bound, ordered_key, plan_ranges,
                         rejections, segment_adjusted, stepdown_cutoff)
 from ._stepwise import threshold as _threshold
 from ._validation import check_alpha, check_nan_policy, check_positive_int
@@ -385,9 +388,159 @@ def _head_adjusted(job, proc, k, cuts):
     return out
 
 
+_RECORD = np.dtype([("value", "f8"), ("file", "i8"), ("row", "i8")])
+_BLOCK_RECORD = np.dtype([("row", "<i4"), ("value", "<f8")])  # packed: 12 bytes per row
+_MAX_OPEN = 4096  # spill files open at once (ranges, sub-ranges or row blocks)
+
+
+class _RowBlocks:
+    """Adjusted values spilled by blocks of consecutive rows (rows of all files, in file order).
+
+    A range holds values from anywhere in the files, so its results are appended to the file of
+    each row's block; the write pass, which goes through the rows in order, loads one block at a
+    time. Memory O(block), whatever the order of the values (a memory map over all rows would be
+    touched all over by every range).
+    """
+
+    def __init__(self, folder: Path, n_rows: int, size: int):
+        self.size = max(int(size), -(-int(n_rows) // _MAX_OPEN), 1)
+        n_blocks = max(-(-int(n_rows) // self.size), 1)
+        self.paths = [folder / f"block{b}.bin" for b in range(n_blocks)]
+        self.handles = [open(p, "wb") for p in self.paths]
+        self.loaded = {}
+
+    def put(self, rows, adjusted):
+        block = rows // self.size
+        order = np.argsort(block.astype(np.int16) if len(self.paths) < 1 << 15 else block,
+                           kind="stable")
+        block, rows, adjusted = block[order], rows[order], adjusted[order]
+        cuts = np.flatnonzero(np.diff(block)) + 1
+        for a, b in zip(np.concatenate(([0], cuts)), np.concatenate((cuts, [block.size]))):
+            if a == b:
+                continue
+            rec = np.empty(b - a, dtype=_BLOCK_RECORD)
+            rec["row"] = rows[a:b] - block[a] * self.size
+            rec["value"] = adjusted[a:b]
+            rec.tofile(self.handles[int(block[a])])
+
+    def close(self):
+        for h in self.handles:
+            h.close()
+
+    def get(self, start: int, count: int):
+        """Adjusted values of rows [start, start + count) (NaN where none was stored); rows
+        must be asked for in increasing order: a block is dropped once passed."""
+        out = np.full(count, np.nan)
+        first, last = start // self.size, (start + count - 1) // self.size if count else -1
+        for b in [b for b in self.loaded if b < first]:
+            del self.loaded[b]
+        for b in range(first, last + 1):
+            if b not in self.loaded:
+                rec = np.fromfile(self.paths[b], dtype=_BLOCK_RECORD)
+                os.unlink(self.paths[b])
+                dense = np.full(self.size, np.nan)
+                dense[rec["row"]] = rec["value"]
+                self.loaded[b] = dense
+            lo, hi = max(start, b * self.size), min(start + count, (b + 1) * self.size)
+            out[lo - start:hi - start] = self.loaded[b][lo - b * self.size:hi - b * self.size]
+        return out
+
+
+def _split(hist, budget: int):
+    """Like ``plan_ranges``, but a bucket of more than ``budget`` values is a range of its
+    own: every range is one such bucket (a narrower key span) or at most ``2 * budget`` values."""
+    hist = np.asarray(hist, dtype=np.int64)
+    before = np.cumsum(hist) - hist
+    big = hist > budget
+    new = (np.diff(before // max(int(budget), 1)) != 0) | big[1:] | big[:-1]
+    lut = np.concatenate(([0], np.cumsum(new))).astype(np.int64)
+    sizes = np.bincount(lut, weights=hist, minlength=int(lut[-1]) + 1).astype(np.int64)
+    return lut, 1 + np.cumsum(sizes) - sizes
+
+
+def _read_records(path: Path, start: int, count: int):
+    with open(path, "rb") as fh:
+        fh.seek(start * _RECORD.itemsize)
+        return np.fromfile(fh, dtype=_RECORD, count=count)
+
+
+def _record_chunks(path: Path, n: int, size: int):
+    with open(path, "rb") as fh:
+        for _ in range(0, n, size):
+            yield np.fromfile(fh, dtype=_RECORD, count=size)
+
+
+class _RangeSorter:
+    """Adjusted values of one family's spilled value ranges, one range at a time with a carry.
+
+    A range of at most ``2 * budget`` records is sorted in memory. A larger one (a histogram
+    bucket holding more than a chunk: a dense cluster of values, or ties) is split again by a
+    histogram of its ordered keys over the key span it covers, routed into sub-range files and
+    handled recursively; each level narrows the span 2**20-fold, so values that still share a
+    range past that are all equal (the key is exact), and are adjusted chunk by chunk in their
+    stored order, which is the rank order of ties in a stable sort.
+    """
+
+    def __init__(self, job, proc, k, f, budget, store, offsets):
+        self.job, self.proc, self.k, self.m = job, proc, k, int(job.m[f])
+        self.budget, self.store, self.offsets = budget, store, offsets
+        self.step, self.one = proc.step, job.scale.one
+
+    def _emit(self, rec, first_rank, carry):
+        acc = segment_adjusted(rec["value"], first_rank, self.proc, self.m, self.k, self.job.scale)
+        self.store.put(self.offsets[rec["file"]] + rec["row"], finish(acc, carry, self.step, self.one))
+        if not acc.size:  # the carry: running max of raw values from below, or min from above
+            return carry
+        return max(carry, acc[-1]) if self.step == "down" else min(carry, acc[0])
+
+    def run(self, path: Path, first_rank: int, carry: float) -> float:
+        n = path.stat().st_size // _RECORD.itemsize if path.exists() else 0
+        if n <= 2 * self.budget:
+            rec = np.fromfile(path, dtype=_RECORD) if n else np.empty(0, _RECORD)
+            if path.exists():
+                os.unlink(path)
+            rec = rec[np.argsort(rec["value"], kind="stable")]
+            return self._emit(rec, first_rank, carry)
+        lo, hi = None, None
+        for rec in _record_chunks(path, n, self.budget):
+            key = ordered_key(rec["value"])
+            lo = int(key.min()) if lo is None else min(lo, int(key.min()))
+            hi = int(key.max()) if hi is None else max(hi, int(key.max()))
+        if lo == hi:  # all equal: ranks in stored order, a chunk at a time
+            starts = range(0, n, self.budget)
+            for s in (starts if self.step == "down" else reversed(starts)):
+                rec = _read_records(path, s, self.budget)
+                carry = self._emit(rec, first_rank + s, carry)
+            os.unlink(path)
+            return carry
+        shift = max((hi - lo).bit_length() - 20, 0)
+        hist = np.zeros(((hi - lo) >> shift) + 1, dtype=np.int64)
+        for rec in _record_chunks(path, n, self.budget):
+            hist += np.bincount((ordered_key(rec["value"]) - lo) >> shift, minlength=hist.size)
+        lut, ranks = _split(hist, self.budget)
+        paths = [path.with_name(f"{path.stem}.{j}.bin") for j in range(ranks.size)]
+        handles = [open(p, "wb") for p in paths]
+        try:
+            for rec in _record_chunks(path, n, self.budget):
+                rid = lut[(ordered_key(rec["value"]) - lo) >> shift]
+                order = np.argsort(rid, kind="stable")
+                rec, rid = rec[order], rid[order]
+                bounds = np.searchsorted(rid, np.arange(ranks.size + 1))
+                for j in np.flatnonzero(np.diff(bounds)):
+                    rec[bounds[j]:bounds[j + 1]].tofile(handles[j])
+        finally:
+            for h in handles:
+                h.close()
+        os.unlink(path)
+        order = range(ranks.size) if self.step == "down" else range(ranks.size - 1, -1, -1)
+        for j in order:
+            carry = self.run(paths[j], first_rank + int(ranks[j]) - 1, carry)
+        return carry
+
+
 def _range_adjusted(job, proc, k, families, spill_dir, budget):
-    """Adjusted values of ``families`` through value ranges spilled to disk, written into one
-    float64 memmap; returns a view of it per file."""
+    """Adjusted values of ``families`` through value ranges spilled to disk; returns a
+    ``_RowBlocks`` that the write pass reads in row order."""
     keys, counts = job.histogram
     fam_of_key = keys // N_BUCKETS
     starts, first_ranks, range_family = [], [], []
@@ -405,7 +558,6 @@ def _range_adjusted(job, proc, k, families, spill_dir, budget):
     range_family = np.concatenate(range_family)
     wanted = np.zeros(job.families.size, dtype=bool)
     wanted[list(families)] = True
-    record = np.dtype([("value", "f8"), ("file", "i8"), ("row", "i8")])
     paths = [spill_dir / f"range{r}.bin" for r in range(starts.size)]
     handles = [open(p, "wb") for p in paths]
     try:
@@ -420,32 +572,25 @@ def _range_adjusted(job, proc, k, families, spill_dir, budget):
             bounds = np.searchsorted(rid, np.arange(starts.size + 1))
             for r in np.flatnonzero(np.diff(bounds)):
                 sel = keep[bounds[r]:bounds[r + 1]]
-                rec = np.empty(sel.size, dtype=record)
+                rec = np.empty(sel.size, dtype=_RECORD)
                 rec["value"], rec["file"], rec["row"] = values[sel], file.number, offset + sel
                 rec.tofile(handles[r])
     finally:
         for h in handles:
             h.close()
-    # one float64 memmap over all rows of all files (file offsets), filled range by range
     offsets = np.cumsum([0] + [file.n_rows for file in job.files])
-    results = np.memmap(spill_dir / "adjusted.f8", dtype=np.float64, mode="w+",
-                        shape=(max(int(offsets[-1]), 1),))
-    step, one = proc.step, job.scale.one
-    running = {f: (-np.inf if step == "down" else np.inf) for f in families}
-    sequence = range(starts.size) if step == "down" else range(starts.size - 1, -1, -1)
-    for r in _progress(sequence, "ranges", starts.size, job.progress, unit="range"):
-        rec = np.fromfile(paths[r], dtype=record)
-        os.unlink(paths[r])
-        f = int(range_family[r])
-        order = np.argsort(rec["value"], kind="stable")
-        rec = rec[order]
-        acc = segment_adjusted(rec["value"], int(first_ranks[r]), proc, int(job.m[f]), k, job.scale)
-        adjusted = finish(acc, running[f], step, one)
-        if acc.size:  # the carry: running max of raw values from below, or min from above
-            running[f] = max(running[f], acc[-1]) if step == "down" else min(running[f], acc[0])
-        results[offsets[rec["file"]] + rec["row"]] = adjusted
-    return {file.number: results[offsets[file.number]:offsets[file.number + 1]]
-            for file in job.files}
+    store = _RowBlocks(spill_dir, int(offsets[-1]), budget)
+    try:
+        sorters = {f: _RangeSorter(job, proc, k, f, budget, store, offsets) for f in families}
+        running = {f: (-np.inf if proc.step == "down" else np.inf) for f in families}
+        sequence = range(starts.size) if proc.step == "down" else range(starts.size - 1, -1, -1)
+        for r in _progress(sequence, "ranges", starts.size, job.progress, unit="range"):
+            f = int(range_family[r])
+            running[f] = sorters[f].run(paths[r], int(first_ranks[r]), running[f])
+    finally:
+        store.close()
+    store.offsets = offsets
+    return store
 
 
 # ------------------------------------------------------------------------------ output
@@ -468,7 +613,7 @@ def _sigterm_as_exit():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _write(job, file, target, proc, k, thresholds, head, maps, adjusted_column, reject_column):
+def _write(job, file, target, proc, k, thresholds, head, store, adjusted_column, reject_column):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -486,8 +631,8 @@ def _write(job, file, target, proc, k, thresholds, head, maps, adjusted_column, 
                                                scale.one)
             else:
                 adjusted = np.where(np.isnan(values), np.nan, scale.one)
-                if file.number in maps:
-                    part = maps[file.number][offset:offset + values.size]
+                if store is not None:
+                    part = store.get(int(store.offsets[file.number]) + offset, values.size)
                     routed = ~np.isnan(values) & job.ranged[codes]
                     adjusted[routed] = part[routed]
                 if head is not None:
@@ -545,8 +690,8 @@ def adjust_files(source, output_dir, *, column: str = "p", method: str = "holm",
                  spill_dir=None) -> FilesResult:
     """Adjust a p-value column over many Parquet/CSV files as one family, streaming.
 
-    Reads ``column`` chunk by chunk in a few passes (memory O(``chunk_rows`` + head), not
-    O(rows)), and writes one Parquet file per input file under ``output_dir``, at the same
+    Reads ``column`` chunk by chunk in a few passes (memory O(``chunk_rows``), not O(rows),
+    ties and dense clusters of values included), and writes one Parquet file per input file under ``output_dir``, at the same
     relative path (``.parquet`` suffix), with every input column as read (CSV columns as text)
     plus ``adjusted_column`` and ``reject_column``. Each output is written to a temporary file
     and renamed; on an error or SIGTERM the temporary file is removed. Values are the in-memory
@@ -573,11 +718,14 @@ def adjust_files(source, output_dir, *, column: str = "p", method: str = "holm",
         Names of the two columns added to every output file (adjusted p-values, rejections);
         they must not already exist in the input.
     chunk_rows : int
-        Rows per chunk read; also the target size of a value range spilled for step-up methods.
+        Rows per chunk read; also the size of a value range sorted in memory and of a block of
+        spilled results (raised to N / 4096 for N values, so that at most 4096 spill files are
+        open at once).
     progress : bool
         tqdm bars on stderr for passes that take more than 2 s.
     spill_dir : path, optional
-        Where step-up ranges are spilled (default: a temporary folder inside ``output_dir``).
+        Where value ranges and results are spilled (default: a temporary folder inside
+        ``output_dir``); needs about 24 bytes per value for step-up methods.
 
     Returns
     -------
@@ -650,24 +798,28 @@ def adjust_files(source, output_dir, *, column: str = "p", method: str = "holm",
             for f in range(g):
                 if m[f]:
                     thresholds[f] = scale.le_bound(_threshold(proc, r[f], m[f], k, alpha))
-            head, maps = None, {}
+            head, store = None, None
             job.ranged = np.zeros(g, dtype=bool)
             if proc.step != "single":
                 cuts = [None] * g
                 if proc.step == "down":
                     cuts = job.drive_all([stepdown_cutoff(proc, m[f], k, scale) if m[f] else None
                                           for f in range(g)], "cutoff")
+                    # a head of more than two chunks goes through the ranges: memory O(chunk)
+                    cuts = [c if c is None or c[1] <= 2 * chunk_rows else None for c in cuts]
                     if any(c is not None for c in cuts):
                         head = _head_adjusted(job, proc, k, cuts)
                 ranged = [f for f in range(g) if m[f] and cuts[f] is None]
                 job.ranged[ranged] = True
                 if ranged:
-                    maps = _range_adjusted(job, proc, k, ranged, spill, chunk_rows)
+                    # ranges of about a chunk, but at most _MAX_OPEN spill files open at once
+                    budget = max(chunk_rows, -(-int(sum(m[f] for f in ranged)) // _MAX_OPEN))
+                    store = _range_adjusted(job, proc, k, ranged, spill, budget)
             for file, target in _progress(list(zip(files, targets)), "write", len(files), progress):
-                _write(job, file, target, proc, k, thresholds, head, maps, adjusted_column,
+                _write(job, file, target, proc, k, thresholds, head, store, adjusted_column,
                        reject_column)
         finally:
-            maps = None
+            store = None
             shutil.rmtree(spill, ignore_errors=True)
     summaries = tuple(FamilySummary(families.keys[f], m[f], int(r[f]), float(thresholds[f]))
                       for f in range(g))

@@ -138,3 +138,42 @@ def test_local_cluster_parity(cluster_client, four_ranges):
     with np.errstate(divide="ignore"):
         v = np.log(_data(12))
     _check(v, 600, "hochberg", 1, log_p="ln")
+
+
+def _counted_array(p, n_blocks, calls):
+    """A Dask array whose blocks come from a loader that counts its calls (a file read, say)."""
+    import dask
+
+    def load(j):
+        calls[j] = calls.get(j, 0) + 1
+        return parts[j]
+
+    parts = np.array_split(p, n_blocks)
+    return da.concatenate([da.from_delayed(dask.delayed(load, pure=True)(j), shape=part.shape,
+                                           dtype=p.dtype) for j, part in enumerate(parts)])
+
+
+@pytest.mark.parametrize("method", ["holm", "fdr_bh"])
+def test_blocks_are_reread_per_pass_unless_persisted(method):
+    # documented in docs/scale.md: every counting pass (and the histogram, the head, the
+    # shuffle) computes the blocks again from their source, unless the array is persisted
+    import dask
+
+    p = _data(5, shape=(6000,))
+    ref = mtest.reject(p, 0.05, method, nan_policy="omit")
+    with dask.config.set(scheduler="sync"):
+        calls = {}
+        x = _counted_array(p, 4, calls)
+        res = mtest.reject(x, 0.05, method, nan_policy="omit")
+        adjusted = res.pvalues_adjusted.compute()
+        assert np.array_equal(adjusted, ref.pvalues_adjusted, equal_nan=True)
+        reads = sum(calls.values())
+        assert reads >= 4 * 4, calls  # scan, >= 2 counting passes, adjusted values: >= 4 each
+
+        calls.clear()
+        x = _counted_array(p, 4, calls).persist()
+        assert calls == {0: 1, 1: 1, 2: 1, 3: 1}
+        res = mtest.reject(x, 0.05, method, nan_policy="omit")
+        assert np.array_equal(res.pvalues_adjusted.compute(), ref.pvalues_adjusted, equal_nan=True)
+        np.testing.assert_array_equal(res.reject.compute(), ref.reject)
+        assert calls == {0: 1, 1: 1, 2: 1, 3: 1}  # read once, by persist()
