@@ -1,6 +1,6 @@
 """Simulated error rates: with nulls true, P(k or more false rejections) <= alpha + 3 SE.
 
-Uses the public harness :func:`mtest.testing.check_fwer` (the same one users get).
+Uses the public harness ``mtest.testing.check_fwer`` (the same one users get).
 """
 import zlib
 
