@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._plotting import new_figure, save_figure
+from ._records import Table
 from ._validation import check_positive_int
 from .certify import CertificationWarning, GaussianL2, segcertify
 from .oracle import Oracle
@@ -85,7 +86,8 @@ def _toy_inputs(quick: bool):
 
 def sequential_study(*, reps: int = 5, seed: int = 0, quick: bool = False,
                      settings: SequentialSettings = SequentialSettings()):
-    """Sample savings of sequential SEGCERTIFY on toy inputs: ``(table, curves)`` DataFrames.
+    """Sample savings of sequential SEGCERTIFY on toy inputs: ``(table, curves)``, two
+    ``mtest._records.Table`` (numpy columns, ``to_csv``, ``to_pandas``; no pandas needed).
 
     ``table``: one row per input, repetition and fixed n (columns of ``stream_savings``,
     plus input, rep, components); ``curves``: input, rep, samples, certified (the anytime curve).
@@ -94,10 +96,9 @@ def sequential_study(*, reps: int = 5, seed: int = 0, quick: bool = False,
     --------
     >>> from mtest.certification_study import sequential_study
     >>> table, curves = sequential_study(reps=1, quick=True)
-    >>> sorted(map(int, table.fixed_n.unique()))
+    >>> sorted(set(map(int, table["fixed_n"])))
     [100, 200, 500, 1000]
     """
-    import pandas as pd
 
     reps = check_positive_int("reps", reps)
     rng = np.random.default_rng(seed)
@@ -108,30 +109,44 @@ def sequential_study(*, reps: int = 5, seed: int = 0, quick: bool = False,
             r, curve = stream_savings(rounds, settings)
             rows += [dict(input=name, rep=rep, components=p.size, **row) for row in r]
             curves += [dict(input=name, rep=rep, samples=t, certified=c) for t, c in curve]
-    return pd.DataFrame.from_records(rows), pd.DataFrame.from_records(curves)
+    return Table(rows), Table(curves)
 
 
 def savings_summary(table):
-    """Mean over repetitions per (input, fixed n); ``samples_to_match`` is NaN where some
-    repetition did not match by n_max, and ``savings`` = fixed n / samples to match."""
-    g = table.assign(reach=table.seq_samples_to_match.astype(float)).groupby(["input", "fixed_n"], sort=False)
-    out = g.agg(fixed_certified=("fixed_certified", "mean"), samples_to_match=("reach", "mean"),
-                missed=("reach", lambda v: int(v.isna().sum())), stop_samples=("seq_stop_samples", "mean"),
-                stop_certified=("seq_stop_certified", "mean")).reset_index()
-    out.loc[out.missed > 0, "samples_to_match"] = np.nan
-    out["savings"] = out.fixed_n / out.samples_to_match
-    return out
+    """Mean over repetitions per (input, fixed n), in order of appearance (a ``Table``);
+    ``samples_to_match`` is NaN where some repetition did not match by n_max, and ``savings`` =
+    fixed n / samples to match."""
+    inputs, fixed = table["input"], table["fixed_n"]
+    reach = table["seq_samples_to_match"].astype(float)
+    rows = []
+    for name, n in dict.fromkeys(zip(inputs.tolist(), fixed.tolist())):
+        sel = (inputs == name) & (fixed == n)
+        missed = int(np.isnan(reach[sel]).sum())
+        match = float("nan") if missed else float(reach[sel].mean())
+        rows.append(dict(input=name, fixed_n=int(n), fixed_certified=float(table["fixed_certified"][sel].mean()),
+                         samples_to_match=match, missed=missed,
+                         stop_samples=float(table["seq_stop_samples"][sel].mean()),
+                         stop_certified=float(table["seq_stop_certified"][sel].mean()),
+                         savings=n / match))
+    return Table(rows)
+
+
+def _mean_by(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct keys and the mean of ``values`` per key."""
+    uniq, inv = np.unique(keys, return_inverse=True)
+    return uniq, np.bincount(inv, weights=values) / np.bincount(inv)
 
 
 def plot_sequential(table, curves, path, settings: SequentialSettings = SequentialSettings(), title: str = ""):
     """One panel per input: the mean anytime certified curve against the fixed-n points."""
-    names = list(dict.fromkeys(table.input))
+    names = list(dict.fromkeys(table["input"].tolist()))
     fig, axes = new_figure(1, len(names), figsize=(5.2 * len(names), 3.8), dpi=110, squeeze=False)
     for ax, name in zip(axes[0], names):
-        c = curves[curves.input == name].groupby("samples").certified.mean()
-        f = table[table.input == name].groupby("fixed_n").fixed_certified.mean()
-        ax.plot(c.index, c.values, color="tab:blue", label="sequential (anytime, e-Holm)")
-        ax.plot(f.index, f.values, "o--", color="tab:red", label="fixed-n SEGCERTIFY (Holm)")
+        on_curve, on_table = curves["input"] == name, table["input"] == name
+        cx, c = _mean_by(curves["samples"][on_curve], curves["certified"][on_curve].astype(float))
+        fx, f = _mean_by(table["fixed_n"][on_table], table["fixed_certified"][on_table].astype(float))
+        ax.plot(cx, c, color="tab:blue", label="sequential (anytime, e-Holm)")
+        ax.plot(fx, f, "o--", color="tab:red", label="fixed-n SEGCERTIFY (Holm)")
         ax.set_xscale("log")
         ax.set_xlabel("counting samples (forward passes)")
         ax.set_ylabel("certified fraction")
@@ -149,18 +164,16 @@ def radius_study(*, reps: int = 3, seed: int = 0, quick: bool = False, n: int = 
     """Radius map against J separate SEGCERTIFY runs at alpha/J (both simultaneously valid) and at
     alpha each (not simultaneous), on toy components with p_A ~ Beta(20, 1) (guess right).
 
-    Returns a DataFrame: tau, radius, and per method the mean fraction of components certified
-    at a radius of at least R(tau).
+    Returns a ``Table`` (numpy columns, no pandas needed): tau, radius, and per method the mean
+    fraction of components certified at a radius of at least R(tau).
 
     Examples
     --------
     >>> from mtest.certification_study import radius_study
     >>> df = radius_study(reps=1, quick=True)
-    >>> bool((df.radius_map <= df.separate_alpha_each).all())   # the price of simultaneity
+    >>> bool((df["radius_map"] <= df["separate_alpha_each"]).all())   # the price of simultaneity
     True
     """
-    import pandas as pd
-
     reps = check_positive_int("reps", reps)
     rng = np.random.default_rng(seed)
     taus = np.asarray(taus, dtype=np.float64)
@@ -181,7 +194,10 @@ def radius_study(*, reps: int = 3, seed: int = 0, quick: bool = False, n: int = 
         r_map = np.where(m.level >= 0, m.radius, -1.0)
         for key, r in (("radius_map", r_map), *best.items()):
             got[key].append([np.mean(r >= radius(t) - 1e-12) for t in taus])
-    return pd.DataFrame(dict(tau=taus, radius=radius(taus), **{k: np.mean(v, axis=0) for k, v in got.items()}))
+    means = {k: np.mean(v, axis=0) for k, v in got.items()}
+    radii = radius(taus)
+    return Table([dict(tau=float(t), radius=float(radii[j]), **{k: float(v[j]) for k, v in means.items()})
+                  for j, t in enumerate(taus)])
 
 
 def plot_radius(df, path, title: str = ""):
@@ -189,9 +205,10 @@ def plot_radius(df, path, title: str = ""):
     fig, axes = new_figure(1, 1, figsize=(5.8, 3.9), dpi=110)
     ax = axes
     J = len(df)
-    ax.step(df.radius, df.radius_map, where="pre", label="radius map (α, simultaneous)")
-    ax.step(df.radius, df.separate_alpha_over_J, "--", where="pre", label=f"{J} runs at α/{J} (simultaneous)")
-    ax.step(df.radius, df.separate_alpha_each, ":", where="pre", color="grey",
+    ax.step(df["radius"], df["radius_map"], where="pre", label="radius map (α, simultaneous)")
+    ax.step(df["radius"], df["separate_alpha_over_J"], "--", where="pre",
+            label=f"{J} runs at α/{J} (simultaneous)")
+    ax.step(df["radius"], df["separate_alpha_each"], ":", where="pre", color="grey",
             label="runs at α each (not simultaneous)")
     ax.set_xlabel("ℓ2 radius")
     ax.set_ylabel("certified fraction")

@@ -144,7 +144,7 @@ def _power_beyond(fig, args, out) -> None:
         reps = args.reps or (1 if args.quick else 5)
         table, curves = cs.sequential_study(reps=reps, seed=args.seed, quick=args.quick)
         csv = out / "figsequential.csv"
-        table.to_csv(csv, index=False)
+        table.to_csv(csv)
         png = cs.plot_sequential(table, curves, out / "figsequential.png",
                                  title=f"sequential vs fixed-n SEGCERTIFY, τ = 0.75, α = 0.001{quick}")
         summary = cs.savings_summary(table)
@@ -152,16 +152,16 @@ def _power_beyond(fig, args, out) -> None:
               f"{quick.replace(chr(10), ' ')}")
         print("| input | fixed n | fixed certified | sequential: samples to match | savings | stop at | certified at stop |")
         print("|---|---|---|---|---|---|---|")
-        for r in summary.itertuples():
-            match = "not reached" if np.isnan(r.samples_to_match) else f"{r.samples_to_match:.0f}"
-            saving = "-" if np.isnan(r.savings) else f"{r.savings:.2f}x"
-            print(f"| {r.input} | {r.fixed_n} | {r.fixed_certified:.4f} | {match} | {saving} | "
-                  f"{r.stop_samples:.0f} | {r.stop_certified:.4f} |")
+        for r in summary:
+            match = "not reached" if np.isnan(r["samples_to_match"]) else f"{r['samples_to_match']:.0f}"
+            saving = "-" if np.isnan(r["savings"]) else f"{r['savings']:.2f}x"
+            print(f"| {r['input']} | {r['fixed_n']} | {r['fixed_certified']:.4f} | {match} | {saving} | "
+                  f"{r['stop_samples']:.0f} | {r['stop_certified']:.4f} |")
     else:
         reps = args.reps or (1 if args.quick else 3)
         df = cs.radius_study(reps=reps, seed=args.seed, quick=args.quick)
         csv = out / "figradius.csv"
-        df.to_csv(csv, index=False)
+        df.to_csv(csv)
         J = len(df)
         png = cs.plot_radius(df, out / "figradius.png",
                              title=f"toy components, p_A ~ Beta(20, 1), n = 500, α = 0.001, {J} thresholds{quick}")
@@ -169,9 +169,9 @@ def _power_beyond(fig, args, out) -> None:
               f"{quick.replace(chr(10), ' ')}")
         print(f"| τ | radius | radius map | {J} runs at α/{J} | runs at α each (not simultaneous) |")
         print("|---|---|---|---|---|")
-        for r in df.itertuples():
-            print(f"| {r.tau:g} | {r.radius:.3f} | {r.radius_map:.4f} | {r.separate_alpha_over_J:.4f} | "
-                  f"{r.separate_alpha_each:.4f} |")
+        for r in df:
+            print(f"| {r['tau']:g} | {r['radius']:.3f} | {r['radius_map']:.4f} | "
+                  f"{r['separate_alpha_over_J']:.4f} | {r['separate_alpha_each']:.4f} |")
     print(f"wrote {csv} and {png}")
 
 

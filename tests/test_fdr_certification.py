@@ -177,8 +177,8 @@ def test_power_study_runs_by_and_refuses_bh():
 
     spec = figure_spec("fdr", quick=True, reps=10)
     df = run_study(spec, progress=False)
-    assert "SegCertifyBY (FDR)" in set(df.method)
-    assert (df.false_certified_proportion <= 1).all()
+    assert "SegCertifyBY (FDR)" in set(df["method"])
+    assert (df["false_certified_proportion"] <= 1).all()
     bh = dataclasses.replace(spec, methods=(MethodSpec("BH", "segcertify", "BH", error_rate="fdr"),))
     with pytest.raises(ValueError, match="need not be PRDS"):
         run_study(bh, progress=False)

@@ -265,16 +265,22 @@ def test_core_features_without_pandas_tqdm_pyarrow(tmp_path):
                           "a,0.03,0.03,true", "b,0.5,0.5,false"]
 
 
-def test_mtest_power_runs_without_pandas_and_tqdm(tmp_path):
+@pytest.mark.parametrize("figure, header, shown", [
+    ("2a", "figure,x,N,n_bad,gamma,", "SegCertifyHolm"),
+    ("fdr", "figure,x,N,n_bad,gamma,", "SegCertifyBY (FDR)"),
+    ("sequential", "input,rep,components,", "fixed-n SEGCERTIFY"),
+    ("radius", "tau,radius,radius_map,separate_alpha_over_J,separate_alpha_each", "radius map vs"),
+])
+def test_mtest_power_runs_without_pandas_and_tqdm(tmp_path, figure, header, shown):
     out = _blocked(["pandas", "tqdm", "pyarrow"], f"""
     from mtest.cli import main
-    assert main(['power', '--figure', '2a', '--quick', '--reps', '5', '--out', {str(tmp_path)!r}]) == 0
+    assert main(['power', '--figure', {figure!r}, '--quick', '--reps', '2', '--out', {str(tmp_path)!r}]) == 0
     assert not any(m in sys.modules and sys.modules[m] is not None for m in ('pandas', 'tqdm'))
     """)
     assert out.returncode == 0, out.stderr
-    assert (tmp_path / "fig2a.png").stat().st_size > 10_000
-    assert (tmp_path / "fig2a.csv").read_text().startswith("figure,x,N,n_bad,gamma,")
-    assert "SegCertifyHolm" in out.stdout
+    assert (tmp_path / f"fig{figure}.png").stat().st_size > 10_000
+    assert (tmp_path / f"fig{figure}.csv").read_text().startswith(header)
+    assert shown in out.stdout
 
 
 @pytest.mark.parametrize("figure", ["2a", "2b", "2c", "kfwer"])
