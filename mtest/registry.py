@@ -165,6 +165,14 @@ class Procedure:
             raise ValueError(f"dependence ({self.dependence!r}) not recognized; use one of "
                              f"{', '.join(map(repr, DEPENDENCE))}")
 
+    def __reduce_ex__(self, protocol):
+        # a registered procedure pickles as its name (its transforms may be lambdas), so that
+        # results, which carry their procedure, pass between processes; an unregistered one
+        # pickles field by field (and needs picklable callables)
+        if PROCEDURES.get(self.name) is self:
+            return get_procedure, (self.name,)
+        return object.__reduce_ex__(self, protocol)
+
     @property
     def uses_k(self) -> bool:
         """Whether the procedure takes ``k`` (k-FWER: P(k or more false rejections) <= alpha)."""
