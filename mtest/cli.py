@@ -141,7 +141,7 @@ def _power_beyond(fig, args, out) -> None:
     t0 = time.perf_counter()
     quick = "\n[--quick: smaller inputs, fewer repetitions]" if args.quick else ""
     if fig == "sequential":
-        reps = args.reps or (1 if args.quick else 5)
+        reps = args.reps if args.reps is not None else (1 if args.quick else 5)  # 0 is refused, not a default
         table, curves = cs.sequential_study(reps=reps, seed=args.seed, quick=args.quick)
         csv = out / "figsequential.csv"
         table.to_csv(csv)
@@ -158,7 +158,7 @@ def _power_beyond(fig, args, out) -> None:
             print(f"| {r['input']} | {r['fixed_n']} | {r['fixed_certified']:.4f} | {match} | {saving} | "
                   f"{r['stop_samples']:.0f} | {r['stop_certified']:.4f} |")
     else:
-        reps = args.reps or (1 if args.quick else 3)
+        reps = args.reps if args.reps is not None else (1 if args.quick else 3)
         df = cs.radius_study(reps=reps, seed=args.seed, quick=args.quick)
         csv = out / "figradius.csv"
         df.to_csv(csv)

@@ -191,3 +191,12 @@ def test_plan_errors_and_cli(capsys):
     assert "n = " in capsys.readouterr().out
     assert main(["plan", "--N", "100", "--tau", "0.75", "--alpha", "0.001", "--p-true", "0.7",
                  "--target", "0.9"]) == 2
+
+
+@pytest.mark.parametrize("figure", ["sequential", "radius", "fdr", "2a"])
+@pytest.mark.parametrize("reps", ["0", "-1"])
+def test_power_refuses_nonpositive_reps_for_every_figure(tmp_path, capsys, figure, reps):
+    # --reps 0 was taken as "not given" by the toy-oracle figures and ran one repetition
+    assert main(["power", "--figure", figure, "--quick", "--reps", reps, "--out", str(tmp_path)]) != 0
+    assert f"reps must be an integer >= 1; got {reps}" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.png"))
