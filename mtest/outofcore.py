@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _repr
+from . import _kernels, _repr
 from ._counting import (N_BUCKETS, bucket_of, finish, head_bound, ordered_key, plan_ranges,
                         rejections, segment_adjusted, stepdown_cutoff)
 from ._stepwise import threshold as _threshold
@@ -189,8 +189,14 @@ class _File:
                 if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)):
                     raise ValueError(f"column {self.column!r} in {self.path} must be numeric; got "
                                      f"type {col.type}")
-                values = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
-                values = np.where(pc.is_null(col).to_numpy(zero_copy_only=False), np.nan, values)
+                if col.type != pa.float64():
+                    col = pc.cast(col, pa.float64()) if col.null_count == 0 else col
+                if col.null_count == 0:
+                    values = col.to_numpy(zero_copy_only=False)
+                else:
+                    values = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
+                    values = np.where(pc.is_null(col).to_numpy(zero_copy_only=False), np.nan,
+                                      values)
                 keys = batch.select(self.by).to_pandas() if self.by else None
                 yield offset, values, keys, (batch if all_columns else None)
                 offset += batch.num_rows
@@ -266,11 +272,13 @@ class _Job:
                 yield file, offset, values, codes, chunk
 
     def scan(self, nan_policy, with_histogram):
-        """Validate; per family (m, n_nan); sparse histograms (family*N_BUCKETS + bucket)."""
+        """Validate; per family (m, n_nan); the histogram as sparse (family*N_BUCKETS + bucket, count)
+        pairs (kept dense while the families are few, sparse per chunk otherwise)."""
         log = self.scale.name is not None
         sizes = np.zeros(0, dtype=np.int64)
         nans = np.zeros(0, dtype=np.int64)
         hist_keys, hist_counts = [], []
+        dense = None
         for file, offset, values, codes, _ in self.each_chunk("scan"):
             bad = (values > 0) if log else ((values < 0) | (values > 1) | np.isinf(values))
             if bad.any():
@@ -292,12 +300,23 @@ class _Job:
             file.n_rows = offset + values.size
             if with_histogram:
                 keys = codes[~nan] * N_BUCKETS + bucket_of(values[~nan])
-                k, c = np.unique(keys, return_counts=True)
-                hist_keys.append(k)
-                hist_counts.append(c)
+                if g * N_BUCKETS <= _DENSE_HIST_MAX:  # few families: one dense bincount
+                    if dense is None:
+                        dense = np.zeros(g * N_BUCKETS, dtype=np.int64)
+                    elif dense.size < g * N_BUCKETS:  # a by= key first seen in this chunk
+                        dense = np.pad(dense, (0, g * N_BUCKETS - dense.size))
+                    dense += np.bincount(keys, minlength=dense.size)
+                else:
+                    k, c = np.unique(keys, return_counts=True)
+                    hist_keys.append(k)
+                    hist_counts.append(c)
         self.m = sizes - nans
         self.n_nan = nans
         if with_histogram:
+            if dense is not None:
+                nonzero = np.flatnonzero(dense)
+                hist_keys.append(nonzero)
+                hist_counts.append(dense[nonzero])
             keys = np.concatenate(hist_keys) if hist_keys else np.empty(0, np.int64)
             counts = np.concatenate(hist_counts) if hist_counts else np.empty(0, np.int64)
             keys, inverse = np.unique(keys, return_inverse=True)
@@ -388,9 +407,13 @@ def _head_adjusted(job, proc, k, cuts):
     return out
 
 
-_RECORD = np.dtype([("value", "f8"), ("file", "i8"), ("row", "i8")])
+#: a routed value and its row over all files (file offsets + row): 16 bytes, which numpy gathers
+#: ten times faster than a 24-byte record
+_RECORD = np.dtype([("value", "f8"), ("row", "i8")])
 _BLOCK_RECORD = np.dtype([("row", "<i4"), ("value", "<f8")])  # packed: 12 bytes per row
 _MAX_OPEN = 4096  # spill files open at once (ranges, sub-ranges or row blocks)
+_DENSE_LUT_MAX = 1 << 24  # bucket -> range tables up to 64 MB (16 families); beyond, a search
+_DENSE_HIST_MAX = 1 << 24  # dense scan histograms up to 128 MB (16 families); beyond, sparse
 
 
 class _RowBlocks:
@@ -470,6 +493,33 @@ def _record_chunks(path: Path, n: int, size: int):
             yield np.fromfile(fh, dtype=_RECORD, count=size)
 
 
+def stable_order(values):
+    """Stable argsort of float64 values (ties keep their order), no NaN.
+
+    Each value's ordered key minus the smallest, cut to its top ``64 - index bits`` bits, sits
+    above the element's index in one uint64; numpy's vectorized integer sort orders those, and
+    an insertion pass (strict, so ties keep their order) fixes the runs whose cut keys tie — ~8x
+    faster than a stable float argsort on a range of a million values. The stable argsort is
+    the fallback when that pass would need more than 8 moves per element.
+    """
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    n = values.size
+    if n < 2:
+        return np.arange(n)
+    key = ordered_key(values)
+    span = (key - key.min()).view(np.uint64)  # exact: keys of non-NaN doubles span < 2**63
+    index_bits = int(n - 1).bit_length()
+    drop = max(0, int(span.max()).bit_length() - (64 - index_bits))
+    packed = ((span >> np.uint64(drop)) << np.uint64(index_bits)) | np.arange(n, dtype=np.uint64)
+    packed.sort()
+    order = (packed & np.uint64((1 << index_bits) - 1)).view(np.int64)
+    if drop:
+        ordered = values[order]
+        if not _kernels.insertion_fix(ordered, order, 8 * n):
+            return np.argsort(values, kind="stable")
+    return order
+
+
 class _RangeSorter:
     """Adjusted values of one family's spilled value ranges, one range at a time with a carry.
 
@@ -481,14 +531,14 @@ class _RangeSorter:
     stored order, which is the rank order of ties in a stable sort.
     """
 
-    def __init__(self, job, proc, k, f, budget, store, offsets):
+    def __init__(self, job, proc, k, f, budget, store):
         self.job, self.proc, self.k, self.m = job, proc, k, int(job.m[f])
-        self.budget, self.store, self.offsets = budget, store, offsets
+        self.budget, self.store = budget, store
         self.step, self.one = proc.step, job.scale.one
 
-    def _emit(self, rec, first_rank, carry):
-        acc = segment_adjusted(rec["value"], first_rank, self.proc, self.m, self.k, self.job.scale)
-        self.store.put(self.offsets[rec["file"]] + rec["row"], finish(acc, carry, self.step, self.one))
+    def _emit(self, values, rows, first_rank, carry):
+        acc = segment_adjusted(values, first_rank, self.proc, self.m, self.k, self.job.scale)
+        self.store.put(rows, finish(acc, carry, self.step, self.one))
         if not acc.size:  # the carry: running max of raw values from below, or min from above
             return carry
         return max(carry, acc[-1]) if self.step == "down" else min(carry, acc[0])
@@ -499,8 +549,8 @@ class _RangeSorter:
             rec = np.fromfile(path, dtype=_RECORD) if n else np.empty(0, _RECORD)
             if path.exists():
                 os.unlink(path)
-            rec = rec[np.argsort(rec["value"], kind="stable")]
-            return self._emit(rec, first_rank, carry)
+            order = stable_order(rec["value"])
+            return self._emit(rec["value"][order], rec["row"][order], first_rank, carry)
         lo, hi = None, None
         for rec in _record_chunks(path, n, self.budget):
             key = ordered_key(rec["value"])
@@ -510,7 +560,7 @@ class _RangeSorter:
             starts = range(0, n, self.budget)
             for s in (starts if self.step == "down" else reversed(starts)):
                 rec = _read_records(path, s, self.budget)
-                carry = self._emit(rec, first_rank + s, carry)
+                carry = self._emit(rec["value"], rec["row"], first_rank + s, carry)
             os.unlink(path)
             return carry
         shift = max((hi - lo).bit_length() - 20, 0)
@@ -558,30 +608,42 @@ def _range_adjusted(job, proc, k, families, spill_dir, budget):
     range_family = np.concatenate(range_family)
     wanted = np.zeros(job.families.size, dtype=bool)
     wanted[list(families)] = True
+    # bucket -> range: a dense table when it is small (one gather per value), else a search
+    dense_lut = None
+    if job.families.size * N_BUCKETS <= _DENSE_LUT_MAX:
+        dense_lut = np.full(job.families.size * N_BUCKETS, -1, dtype=np.int32)
+        bounds = np.append(starts, job.families.size * N_BUCKETS)
+        for r in range(starts.size):
+            dense_lut[bounds[r]:bounds[r + 1]] = r
+    offsets = np.cumsum([0] + [file.n_rows for file in job.files])
     paths = [spill_dir / f"range{r}.bin" for r in range(starts.size)]
     handles = [open(p, "wb") for p in paths]
     try:
         for file, offset, values, codes, _ in job.each_chunk("route"):
             keep = np.flatnonzero(~np.isnan(values) & wanted[codes])
-            rid = np.searchsorted(starts, codes[keep] * N_BUCKETS + bucket_of(values[keep]),
-                                  side="right") - 1
+            key = codes[keep] * N_BUCKETS + bucket_of(values[keep])
+            if dense_lut is not None:
+                rid = dense_lut[key]
+            else:
+                rid = np.searchsorted(starts, key, side="right") - 1
             if starts.size < 1 << 15:
                 rid = rid.astype(np.int16)  # numpy's stable sort of int16 is a radix sort
             order = np.argsort(rid, kind="stable")
             keep, rid = keep[order], rid[order]
+            # one record array for the chunk, in range order (rows ascending within a range);
+            # each range's slice is appended to its file
+            rec = np.empty(keep.size, dtype=_RECORD)
+            rec["value"] = values[keep]
+            rec["row"] = keep + (int(offsets[file.number]) + offset)
             bounds = np.searchsorted(rid, np.arange(starts.size + 1))
             for r in np.flatnonzero(np.diff(bounds)):
-                sel = keep[bounds[r]:bounds[r + 1]]
-                rec = np.empty(sel.size, dtype=_RECORD)
-                rec["value"], rec["file"], rec["row"] = values[sel], file.number, offset + sel
-                rec.tofile(handles[r])
+                rec[bounds[r]:bounds[r + 1]].tofile(handles[r])
     finally:
         for h in handles:
             h.close()
-    offsets = np.cumsum([0] + [file.n_rows for file in job.files])
     store = _RowBlocks(spill_dir, int(offsets[-1]), budget)
     try:
-        sorters = {f: _RangeSorter(job, proc, k, f, budget, store, offsets) for f in families}
+        sorters = {f: _RangeSorter(job, proc, k, f, budget, store) for f in families}
         running = {f: (-np.inf if proc.step == "down" else np.inf) for f in families}
         sequence = range(starts.size) if proc.step == "down" else range(starts.size - 1, -1, -1)
         for r in _progress(sequence, "ranges", starts.size, job.progress, unit="range"):

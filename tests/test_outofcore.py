@@ -265,3 +265,48 @@ def test_memory_does_not_grow_with_a_tie_group(tmp_path):
         tracemalloc.stop()
     # loading the 10^6 ties at once takes > 24 MB of records alone (plus the sort's copies)
     assert peaks[1] - peaks[0] < 8e6, peaks
+
+
+# ------------------------------------------------------------------ fast paths and their fallbacks
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from mtest import outofcore  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.floats(0, 1), st.sampled_from([0.0, -0.0, 1.0, 0.5, 5e-324, 1e-300]),
+                          st.floats(max_value=0.0, allow_nan=False)), max_size=300),
+       st.booleans())
+def test_stable_order_is_a_stable_argsort(values, negative_only):
+    v = np.asarray(values, dtype=np.float64)
+    if negative_only:  # log-scale ranges: values <= 0, -inf included
+        v = -np.abs(v)
+    got = outofcore.stable_order(v)
+    np.testing.assert_array_equal(got, np.argsort(v, kind="stable"))
+
+
+def test_stable_order_packed_and_fallback_paths():
+    rng = np.random.default_rng(3)
+    close = 0.3 + rng.integers(0, 50, 5000) * 1e-12  # narrow span, many ties: packed keys
+    wide = np.concatenate([close, [0.0, 1.0, 1e-300]])  # span too wide for packed keys
+    for v in (close, wide, np.repeat(0.25, 1000), -close):
+        np.testing.assert_array_equal(outofcore.stable_order(v), np.argsort(v, kind="stable"))
+
+
+@pytest.mark.parametrize("method", ["holm", "fdr_bh", "hochberg"])
+def test_sparse_histogram_and_searched_ranges_match(tmp_path, monkeypatch, method):
+    """With many families the scan keeps a sparse histogram and routing searches the range
+    starts; both must give the dense paths' (and the in-memory) values bit for bit."""
+    parts = _write_partitions(tmp_path / "in", signal_share=0.6)
+    whole = pd.concat(parts, ignore_index=True)
+    ref = mtest.adjust_frame(whole, "p", method, by="pheno", nan_policy="omit")
+    outputs = {}
+    for name, limit in [("dense", outofcore._DENSE_HIST_MAX), ("sparse", 0)]:
+        monkeypatch.setattr(outofcore, "_DENSE_HIST_MAX", limit)
+        monkeypatch.setattr(outofcore, "_DENSE_LUT_MAX", limit)
+        mtest.adjust_files(tmp_path / "in", tmp_path / name, method=method, by="pheno",
+                           nan_policy="omit", chunk_rows=200, progress=False)
+        outputs[name] = pd.concat(_read_outputs(tmp_path / name, 4), ignore_index=True)
+        assert np.array_equal(outputs[name]["p_adjusted"].to_numpy(),
+                              ref["p_adjusted"].to_numpy(), equal_nan=True), name
