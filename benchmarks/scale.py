@@ -5,7 +5,7 @@ partitioned Parquet, streamed (mtest.adjust_files), in memory, and on a Dask Loc
     python benchmarks/scale.py --billion --out results/scale        # adds N = 10^9 (~12 GB on disk)
     python benchmarks/scale.py --n 1e9 1e7 1e8 --skip 1e9:fdr_bh:dask --data /tmp/d --delete-data
 
-Each finished run is appended to ``<out>/scale.csv`` at once (with the 1-minute load average
+Each finished run is appended to ``<out>/scale.csv`` at once (with its CPU seconds, workers included, and the 1-minute load average
 before and after it), so an interrupted benchmark still leaves its figures.
 
 The data: N p-values in 24 files ``chrom=<c>/part-0.parquet`` (columns ``pos`` int64, ``p``
@@ -165,14 +165,20 @@ CHILDREN = {"stream": _child_stream, "memory": _child_memory, "dask": _child_das
 def _run_child(kind, data, method, out):
     cmd = [sys.executable, __file__, "--child", kind, str(data), method, str(out)]
     load_before = os.getloadavg()[0]
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
-    load = {"load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2)}
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU seconds of the run and every process it waited for (Dask workers included): on a
+    # shared machine a steadier figure than wall time
+    cpu = (after.ru_utime - used.ru_utime) + (after.ru_stime - used.ru_stime)
+    load = {"load_before": round(load_before, 2), "load_after": round(os.getloadavg()[0], 2),
+            "cpu_s": round(cpu, 1)}
     if proc.returncode != 0:
         return {"error": f"exit {proc.returncode}", **load}
     return {**json.loads(proc.stdout.strip().splitlines()[-1]), **load}
 
 
-FIELDS = ["n", "method", "run", "wall_s", "peak_rss_gb", "worker_peak_rss_gb", "throughput_per_s",
+FIELDS = ["n", "method", "run", "wall_s", "cpu_s", "peak_rss_gb", "worker_peak_rss_gb", "throughput_per_s",
           "n_rejected", "n_tests", "load_before", "load_after", "read_s", "blocks", "error"]
 
 
@@ -240,13 +246,14 @@ def main(argv=None) -> int:
                     shutil.rmtree(target)
         if args.delete_data:
             shutil.rmtree(data)
-    print("\n| N | method | run | wall (s) | peak RSS (GB) | throughput (p/s) | rejected | load |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("\n| N | method | run | wall (s) | CPU (s) | peak RSS (GB) | throughput (p/s) | rejected | load |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         rss = r.get("peak_rss_gb", "")
         if "worker_peak_rss_gb" in r:
             rss = f"{rss} (+ workers {r['worker_peak_rss_gb']})"
         print(f"| {r['n']:.0e} | {r['method']} | {r['run']} | {r.get('wall_s', r.get('error'))} | "
+              f"{r.get('cpu_s', '')} | "
               f"{rss} | {r.get('throughput_per_s', '')} | {r.get('n_rejected', '')} | "
               f"{r.get('load_before', '')}–{r.get('load_after', '')} |")
     return 0

@@ -9,9 +9,14 @@ lazy (``x <= threshold`` per block). Adjusted values are lazy too:
 * step-down: only the *head* below the cutoff (above it every adjusted value is exactly 1) is
   gathered, with (block, position) labels, sorted on the client and scattered back per block;
 * step-up, or step-down without a cutoff: a histogram (one reduction) splits the sorted order
-  into value ranges of known first rank; each block sends each range its values (a shuffle),
-  each range is sorted on a worker, a carry between ranges completes the running min or max, and
-  the results go back to their blocks.
+  into value ranges of known first rank. In rounds of at most ``ROUND_VALUES`` values, each
+  block sends each range its values, each range is sorted on a worker and reduced to a *step
+  table* (its adjusted values are nondecreasing in the value, so they change at few points:
+  ~1.5·10⁴ for BH over 10⁷ uniform p-values), and a carry between ranges completes the running
+  min or max on the client; every block then looks its values up in the one table. Worker
+  memory is O(round), not O(N / workers). Where the table would exceed ``TABLE_MAX`` entries
+  (adjusted values that nearly all differ), the results go back to their blocks instead: a
+  shuffle with (block, position) labels, which holds all values in the workers' memory.
 
 The values are those of the in-memory path bit for bit: the same critical values, the same
 transform evaluated on the same doubles, and min/max accumulations (exact in any grouping).
@@ -26,7 +31,7 @@ import numpy as np
 from . import _kernels
 from ._counting import (LINEAR, DeferredResult, bucket_of, carries, drive, finish,
                         head_bound, histogram, merge_histograms, plan_ranges, rejections, segment_adjusted,
-                        stepdown_cutoff)
+                        step_table, stepdown_cutoff, table_lookup)
 from ._stepwise import threshold
 from ._validation import check_alpha, check_nan_policy
 from .registry import SpecialProcedure, get_procedure
@@ -37,6 +42,11 @@ __all__ = ["is_dask", "run", "adjusted", "MIN_RANGE"]
 MIN_RANGE = 1 << 16
 #: at most this many ranges (the shuffle has #blocks x #ranges pieces); ranges ~m / #blocks values
 MAX_RANGES = 256
+#: values held by the workers at once in the step-table path: ranges are done in rounds of at
+#: most this many values (plus one range), each round reading the blocks again (8 bytes a value)
+ROUND_VALUES = 1 << 27
+#: largest step table (entries, 16 bytes each) sent back to the blocks; beyond it, the shuffle
+TABLE_MAX = 1 << 24
 
 
 def is_dask(x) -> bool:
@@ -142,6 +152,44 @@ def _assemble(block, one, *pieces):
 
 
 # ------------------------------------------------------------------------------ client side
+
+
+def _round_values(block, lut, r0, r1):
+    """This block's values in ranges [r0, r1): one float64 array per range (unordered)."""
+    v = _flat(block)
+    v = v[~np.isnan(v)]
+    rid = lut[bucket_of(v)]
+    keep = (rid >= r0) & (rid < r1)
+    v, rid = v[keep], (rid[keep] - r0).astype(np.int16 if r1 - r0 < 1 << 15 else np.int64)
+    order = np.argsort(rid, kind="stable")  # a radix sort for int16
+    bounds = np.searchsorted(rid[order], np.arange(r1 - r0 + 1))
+    v = v[order]
+    return [v[bounds[i]:bounds[i + 1]] for i in range(r1 - r0)]
+
+
+def _range_table(first_rank, size, proc, m, k, scale, cap, *pieces):
+    """(extreme for the carry, step table or None) of one range, from its values' pieces."""
+    values = np.sort(np.concatenate(pieces)) if pieces else np.empty(0)
+    if values.size != size:
+        raise ValueError(f"pvalues changed between passes (a value range holds {values.size} "
+                         f"values, counted {size} before); persist or fix the Dask array's inputs")
+    acc = segment_adjusted(values, int(first_rank), proc, m, k, scale)
+    extreme = None
+    if acc.size:
+        extreme = float(acc[-1] if proc.step == "down" else acc[0])
+    table = step_table(values, acc)
+    if table is not None and table[0].size > cap:
+        table = None
+    return extreme, table
+
+
+def _lookup(block, table):
+    ends, adjusted = table
+    v = _flat(block)
+    if v.size and np.nanmax(v, initial=-np.inf) > (ends[-1] if ends.size else -np.inf):
+        raise ValueError("pvalues changed between passes (a value above every counted one); "
+                         "persist or fix the Dask array's inputs")
+    return table_lookup(v, ends, adjusted).reshape(np.shape(block))
 
 
 class _Source:
@@ -265,6 +313,11 @@ def _adjusted(source, proc, k: int, budget: int | None = None):
     lut, first_ranks = plan_ranges(hist, budget)
     n_ranges = first_ranks.size
     lut_task = dask.delayed(lut, traverse=False)
+    table = _step_tables(source, proc, k, lut_task, first_ranks)
+    if table is not None:  # every block looks its values up in one small table
+        table_task = dask.delayed(table, traverse=False)
+        return source.from_blocks([dask.delayed(_lookup)(b, table_task) for b in source.blocks])
+    # the table would be too large (values whose adjusted values all differ): the shuffle back
     splits = [dask.delayed(_split)(b, j, lut_task, n_ranges) for j, b in enumerate(source.blocks)]
     sorted_ranges = []
     for r in range(n_ranges):
@@ -280,6 +333,50 @@ def _adjusted(source, proc, k: int, budget: int | None = None):
         pieces = [dask.delayed(operator.getitem)(f, j) for f in finished]
         tasks.append(dask.delayed(_assemble)(b, scale.one, *pieces))
     return source.from_blocks(tasks)
+
+
+def _step_tables(source, proc, k, lut_task, first_ranks):
+    """The adjusted values as one step table over all ranges (``_counting.step_table``), or None
+    when it would exceed ``TABLE_MAX`` entries.
+
+    Ranges go in rounds of about ``ROUND_VALUES`` values: each round, every block sends the
+    values of the round's ranges (values only: the table, not the values, goes back), each
+    range is sorted on a worker and reduced to its table, and only tables and extremes reach
+    the client. Worker memory is O(round / workers), whatever N; each round reads the blocks
+    again (persist the array to read its source once).
+    """
+    import dask
+
+    scale, m = source.scale, source.m
+    sizes = np.diff(np.append(first_ranks, m + 1))
+    rounds, start, held = [], 0, 0
+    for r, size in enumerate(sizes):
+        if held and held + size > ROUND_VALUES:
+            rounds.append((start, r))
+            start, held = r, 0
+        held += int(size)
+    rounds.append((start, sizes.size))
+    extremes, tables, entries = [], [], 0
+    for r0, r1 in rounds:
+        splits = [dask.delayed(_round_values)(b, lut_task, r0, r1) for b in source.blocks]
+        tasks = [dask.delayed(_range_table)(int(first_ranks[r]), int(sizes[r]), proc, m, k, scale,
+                                            TABLE_MAX,
+                                            *[dask.delayed(operator.getitem)(s, r - r0)
+                                              for s in splits])
+                 for r in range(r0, r1)]
+        for extreme, table in dask.compute(*tasks):
+            if table is None:
+                return None
+            entries += table[0].size
+            if entries > TABLE_MAX:
+                return None
+            extremes.append(extreme)
+            tables.append(table)
+    carry_list = carries(extremes, proc.step)
+    ends = np.concatenate([t[0] for t in tables])
+    adjusted = np.concatenate([finish(t[1], c, proc.step, scale.one)
+                               for t, c in zip(tables, carry_list)])
+    return ends, adjusted
 
 
 def _head_adjusted(source, proc, k, cut):

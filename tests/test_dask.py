@@ -44,9 +44,16 @@ def _check(p, chunks, method, k, nan_policy="omit", log_p=None, alpha=0.05):
     assert np.array_equal(res.pvalues_adjusted.compute(), got, equal_nan=True)
 
 
-@pytest.fixture
-def small_ranges(monkeypatch):
-    monkeypatch.setattr(_dask, "MIN_RANGE", 97)  # many ranges even on small data
+@pytest.fixture(params=["table", "table-rounds", "shuffle"])
+def small_ranges(monkeypatch, request):
+    """Many ranges even on small data, through each way back to the blocks: the step table (in
+    one round, or in rounds of ~300 values), and the shuffle it falls back to."""
+    monkeypatch.setattr(_dask, "MIN_RANGE", 97)
+    if request.param == "table-rounds":
+        monkeypatch.setattr(_dask, "ROUND_VALUES", 300)
+    if request.param == "shuffle":
+        monkeypatch.setattr(_dask, "TABLE_MAX", 0)
+    return request.param
 
 
 @pytest.mark.parametrize("method,k", METHODS)
@@ -177,3 +184,42 @@ def test_blocks_are_reread_per_pass_unless_persisted(method):
         assert np.array_equal(res.pvalues_adjusted.compute(), ref.pvalues_adjusted, equal_nan=True)
         np.testing.assert_array_equal(res.reject.compute(), ref.reject)
         assert calls == {0: 1, 1: 1, 2: 1, 3: 1}  # read once, by persist()
+
+
+# ------------------------------------------------------------------ step tables
+
+
+def test_step_table_round_trip_and_split_ties():
+    from mtest._counting import step_table, table_lookup
+
+    rng = np.random.default_rng(4)
+    for _ in range(50):
+        v = np.sort(rng.choice(np.linspace(0, 1, 40), size=200))  # many ties
+        acc = np.maximum.accumulate(np.round(v * rng.integers(1, 9), 1))  # a function of v
+        ends, adj = step_table(v, acc)
+        assert ends.size <= np.unique(acc).size
+        np.testing.assert_array_equal(table_lookup(v, ends, adj), acc)
+        np.testing.assert_array_equal(table_lookup(v[::-1], ends, adj), acc[::-1])
+    # equal values with different accumulated values: no step function of the value
+    assert step_table(np.array([0.1, 0.2, 0.2, 0.3]), np.array([1.0, 2.0, 3.0, 3.0])) is None
+    assert np.isnan(table_lookup(np.array([np.nan]), np.array([0.5]), np.array([1.0]))[0])
+
+
+def test_changed_input_between_passes_is_refused(monkeypatch):
+    """A source that is not deterministic (values differ between reads) is caught, not
+    silently looked up in a table built from other values."""
+    import dask
+
+    base = _data(13, nan=False)
+    fewer = np.where(np.arange(base.size) % 2 == 0, np.nan, base)
+    # reads: 1 scan, 2 histogram, 3 the round's values, 4 the lookup
+    for first, later, change_at in [(base, fewer, 3), (base * 0.5, base, 4)]:
+        calls = {"n": 0}
+
+        def block(first=first, later=later, change_at=change_at, calls=calls):
+            calls["n"] += 1
+            return first if calls["n"] < change_at else later
+
+        x = da.from_delayed(dask.delayed(block, pure=False)(), shape=base.shape, dtype=np.float64)
+        with pytest.raises(ValueError, match="changed between passes"):
+            mtest.adjust(x, "fdr_bh").compute(scheduler="synchronous")
