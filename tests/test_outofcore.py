@@ -16,6 +16,17 @@ METHODS = [("bonferroni", 1), ("holm", 1), ("lehmann-romano", 3), ("sidak", 1), 
            ("hochberg", 1), ("fdr_bh", 1), ("fdr_by", 1)]
 
 
+@pytest.fixture(params=["tables", "rows", "tables-then-rows"])
+def table_max(request, monkeypatch):
+    """Each way the ranges' adjusted values reach the write pass: step tables (the default),
+    spilled rows (no table allowed), and a table that fills up after 5 entries (then rows)."""
+    from mtest import outofcore
+
+    limit = {"tables": outofcore._TABLE_MAX, "rows": 0, "tables-then-rows": 5}[request.param]
+    monkeypatch.setattr(outofcore, "_TABLE_MAX", limit)
+    return request.param
+
+
 def _write_partitions(root: Path, seed=0, n_files=4, rows=900, signal_share=0.05, fmt="parquet"):
     rng = np.random.default_rng(seed)
     parts = []
@@ -42,7 +53,7 @@ def _read_outputs(out: Path, n_files):
 
 
 @pytest.mark.parametrize("method,k", METHODS)
-def test_parity_one_family(tmp_path, method, k):
+def test_parity_one_family(tmp_path, method, k, table_max):
     parts = _write_partitions(tmp_path / "in")
     # chunk_rows=500 over 3600 values: several chunks per file and several spilled ranges
     res = mtest.adjust_files(tmp_path / "in", tmp_path / "out", method=method, k=k,
@@ -60,7 +71,7 @@ def test_parity_one_family(tmp_path, method, k):
     assert not list((tmp_path / "out").rglob("*.part")) and not list((tmp_path / "out").glob(".mtest-spill*"))
 
 
-def test_step_down_without_cutoff_uses_ranges(tmp_path):
+def test_step_down_without_cutoff_uses_ranges(tmp_path, table_max):
     parts = _write_partitions(tmp_path / "in", signal_share=0.8)
     p = np.concatenate([d["p"].to_numpy() for d in parts])
     for method in ("holm", "lehmann-romano"):
@@ -72,7 +83,7 @@ def test_step_down_without_cutoff_uses_ranges(tmp_path):
 
 
 @pytest.mark.parametrize("method", ["holm", "fdr_bh"])
-def test_by_and_per_file_families(tmp_path, method):
+def test_by_and_per_file_families(tmp_path, method, table_max):
     parts = _write_partitions(tmp_path / "in")
     whole = pd.concat(parts, ignore_index=True)
     res = mtest.adjust_files(tmp_path / "in", tmp_path / "by", method=method, by="pheno",
@@ -219,7 +230,7 @@ def _adversarial(kind, rng):
 
 @pytest.mark.parametrize("kind", ["all-equal", "cluster", "ulps"])
 @pytest.mark.parametrize("method", ["fdr_bh", "fdr_by", "hochberg", "holm", "holm-sidak"])
-def test_bucket_larger_than_a_chunk(tmp_path, kind, method):
+def test_bucket_larger_than_a_chunk(tmp_path, kind, method, table_max):
     # one histogram bucket (ties, a dense cluster, values an ulp apart) holds far more than a
     # chunk: the ranges are refined, and the result is still the in-memory one bit for bit
     rng = np.random.default_rng(3)
@@ -235,7 +246,7 @@ def test_bucket_larger_than_a_chunk(tmp_path, kind, method):
 
 
 @pytest.mark.parametrize("log_p", ["ln", "log10"])
-def test_bucket_larger_than_a_chunk_log_scale(tmp_path, log_p):
+def test_bucket_larger_than_a_chunk_log_scale(tmp_path, log_p, table_max):
     rng = np.random.default_rng(4)
     p = _adversarial("ulps", rng)
     p[:50] = 1e-320  # subnormal: log values far below log(1e-308), tied
@@ -310,3 +321,18 @@ def test_sparse_histogram_and_searched_ranges_match(tmp_path, monkeypatch, metho
         outputs[name] = pd.concat(_read_outputs(tmp_path / name, 4), ignore_index=True)
         assert np.array_equal(outputs[name]["p_adjusted"].to_numpy(),
                               ref["p_adjusted"].to_numpy(), equal_nan=True), name
+
+
+def test_step_tables_keep_a_tie_group_over_chunks_as_one_entry():
+    """Chunks of one tie group come one after another with the same adjusted value: one entry;
+    a different adjusted value for the same value is refused (its rows are spilled)."""
+    from mtest.outofcore import _StepTables
+
+    for step, order in [("down", [0.1, 0.2, 0.2, 0.3]), ("up", [0.3, 0.2, 0.2, 0.1])]:
+        t = _StepTables(step)
+        for v in order:
+            assert t.add(0, np.array([v]), np.array([v * 2]))
+        ends, fins = t.table(0)
+        np.testing.assert_array_equal(ends, [0.1, 0.2, 0.3])
+        np.testing.assert_array_equal(fins, [0.2, 0.4, 0.6])
+        assert not t.add(0, np.array([order[-1]]), np.array([9.0]))  # same value, other result
