@@ -12,8 +12,11 @@ no step holds more than a few chunks of values, whatever their distribution (tie
    other adjusted value is exactly 1) when it holds at most two chunks; step-up (and step-down
    otherwise) routes the values into value ranges spilled to disk, sorts one range at a time with
    a carry between ranges (a range larger than two chunks is refined by a histogram of its own
-   key span; values that are all equal are taken a chunk at a time), and spills the results by
-   blocks of rows (12 bytes per row), which the write pass reads back one block at a time.
+   key span; values that are all equal are taken a chunk at a time), and keeps each range's
+   results as a step table (value at each change of the adjusted value, adjusted value) that
+   the write pass looks values up in; a range whose table is no function of the value, or past
+   ``_TABLE_MAX`` entries, spills its results by blocks of rows (12 bytes per row) instead,
+   which the write pass reads back one block at a time.
 4. **Write**: one Parquet file per input file, mirroring the input's folder layout, every input
    column kept as read (CSV columns as text) plus the adjusted value and the rejection; each is
    written to a temporary file and renamed, and removed on an error or SIGTERM.
@@ -868,7 +871,7 @@ def adjust_files(source, output_dir, *, column: str = "p", method: str = "holm",
         tqdm bars on stderr for passes that take more than 2 s.
     spill_dir : path, optional
         Where value ranges and results are spilled (default: a temporary folder inside
-        ``output_dir``); needs about 24 bytes per value for step-up methods.
+        ``output_dir``); needs about 16 bytes per value for step-up methods (28 where rows are spilled).
 
     Returns
     -------
