@@ -751,6 +751,17 @@ def _sigterm_as_exit():
         signal.signal(signal.SIGTERM, previous)
 
 
+def _dictionary_columns(schema, adjusted_column):
+    """Columns to dictionary-encode: all but the input's floating-point ones (p-values, effect
+    sizes: nearly all distinct, so Parquet builds a dictionary, gives up and starts over — 2.5x
+    the write time for a larger file); the adjusted values keep it (few distinct values)."""
+    import pyarrow as pa
+
+    if any(pa.types.is_nested(f.type) for f in schema):
+        return True
+    return [f.name for f in schema if not pa.types.is_floating(f.type) or f.name == adjusted_column]
+
+
 def _write(job, file, target, proc, k, thresholds, head, store, adjusted_column, reject_column):
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -797,7 +808,9 @@ def _write(job, file, target, proc, k, thresholds, head, store, adjusted_column,
             table = table.append_column(adjusted_column, pa.array(adjusted, pa.float64()))
             table = table.append_column(reject_column, pa.array(reject, pa.bool_()))
             if writer is None:
-                writer = pq.ParquetWriter(tmp, table.schema)
+                writer = pq.ParquetWriter(tmp, table.schema,
+                                          use_dictionary=_dictionary_columns(table.schema,
+                                                                             adjusted_column))
             writer.write_table(table)
         if writer is None:  # an empty file: keep its columns
             from ._optional import require

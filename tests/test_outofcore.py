@@ -336,3 +336,18 @@ def test_step_tables_keep_a_tie_group_over_chunks_as_one_entry():
         np.testing.assert_array_equal(ends, [0.1, 0.2, 0.3])
         np.testing.assert_array_equal(fins, [0.2, 0.4, 0.6])
         assert not t.add(0, np.array([order[-1]]), np.array([9.0]))  # same value, other result
+
+
+def test_output_encodings_dictionary_for_keys_not_for_float_inputs(tmp_path):
+    """Float input columns are written without a dictionary (nearly all distinct: Parquet would
+    build one and give it up), key columns and the adjusted values with one."""
+    import pyarrow.parquet as pq
+
+    _write_partitions(tmp_path / "in", n_files=1)
+    mtest.adjust_files(tmp_path / "in", tmp_path / "out", method="fdr_bh", nan_policy="omit",
+                       progress=False)
+    meta = pq.ParquetFile(tmp_path / "out" / "chrom=1" / "part-0.parquet").metadata.row_group(0)
+    enc = {meta.column(i).path_in_schema: meta.column(i).encodings for i in range(meta.num_columns)}
+    assert any("DICTIONARY" in e for e in enc["snp"]) and any("DICTIONARY" in e for e in enc["pheno"])
+    assert any("DICTIONARY" in e for e in enc["p_adjusted"])
+    assert not any("DICTIONARY" in e for e in enc["p"]) and not any("DICTIONARY" in e for e in enc["beta"])
