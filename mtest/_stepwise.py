@@ -183,6 +183,12 @@ def count_rejections(flat: np.ndarray, proc: Procedure, m: int, k: int, alpha: f
     return r, mask is not None and last[0] == "count"
 
 
+#: the band's values are gathered (16 B each) only when they are at most this share of the
+#: values, so the rejection path never holds more than one float64 array beyond its mask;
+#: counts in a larger band are passes over the data
+BAND_GATHER_MAX = 0.5
+
+
 def band_thresholds(proc: Procedure, size: int, k: int, alpha: float) -> tuple[float, float]:
     """``(t_lo, t_hi)`` of the banded first pass: the smallest and the largest critical value of
     ``size`` tests (every count the counting form asks for lies in [t_lo, t_hi] when no value is
@@ -201,8 +207,9 @@ def banded_rejections(flat: np.ndarray, band: tuple, proc: Procedure, m: int, k:
     (``read_pvalues(band=band_thresholds...)``): ``(codes, t_lo, t_hi, c_lo, c_band)``.
 
     The counting form of ``count_rejections``, answered from the band: F(t_lo) and F(t_hi) are
-    known, a count in between reads only the values in the band (gathered once, in input order),
-    and a count outside [t_lo, t_hi] is its own pass. The mask is written into the codes' bytes
+    known, a count in between reads only the values in the band (gathered once, in input order;
+    a pass of its own when the band holds more than ``BAND_GATHER_MAX`` of the values), and a
+    count outside [t_lo, t_hi] is its own pass. The mask is written into the codes' bytes
     (LOW -> True, the band's values compared with the threshold), with no pass over ``flat``
     unless the threshold lies outside [t_lo, t_hi].
     """
@@ -210,6 +217,8 @@ def banded_rejections(flat: np.ndarray, band: tuple, proc: Procedure, m: int, k:
 
     codes, t_lo, t_hi, c_lo, c_band = band
     gathered = []
+    # the band's values and indices take 16 B each: at most one float64 array of flat's size
+    gather_ok = c_band <= BAND_GATHER_MAX * flat.size
 
     def band_values():  # the band's values and indices, gathered on first use
         if not gathered:
@@ -222,11 +231,12 @@ def banded_rejections(flat: np.ndarray, band: tuple, proc: Procedure, m: int, k:
         if t_lo <= t < t_hi:
             if t == t_lo or c_band == 0:
                 return c_lo
-            return c_lo + int(_kernels.count_le(band_values()[0], t))
+            if gather_ok:
+                return c_lo + int(_kernels.count_le(band_values()[0], t))
         return int(_kernels.count_le(flat, t))
 
     def gather(lo, hi):  # the undecided candidates lo < p <= hi, sorted
-        if lo is not None and lo >= t_lo and hi <= t_hi:
+        if gather_ok and lo is not None and lo >= t_lo and hi <= t_hi:
             values = band_values()[0]
             return np.sort(values[(values > lo) & (values <= hi)])
         lo = -1.0 if lo is None else lo
@@ -240,11 +250,12 @@ def banded_rejections(flat: np.ndarray, band: tuple, proc: Procedure, m: int, k:
         mask[:] = False
     elif thr == t_hi or (t_lo <= thr < t_hi and (thr == t_lo or c_band == 0)):
         _kernels.codes_to_mask(codes, thr == t_hi)  # the band is all in, or all out
-    elif t_lo < thr < t_hi:
+    elif t_lo < thr < t_hi and gather_ok:
         values, index = band_values()  # before the codes are overwritten
         _kernels.codes_to_mask(codes, False)
         _kernels.set_band_mask(mask, index, values, thr)
-    else:  # outside the band (NaN omitted changed the critical values): one mask pass
+    else:  # outside the band (NaN omitted changed the critical values), or a band too
+        # large to gather: one mask pass
         _kernels.less_equal(flat, thr, mask)
     return r, mask
 

@@ -239,14 +239,16 @@ def _edge_values(n, method, k, alpha, rng):
                                "lehmann-romano", "holm-sidak"]),
        alpha=st.sampled_from([0.05, 0.2, 0.5]), share_edges=st.floats(0.0, 1.0),
        share_nan=st.sampled_from([0.0, 0.0, 0.3]), float32=st.booleans(),
-       parallel=st.booleans(), dense=st.sampled_from([1, 64, 10**9]))
+       parallel=st.booleans(), dense=st.sampled_from([1, 64, 10**9]),
+       gather_max=st.sampled_from([0.5, 0.5, 0.0]))
 def test_banded_rejections_property(n, seed, method, alpha, share_edges, share_nan, float32,
-                                    parallel, dense):
+                                    parallel, dense, gather_max):
     """reject() through the band equals the plain counting form and adjusted <= alpha, bit for
     bit, with ties exactly at the band's edges and at critical values, 0, 1, NaN omitted
     (critical values of fewer tests than the band was set for), m = 1, float32, and the
     parallel pass forced on small inputs, and each way of gathering the band (sparse, dense)
-    chosen through BAND_DENSE."""
+    chosen through BAND_DENSE, or no gather at all (a band too large: counts and the mask are
+    passes over the data)."""
     rng = np.random.default_rng(seed)
     k = 2 if method == "lehmann-romano" else 1
     p = rng.random(n) ** rng.choice([1, 4, 40])
@@ -255,14 +257,14 @@ def test_banded_rejections_property(n, seed, method, alpha, share_edges, share_n
     p[rng.random(n) < share_nan] = np.nan
     if float32:
         p = p.astype(np.float32)
-    saved = _kernels.PARALLEL_MIN, _kernels.BAND_DENSE
+    saved = _kernels.PARALLEL_MIN, _kernels.BAND_DENSE, _stepwise.BAND_GATHER_MAX
     try:
-        _kernels.BAND_DENSE = dense
+        _kernels.BAND_DENSE, _stepwise.BAND_GATHER_MAX = dense, gather_max
         if parallel:
             _kernels.PARALLEL_MIN = 1
         res = mtest.reject(p, alpha, method, k=k, nan_policy="omit")
     finally:
-        _kernels.PARALLEL_MIN, _kernels.BAND_DENSE = saved
+        _kernels.PARALLEL_MIN, _kernels.BAND_DENSE, _stepwise.BAND_GATHER_MAX = saved
     r, mask = _reference_rejections(p, method, k, alpha)
     assert res.n_rejected == r
     assert np.array_equal(res.reject, mask)
