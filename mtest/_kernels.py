@@ -199,6 +199,157 @@ def less_equal(p, t, out):
     return out
 
 
+# ---------------------------------------------------------------------------------------------
+# the banded first pass of the rejection path: validation, fingerprint and counts in one pass
+
+#: band codes written by the banded pass (into the output mask's bytes)
+ABOVE, LOW, BAND = 0, 1, 2
+
+
+@numba.njit(**_JIT)
+def _banded_serial(p, bits, offset, t_lo, t_hi, codes, fingerprint):
+    """One pass over valid-or-not ``p``: (#NaN, #{p < 0 or p > 1}, #{p <= t_lo},
+    #{p <= t_hi}, fingerprint as in ``_scan_fingerprint_serial``), writing codes[i] = LOW
+    (p <= t_lo), BAND (t_lo < p <= t_hi) or ABOVE (p > t_hi, or NaN). Branch-free (t_lo <= t_hi)."""
+    n_nan = 0
+    n_bad = 0
+    c_lo = 0
+    c_hi = 0
+    h = np.uint64(0)
+    golden = np.uint64(0x9E3779B97F4A7C15)
+    position = np.uint64(offset) * golden
+    for i in range(p.size):
+        v = p[i]
+        if fingerprint:
+            position += golden
+            h += _mix64(np.uint64(bits[i]) + position)
+        n_nan += v != v
+        n_bad += (v < 0) | (v > 1)
+        a = v <= t_lo
+        b = v <= t_hi
+        c_lo += a
+        c_hi += b
+        codes[i] = np.uint8(b + b - a)
+    return n_nan, n_bad, c_lo, c_hi, h
+
+
+@numba.njit(parallel=True, **_JIT)
+def _banded_parallel(p, bits, t_lo, t_hi, codes, fingerprint, chunks):
+    counts = np.zeros((chunks, 4), dtype=np.int64)
+    hashes = np.zeros(chunks, dtype=np.uint64)
+    step = (p.size + chunks - 1) // chunks
+    for c in numba.prange(chunks):
+        lo = min(p.size, c * step)
+        hi = min(p.size, (c + 1) * step)
+        a, b, d, e, h = _banded_serial(p[lo:hi], bits[lo:hi], lo, t_lo, t_hi, codes[lo:hi],
+                                       fingerprint)
+        counts[c, 0] = a
+        counts[c, 1] = b
+        counts[c, 2] = d
+        counts[c, 3] = e
+        hashes[c] = h
+    h = np.uint64(0)
+    for c in range(chunks):
+        h += hashes[c]
+    return counts[:, 0].sum(), counts[:, 1].sum(), counts[:, 2].sum(), counts[:, 3].sum(), h
+
+
+def banded_scan(p, t_lo, t_hi, codes, fingerprint):
+    """The first pass of the rejection path: ``(#NaN, #{p < 0 or p > 1}, #{p <= t_lo},
+    #{t_lo < p <= t_hi}, fingerprint or None)``, band codes written to ``codes`` (uint8, p's
+    size). The fingerprint equals ``scan_pvalues_fingerprint``'s."""
+    bits = p.view(np.uint64 if p.dtype.itemsize == 8 else np.uint32)
+    t_lo, t_hi = float(t_lo), float(t_hi)
+    if p.size < PARALLEL_MIN:
+        out = _banded_serial(p, bits, 0, t_lo, t_hi, codes, fingerprint)
+    else:
+        out = _banded_parallel(p, bits, t_lo, t_hi, codes, fingerprint, 64)
+    n_nan, n_bad, c_lo, c_hi, h = (int(v) for v in out)
+    return n_nan, n_bad, c_lo, c_hi - c_lo, h if fingerprint else None
+
+
+@numba.njit(**_JIT)
+def _band_index(words, codes, size):
+    # branch-free within a word that holds a BAND code: store every index, keep the BAND ones
+    index = np.empty(size + 8, dtype=np.int64)
+    band_bits = np.uint64(0x0202020202020202)  # BAND = 2 is the only code with bit 1 set
+    j = 0
+    for w in range(words.size):
+        if words[w] & band_bits:
+            for i in range(8 * w, 8 * w + 8):
+                index[j] = i
+                j += codes[i] == 2
+    for i in range(8 * words.size, codes.size):
+        index[j] = i
+        j += codes[i] == 2
+    return index[:size]
+
+
+@numba.njit(**_JIT)
+def _take(p, index):
+    out = np.empty(index.size, dtype=np.float64)
+    for j in range(index.size):
+        out[j] = p[index[j]]
+    return out
+
+
+@numba.njit(**_JIT)
+def _gather_band_dense(codes, p, size):
+    # branch-free compaction in one sequential pass (every value read, no misprediction)
+    values = np.empty(size + 1, dtype=np.float64)
+    index = np.empty(size + 1, dtype=np.int64)
+    j = 0
+    for i in range(p.size):
+        values[j] = p[i]
+        index[j] = i
+        j += codes[i] == 2
+    return values[:size], index[:size]
+
+
+#: a band denser than 1 / BAND_DENSE of the values is gathered by one sequential pass
+BAND_DENSE = 64
+
+
+def gather_band(codes, p, size):
+    """Values (float64) and indices of the ``size`` entries coded BAND, in input order: the
+    indices from the codes (8 at a time, skipping words without BAND), then the values in one
+    loop of independent loads (the band is usually sparse)."""
+    if size * BAND_DENSE > p.size:
+        return _gather_band_dense(codes, p, size)
+    words = codes[: codes.size - codes.size % 8].view(np.uint64)
+    index = _band_index(words, codes, size)
+    return _take(p, index), index
+
+
+@numba.njit(parallel=True, **_JIT)
+def _codes_to_mask(words, codes, keep_band):
+    ones = np.uint64(0x0101010101010101)
+    if keep_band:  # LOW (1) or BAND (2): bit 0 or bit 1
+        for w in numba.prange(words.size):
+            x = words[w]
+            words[w] = (x | (x >> np.uint64(1))) & ones
+    else:  # LOW only: bit 0
+        for w in numba.prange(words.size):
+            words[w] &= ones
+    for i in range(8 * words.size, codes.size):
+        c = codes[i]
+        codes[i] = (c == 1) | (keep_band & (c == 2))
+
+
+def codes_to_mask(codes, keep_band):
+    """In place: each code becomes 1 where it is LOW (or BAND, with ``keep_band``), else 0, so
+    that the bytes read as a bool mask (8 codes per operation)."""
+    words = codes[: codes.size - codes.size % 8].view(np.uint64)
+    _codes_to_mask(words, codes, bool(keep_band))
+
+
+@numba.njit(**_JIT)
+def set_band_mask(mask, index, values, t):
+    """mask[index[j]] = values[j] <= t (the band's entries of a mask)."""
+    for j in range(index.size):
+        mask[index[j]] = values[j] <= t
+
+
 @numba.njit(**_JIT)
 def _search(pmf, n, sign, target, lo, hi):
     """scipy's ``_binary_search_for_binom_tst`` on a(x) = sign * pmf(x): the i in [lo - 1, hi]

@@ -22,6 +22,7 @@ from ._sorting import sort_with_order, sorted_keys
 from .registry import Procedure, SpecialProcedure
 
 __all__ = ["MAX_COUNTING_PASSES", "critical_values", "critical", "decide_sorted", "count_rejections",
+           "band_thresholds", "banded_rejections",
            "n_rejected", "threshold", "stepdown_cutoff", "adjusted_flat"]
 
 #: counting passes of the rejection fast path before it sorts the undecided candidates
@@ -94,7 +95,24 @@ def critical_values(proc: Procedure, ranks, m: int, k: int, alpha: float) -> np.
 
 
 def critical(proc: Procedure, rank: int, m: int, k: int, alpha: float) -> float:
-    """Scalar form of ``critical_values``."""
+    """Scalar form of ``critical_values``, the same double: settled here when the guess or its
+    neighbour one ulp away is the answer (the usual case: two evaluations of ``raw``, no array
+    bookkeeping; the rejection path asks for a few critical values per call), else by
+    ``critical_values`` itself."""
+    ranks = np.array([rank], dtype=np.int64)
+    with np.errstate(all="ignore"):
+        guess = float(np.asarray(proc.critical_guess(ranks, m, k, alpha), dtype=np.float64).reshape(-1)[0])
+    t = 0.0 if guess != guess else min(max(guess, 0.0), 1.0)
+    if t > 0.0:  # as in critical_values: test the guess, then one ulp towards the other side
+        if proc.raw(np.array([t]), ranks, m, k)[0] <= alpha:
+            if t == 1.0:
+                return t
+            if not proc.raw(np.array([np.nextafter(t, 2.0)]), ranks, m, k)[0] <= alpha:
+                return t
+        else:
+            below = float(np.nextafter(t, -1.0))
+            if proc.raw(np.array([below]), ranks, m, k)[0] <= alpha:
+                return below
     return float(critical_values(proc, rank, m, k, alpha)[0])
 
 
@@ -163,6 +181,83 @@ def count_rejections(flat: np.ndarray, proc: Procedure, m: int, k: int, alpha: f
 
     r = drive(rejections(proc, m, k, alpha), count, gather)
     return r, mask is not None and last[0] == "count"
+
+
+#: the band's values are gathered (16 B each) only when they are at most this share of the
+#: values, so the rejection path never holds more than one float64 array beyond its mask;
+#: counts in a larger band are passes over the data
+BAND_GATHER_MAX = 0.5
+
+
+def band_thresholds(proc: Procedure, size: int, k: int, alpha: float) -> tuple[float, float]:
+    """``(t_lo, t_hi)`` of the banded first pass: the smallest and the largest critical value of
+    ``size`` tests (every count the counting form asks for lies in [t_lo, t_hi] when no value is
+    NaN; with NaN omitted the counts stay exact, some may need their own pass)."""
+    if size == 0:
+        return 0.0, 0.0
+    t_lo = critical(proc, 1, size, k, alpha)
+    if proc.step == "single":
+        return t_lo, t_lo
+    return t_lo, max(t_lo, critical(proc, size, size, k, alpha))
+
+
+def banded_rejections(flat: np.ndarray, band: tuple, proc: Procedure, m: int, k: int,
+                      alpha: float) -> tuple[int, np.ndarray]:
+    """Number of rejections and the rejection mask, from the banded validation pass
+    (``read_pvalues(band=band_thresholds...)``): ``(codes, t_lo, t_hi, c_lo, c_band)``.
+
+    The counting form of ``count_rejections``, answered from the band: F(t_lo) and F(t_hi) are
+    known, a count in between reads only the values in the band (gathered once, in input order;
+    a pass of its own when the band holds more than ``BAND_GATHER_MAX`` of the values), and a
+    count outside [t_lo, t_hi] is its own pass. The mask is written into the codes' bytes
+    (LOW -> True, the band's values compared with the threshold), with no pass over ``flat``
+    unless the threshold lies outside [t_lo, t_hi].
+    """
+    from ._counting import drive, rejections  # _counting imports this module
+
+    codes, t_lo, t_hi, c_lo, c_band = band
+    gathered = []
+    # the band's values and indices take 16 B each: at most one float64 array of flat's size
+    gather_ok = c_band <= BAND_GATHER_MAX * flat.size
+
+    def band_values():  # the band's values and indices, gathered on first use
+        if not gathered:
+            gathered.append(_kernels.gather_band(codes, flat, c_band))
+        return gathered[0]
+
+    def count(t):
+        if t == t_hi:
+            return c_lo + c_band
+        if t_lo <= t < t_hi:
+            if t == t_lo or c_band == 0:
+                return c_lo
+            if gather_ok:
+                return c_lo + int(_kernels.count_le(band_values()[0], t))
+        return int(_kernels.count_le(flat, t))
+
+    def gather(lo, hi):  # the undecided candidates lo < p <= hi, sorted
+        if gather_ok and lo is not None and lo >= t_lo and hi <= t_hi:
+            values = band_values()[0]
+            return np.sort(values[(values > lo) & (values <= hi)])
+        lo = -1.0 if lo is None else lo
+        _, n_mid = _kernels.count_le_between(flat, lo, hi)
+        return np.sort(_kernels.gather_between(flat, lo, hi, n_mid))
+
+    r = drive(rejections(proc, m, k, alpha), count, gather)
+    mask = codes.view(np.bool_)
+    thr = threshold(proc, r, m, k, alpha)
+    if m == 0:
+        mask[:] = False
+    elif thr == t_hi or (t_lo <= thr < t_hi and (thr == t_lo or c_band == 0)):
+        _kernels.codes_to_mask(codes, thr == t_hi)  # the band is all in, or all out
+    elif t_lo < thr < t_hi and gather_ok:
+        values, index = band_values()  # before the codes are overwritten
+        _kernels.codes_to_mask(codes, False)
+        _kernels.set_band_mask(mask, index, values, thr)
+    else:  # outside the band (NaN omitted changed the critical values), or a band too
+        # large to gather: one mask pass
+        _kernels.less_equal(flat, thr, mask)
+    return r, mask
 
 
 def n_rejected(flat: np.ndarray, proc: Procedure, m: int, k: int, alpha: float) -> int:

@@ -126,6 +126,9 @@ class PValues:
     n_nan: int
     dtype: np.dtype
     fingerprint: int | None = None
+    #: with ``read_pvalues(band=...)``: ``(codes, t_lo, t_hi, c_lo, c_band)`` from the same pass,
+    #: codes (uint8) LOW = 1 (p <= t_lo), BAND = 2 (t_lo < p <= t_hi), ABOVE = 0 (else, NaN too)
+    band: tuple | None = None
 
 
 def _refuse_containers(pvalues: Any, name: str) -> None:
@@ -149,14 +152,17 @@ def _masked_to_nan(arr: np.ndarray, name: str) -> np.ndarray:
 
 
 def read_pvalues(pvalues: Any, nan_policy: str = "raise", name: str = "pvalues", *,
-                 protect: bool = False) -> PValues:
+                 protect: bool = False, band=None) -> PValues:
     """Validate p-values; see ``PValues``.
 
     Raises ``ValueError`` naming ``name`` for non-numeric, non-finite or out-of-range values, for
     a DataFrame (pointing to ``mtest.adjust_frame``) and (with ``nan_policy='raise'``) for
     NaN. Masked entries of a masked array are missing values, like NaN. ``protect``: the caller
     keeps ``flat`` beyond this call; the result then is a private copy (small input) or carries
-    a fingerprint of the caller's values taken in the same pass (large input).
+    a fingerprint of the caller's values taken in the same pass (large input). ``band``: a
+    function ``size -> (t_lo, t_hi)``; the same pass then also counts p <= t_lo and
+    t_lo < p <= t_hi and codes each value (``PValues.band``), so that the rejection path's first
+    counting pass costs no extra pass over memory.
     """
     check_nan_policy(nan_policy)
     _refuse_containers(pvalues, name)
@@ -204,7 +210,17 @@ def read_pvalues(pvalues: Any, nan_policy: str = "raise", name: str = "pvalues",
     if protect and not owned and flat.size < COPY_BELOW:
         flat = flat.copy()
         owned = True
-    if protect and not owned:
+    banded = None
+    if band is not None:
+        t_lo, t_hi = band(flat.size)
+        codes = np.empty(flat.size, dtype=np.uint8)
+        n_nan, n_bad, c_lo, c_band, fingerprint = _kernels.banded_scan(
+            flat, t_lo, t_hi, codes, protect and not owned)
+        n_low = n_high = n_inf = 0
+        if n_bad:  # an error follows: count each kind for its message
+            n_nan, n_low, n_high, n_inf = _kernels.scan_pvalues(flat)
+        banded = (codes, t_lo, t_hi, c_lo, c_band)
+    elif protect and not owned:
         n_nan, n_low, n_high, n_inf, fingerprint = _kernels.scan_pvalues_fingerprint(flat)
     else:
         n_nan, n_low, n_high, n_inf = _kernels.scan_pvalues(flat)
@@ -220,7 +236,7 @@ def read_pvalues(pvalues: Any, nan_policy: str = "raise", name: str = "pvalues",
         raise ValueError(
             f"{name} contains NaN ({n_nan} of {flat.size}), first {first_bad(flat, np.isnan(flat))}; "
             "pass nan_policy='omit' to leave NaN untested (R semantics)")
-    return PValues(flat, shape, index, int(n_nan), compare, fingerprint)
+    return PValues(flat, shape, index, int(n_nan), compare, fingerprint, banded)
 
 
 def fingerprint_of(flat: np.ndarray) -> int:

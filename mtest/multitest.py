@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from . import _axis, _kernels, _torch_backend, procedures as _procedures  # noqa: F401  (registers the built-ins)
-from ._stepwise import adjusted_flat, count_rejections, threshold
+from ._stepwise import adjusted_flat, band_thresholds, banded_rejections, threshold
 from ._validation import as_pvalues, check_alpha, check_k, fingerprint_of, read_pvalues
 from .registry import PROCEDURES, Guarantee, SpecialProcedure, get_procedure
 
@@ -198,8 +198,10 @@ def run(pvalues, alpha, method, k, nan_policy, axis=None, log_p=None) -> Multipl
     if axis is not None:
         return _run_along(pvalues, alpha, proc, k, nan_policy, axis)
     special = isinstance(proc, SpecialProcedure)
-    # the adjusted values of a stepwise procedure are computed later, from flat: protect it
-    v = read_pvalues(pvalues, nan_policy, protect=not special)
+    # the adjusted values of a stepwise procedure are computed later, from flat: protect it;
+    # its first counting pass runs inside the validation pass (the band, docs/performance.md)
+    band = None if special else (lambda size: band_thresholds(proc, size, k, alpha))
+    v = read_pvalues(pvalues, nan_policy, protect=not special, band=band)
     flat, shape, index, n_nan = v.flat, v.shape, v.index, v.n_nan
     if v.fingerprint is None and flat.flags.writeable:
         flat.flags.writeable = False  # private: nothing may change it through a result
@@ -216,14 +218,8 @@ def run(pvalues, alpha, method, k, nan_policy, axis=None, log_p=None) -> Multipl
                                     guarantee, (flat, shape, index, n_nan, None, proc))
         object.__setattr__(result, "pvalues_adjusted", wrap(adjusted, shape, index))
         return result
-    mask = np.empty(flat.size, dtype=bool)
-    r, masked = count_rejections(flat, proc, m, k, alpha, mask)  # the counting passes write mask
+    r, mask = banded_rejections(flat, v.band, proc, m, k, alpha)  # the mask in the codes' bytes
     thr = representable_threshold(threshold(proc, r, m, k, alpha), v.dtype)
-    if not masked:
-        if m:
-            _kernels.less_equal(flat, thr, mask)
-        else:
-            mask[:] = False
     return MultipleTestResult(wrap(mask, shape, index), thr, r, m, proc.name, alpha, k,
                               guarantee, (flat, shape, index, n_nan, v.fingerprint, proc))
 

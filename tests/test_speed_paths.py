@@ -102,8 +102,9 @@ def test_adjusted_large_input_default_paths():
                                     "lehmann-romano", "sidak", "holm-sidak"])
 @pytest.mark.parametrize("kind", ["uniform", "mixed", "all-tiny", "all-large", "float32", "nan"])
 def test_reject_mask_comes_from_the_counting_pass(monkeypatch, method, kind):
-    """reject() writes its mask during the counting passes; the separate mask pass runs only
-    after the gather path. The mask is exactly adjusted <= alpha either way."""
+    """reject() writes its mask from the band codes of the validation pass; a separate mask pass
+    runs only when the threshold lies outside the band [t_lo, t_hi] (possible only with NaN
+    omitted: the band is set for all the values). The mask is exactly adjusted <= alpha."""
     rng = np.random.default_rng(11)
     n = 3000
     p = {"uniform": rng.random(n),
@@ -121,9 +122,13 @@ def test_reject_mask_comes_from_the_counting_pass(monkeypatch, method, kind):
     adjusted = mtest.adjust(p, method, k=k, nan_policy="omit")
     assert np.array_equal(res.reject, adjusted <= 0.05)
     assert res.n_rejected == int(np.count_nonzero(res.reject))
-    assert len(calls) == len(gathers)  # a mask pass only after the gather path
-    if kind in ("uniform", "mixed", "all-tiny", "all-large"):
-        assert calls == []  # decided within the counting passes
+    proc = get_procedure(method)
+    m = int(np.count_nonzero(~np.isnan(p)))
+    t_lo, t_hi = _stepwise.band_thresholds(proc, p.size, k, 0.05)
+    thr = _stepwise.threshold(proc, res.n_rejected, m, k, 0.05)
+    assert len(calls) == (0 if t_lo <= thr <= t_hi else 1)
+    if kind != "nan":
+        assert calls == []  # the mask comes from the codes
 
 
 @pytest.mark.parametrize("method", ["holm", "hochberg", "fdr_bh", "lehmann-romano"])
@@ -158,3 +163,147 @@ def test_scan_counts_every_kind_of_bad_value(n):
     assert tuple(int(c) for c in _kernels.scan_pvalues(p)) == expected
     assert _kernels.scan_pvalues_fingerprint(p)[:4] == expected
     assert tuple(int(c) for c in _kernels.scan_pvalues(p.astype(np.float32))) == expected
+
+
+# ---------------------------------------------------------------------------------------------
+# the banded validation pass of the rejection path (validation, fingerprint, first counts and
+# band codes in one pass; counts inside the band from the band's values; the mask from the codes)
+
+
+@pytest.mark.parametrize("n", [1001, _kernels.PARALLEL_MIN + 13])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_banded_scan_counts_codes_and_fingerprint(n, dtype):
+    """Counts and codes against numpy, the fingerprint against the plain scan's, with values
+    exactly at both band edges, NaN, 0, 1 and bad values."""
+    rng = np.random.default_rng(7)
+    p = (rng.random(n) ** 3).astype(dtype)
+    t_lo, t_hi = float(p[3]), float(p[4]) if p[4] > p[3] else float(p[3])
+    p[rng.choice(n, 30, replace=False)] = p[3]  # ties at t_lo
+    p[rng.choice(n, 30, replace=False)] = np.float64(t_hi).astype(dtype)
+    p[:3] = [np.nan, 0.0, 1.0]
+    codes = np.empty(n, dtype=np.uint8)
+    got = _kernels.banded_scan(p, t_lo, t_hi, codes, True)
+    low, high = p <= t_lo, p <= t_hi
+    expected_codes = np.where(low, 1, np.where(high, 2, 0))
+    assert got[:4] == (1, 0, int(low.sum()), int((high & ~low).sum()))
+    assert np.array_equal(codes, expected_codes)
+    assert got[4] == _kernels.scan_pvalues_fingerprint(p)[4]
+    assert _kernels.banded_scan(p, t_lo, t_hi, codes, False)[4] is None
+    p[5], p[6], p[7] = -0.5, 1.5, np.inf
+    assert _kernels.banded_scan(p, t_lo, t_hi, codes, False)[:2] == (1, 3)
+
+
+@pytest.mark.parametrize("dense", [True, False])
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 1000, 4099])
+def test_gather_band_and_codes_to_mask(monkeypatch, dense, n):
+    """Both gather loops (sparse: 8 codes at a time; dense: one sequential pass) and the
+    in-place mask, on sizes around the 8-code words."""
+    monkeypatch.setattr(_kernels, "BAND_DENSE", 10**9 if dense else 1)
+    rng = np.random.default_rng(n)
+    p = rng.random(n)
+    codes = rng.choice(np.array([0, 1, 2], dtype=np.uint8), n, p=[0.5, 0.3, 0.2])
+    band = np.flatnonzero(codes == 2)
+    values, index = _kernels.gather_band(codes, p, band.size)
+    assert np.array_equal(index, band) and np.array_equal(values, p[band])
+    for keep in (False, True):
+        out = codes.copy()
+        _kernels.codes_to_mask(out, keep)
+        assert np.array_equal(out.view(bool), (codes == 1) | (keep & (codes == 2)))
+
+
+def _reference_rejections(p, method, k, alpha):
+    """r and mask without the band: the plain counting form and a mask pass."""
+    proc = get_procedure(method)
+    flat = np.asarray(p).reshape(-1)
+    m = int(np.count_nonzero(~np.isnan(flat)))
+    r = _stepwise.count_rejections(flat, proc, m, k, alpha)[0]
+    thr = _stepwise.threshold(proc, r, m, k, alpha) if m else np.nan
+    return r, flat.astype(np.float64) <= thr  # a Python float would be cast to float32
+
+
+def _edge_values(n, method, k, alpha, rng):
+    """p-values piled on the band's edges and on critical values: ties exactly at t_lo, t_hi
+    and at critical values of random ranks, one ulp either side, 0, 1."""
+    proc = get_procedure(method)
+    t_lo, t_hi = _stepwise.band_thresholds(proc, n, k, alpha)
+    ranks = rng.integers(1, n + 1, 6)
+    crit = [_stepwise.critical(proc, int(i), n, k, alpha) for i in ranks]
+    edges = [t_lo, t_hi, *crit]
+    pool = edges + [float(np.nextafter(e, d)) for e in edges for d in (-1.0, 2.0)] + [0.0, 1.0]
+    return np.clip(np.array(pool), 0.0, 1.0)
+
+
+@settings(max_examples=80, deadline=None)
+@given(n=st.integers(1, 300), seed=st.integers(0, 2**32 - 1),
+       method=st.sampled_from(["holm", "hochberg", "fdr_bh", "fdr_by", "bonferroni",
+                               "lehmann-romano", "holm-sidak"]),
+       alpha=st.sampled_from([0.05, 0.2, 0.5]), share_edges=st.floats(0.0, 1.0),
+       share_nan=st.sampled_from([0.0, 0.0, 0.3]), float32=st.booleans(),
+       parallel=st.booleans(), dense=st.sampled_from([1, 64, 10**9]),
+       gather_max=st.sampled_from([0.5, 0.5, 0.0]))
+def test_banded_rejections_property(n, seed, method, alpha, share_edges, share_nan, float32,
+                                    parallel, dense, gather_max):
+    """reject() through the band equals the plain counting form and adjusted <= alpha, bit for
+    bit, with ties exactly at the band's edges and at critical values, 0, 1, NaN omitted
+    (critical values of fewer tests than the band was set for), m = 1, float32, and the
+    parallel pass forced on small inputs, and each way of gathering the band (sparse, dense)
+    chosen through BAND_DENSE, or no gather at all (a band too large: counts and the mask are
+    passes over the data)."""
+    rng = np.random.default_rng(seed)
+    k = 2 if method == "lehmann-romano" else 1
+    p = rng.random(n) ** rng.choice([1, 4, 40])
+    pick = rng.random(n) < share_edges
+    p[pick] = rng.choice(_edge_values(n, method, k, alpha, rng), int(pick.sum()))
+    p[rng.random(n) < share_nan] = np.nan
+    if float32:
+        p = p.astype(np.float32)
+    saved = _kernels.PARALLEL_MIN, _kernels.BAND_DENSE, _stepwise.BAND_GATHER_MAX
+    try:
+        _kernels.BAND_DENSE, _stepwise.BAND_GATHER_MAX = dense, gather_max
+        if parallel:
+            _kernels.PARALLEL_MIN = 1
+        res = mtest.reject(p, alpha, method, k=k, nan_policy="omit")
+    finally:
+        _kernels.PARALLEL_MIN, _kernels.BAND_DENSE, _stepwise.BAND_GATHER_MAX = saved
+    r, mask = _reference_rejections(p, method, k, alpha)
+    assert res.n_rejected == r
+    assert np.array_equal(res.reject, mask)
+    adjusted = mtest.adjust(p, method, k=k, nan_policy="omit")
+    assert np.array_equal(res.reject, adjusted <= alpha)
+    assert res.reject.dtype == bool and set(np.unique(res.reject.view(np.uint8))) <= {0, 1}
+
+
+@pytest.mark.parametrize("method", ["holm", "fdr_bh", "hochberg", "bonferroni"])
+@pytest.mark.parametrize("value", ["t_lo", "t_hi", 0.0, 1.0, "below t_lo", "above t_hi"])
+def test_banded_rejections_single_test_and_constant_input(method, value):
+    """m = 1 and a constant family sitting exactly on a band edge (every tie at a critical
+    value): r is all or nothing, as the adjusted values say."""
+    proc = get_procedure(method)
+    for n in (1, 5, 70_000):
+        t_lo, t_hi = _stepwise.band_thresholds(proc, n, 1, 0.05)
+        v = {"t_lo": t_lo, "t_hi": t_hi, "below t_lo": float(np.nextafter(t_lo, -1.0)),
+             "above t_hi": float(np.nextafter(t_hi, 2.0))}.get(value, value)
+        p = np.full(n, max(v, 0.0))
+        res = mtest.reject(p, 0.05, method)
+        assert np.array_equal(res.reject, mtest.adjust(p, method) <= 0.05)
+        assert res.n_rejected == _reference_rejections(p, method, 1, 0.05)[0]
+
+
+def test_banded_rejections_counts_inside_the_band_and_guards_the_input():
+    """Many counts inside the band (a step-up descent over a dense band, a step-down climb over
+    a sparse one) at the default sizes; the result's fingerprint still guards the caller's
+    array."""
+    rng = np.random.default_rng(23)
+    n = _kernels.PARALLEL_MIN + 1001
+    uniform = rng.random(n)
+    mixed = np.where(rng.random(n) < 0.9, rng.random(n) * 1e-12, rng.random(n))
+    steps = np.repeat(np.geomspace(1e-9, 0.05, 40), n // 40 + 1)[:n]  # a staircase of ties
+    for p in (uniform, mixed, steps):
+        for method in ("holm", "fdr_bh", "hochberg"):
+            res = mtest.reject(p, 0.05, method)
+            r, mask = _reference_rejections(p, method, 1, 0.05)
+            assert res.n_rejected == r and np.array_equal(res.reject, mask)
+    res = mtest.reject(mixed, 0.05, "holm")
+    mixed[0] = 0.5
+    with pytest.raises(RuntimeError, match="modified"):
+        res.pvalues_adjusted
