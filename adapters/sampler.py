@@ -487,6 +487,7 @@ class SegmentationSmoother:
         alpha = check_alpha(alpha)
         mtest.certify.certifying_procedure(method, k, error_rate)  # refuse before sampling
         k = check_k(k)
+        self._check_k_components(x, k)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         t0 = time.perf_counter()
@@ -506,6 +507,13 @@ class SegmentationSmoother:
         with self.evaluation():
             pred, spatial, _ = self.predict_batch(x[None])
         return pred.cpu().numpy().reshape(spatial)
+
+    def _check_k_components(self, x: torch.Tensor, k: int) -> None:
+        """Refuse k > N components before sampling (one clean forward pass, only when k > 1)."""
+        if k > 1:
+            from mtest.multitest import check_k_within
+
+            check_k_within(k, self.predict(x).size, " (components of the model's output)")
 
     def predict_noisy(self, x: torch.Tensor, n: int, alpha: float, *, k: int = 1, seed: int = 0) -> NoisyPrediction:
         """Cohen et al.'s noisy PREDICT with abstention for every component, corrected across components.
@@ -538,7 +546,9 @@ class SegmentationSmoother:
         alpha : float
             Level in (0, 1) of the error statement over all components.
         k : int
-            At least 1: bound the probability of k or more erring components.
+            At least 1: bound the probability of k or more erring components; at most the number
+            of components N of the model's output (k > N is refused before sampling: fewer than
+            k components cannot err k times).
         seed : int
             Non-negative; noise depends on (seed, sample index) only, and these samples are
             independent of those of ``certify`` with the same seed.
@@ -575,6 +585,7 @@ class SegmentationSmoother:
         k = check_k(k)
         seed = check_positive_int("seed", seed, minimum=0)
         x = self.check_input(x)
+        self._check_k_components(x, k)
         from tqdm.auto import tqdm
 
         layout: dict = {}

@@ -98,7 +98,7 @@ def certify_sequential(smoother, x: torch.Tensor, *, n0: int, tau: float, alpha:
     method : {'holm', 'bonferroni'}
         FWER procedure (k-FWER with ``'bonferroni'`` and ``k > 1``).
     k : int
-        k of k-FWER.
+        k of k-FWER; at most the number of components (k > N is refused).
     round_size : int, optional
         Samples per round (default: the smoother's batch size).
     futility : float or None

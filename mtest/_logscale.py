@@ -154,7 +154,7 @@ def _gather(flat, lo, hi):
 
 def run_scaled(pvalues, alpha, method, k, nan_policy, log_p):
     """``reject`` for log-scale input or a Dask array (the early branch of ``mtest.reject``)."""
-    from .multitest import check_k_for, wrap
+    from .multitest import check_k_for, check_k_within, wrap
 
     if type(pvalues).__module__.startswith("dask"):
         from ._dask import run as dask_run
@@ -166,6 +166,7 @@ def run_scaled(pvalues, alpha, method, k, nan_policy, log_p):
     k = check_k_for(proc, k)
     flat, shape, index, n_nan = as_log_pvalues(pvalues, nan_policy)
     m = flat.size - n_nan
+    check_k_within(k, m)
     guarantee = proc.guarantee(k, alpha)
     if isinstance(proc, SpecialProcedure):
         linear = _special_adjusted(flat, proc, k, n_nan, scale, alpha)
@@ -201,7 +202,7 @@ def _special_adjusted(flat, proc, k, n_nan, scale, alpha=None):
 
 def adjust_scaled(pvalues, method, k, nan_policy, log_p, alpha=None):
     """``adjust`` for log-scale input or a Dask array (``alpha``: the level-dependent procedures)."""
-    from .multitest import check_k_for, wrap
+    from .multitest import check_k_for, check_k_within, wrap
 
     if type(pvalues).__module__.startswith("dask"):
         from ._dask import adjusted as dask_adjusted
@@ -211,6 +212,7 @@ def adjust_scaled(pvalues, method, k, nan_policy, log_p, alpha=None):
     proc = get_procedure(method)
     k = check_k_for(proc, k)
     flat, shape, index, n_nan = as_log_pvalues(pvalues, nan_policy)
+    check_k_within(k, flat.size - n_nan)
     if isinstance(proc, SpecialProcedure):
         with np.errstate(divide="ignore"):
             return wrap(scale._log(_special_adjusted(flat, proc, k, n_nan, scale, alpha)), shape, index)

@@ -27,7 +27,7 @@ from scipy.special import ndtri
 from . import _repr
 from ._stepwise import critical
 from .binomial import binom_pvalue, clopper_pearson, table_and_index
-from .multitest import MultipleTestResult, check_k_for
+from .multitest import MultipleTestResult, check_k_for, check_k_within
 from .registry import PROCEDURES, Guarantee, Procedure, StepwiseProcedure, get_procedure
 from .tables import reject_table
 from ._validation import (as_int_array, as_label_array, check_alpha, check_choice, check_positive,
@@ -487,7 +487,8 @@ def segcertify(guess, count, *, n: int, tau: float, alpha: float, method: str | 
         ``error_rate='fdr'``: an FDR procedure valid under arbitrary dependence, 'fdr_by'
         (default). Others raise ``ValueError``.
     k : int
-        k of k-FWER methods.
+        k of k-FWER methods; at most the number of components N (k > N is refused: there
+        cannot be k false certifications among fewer than k components).
     sigma : float, optional
         Gaussian noise level: radius = sigma * Phi^-1(tau).
     radius : callable, optional
@@ -532,6 +533,7 @@ def segcertify(guess, count, *, n: int, tau: float, alpha: float, method: str | 
     guess, count = check_guess_count(guess, count, n)
     if count.size == 0:
         raise ValueError("count must hold at least one component; got an empty array")
+    check_k_within(k, count.size, " (components)")
     _warn_if_nothing_certifiable(proc, float(binom_pvalue(n, n, tau, "greater")), n, tau, alpha, k,
                                  count.size)
     # n + 1 tabulated p-values when the components are many, else those of the distinct counts
@@ -587,7 +589,7 @@ def segcertify_counts(counts0, counts, *, tau: float, alpha: float, method: str 
         A FWER (or k-FWER) procedure valid under arbitrary dependence (default ``'holm'``); with
         ``error_rate='fdr'``, ``'fdr_by'`` (the default then).
     k : int
-        k of k-FWER.
+        k of k-FWER; at most the number of components (as in ``segcertify``).
     sigma : float, optional
         Gaussian noise level: radius sigma * Phi^-1(p) (``GaussianL2``). Not with ``radius``.
     radius : callable, optional

@@ -31,6 +31,7 @@ from . import _repr
 from .binomial import pvalue_table as _binom_table
 from .certify import ABSTAIN, apply_radius, radius_function
 from .radius_map import familywise_method, nested_step_down
+from .multitest import check_k_within
 from .registry import Guarantee
 from ._validation import as_int_array, check_alpha, check_choice, check_probability
 
@@ -302,6 +303,7 @@ def hierarchical_segcertify(counts0, counts, hierarchy: Hierarchy, *, tau: float
         select = check_probability("select", select, low=0.0, high=1.0, low_open=True)
     fn = radius_function(sigma, radius)
     c0, c, n, shape = _iv_counts(counts0, counts, hierarchy)
+    check_k_within(k, c0.shape[0], " (components)")
     member = hierarchy.membership.astype(np.int64)
     chains = hierarchy.chain_table()                       # (C, L)
     guess = c0.argmax(axis=1)

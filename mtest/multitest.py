@@ -43,6 +43,7 @@ __all__ = [
     "benjamini_krieger_yekutieli",
     "gavrilov_benjamini_sarkar",
     "check_k_for",
+    "check_k_within",
     "decide",
     "run",
     "wrap",
@@ -152,6 +153,34 @@ def check_k_for(proc: Procedure, k: Any) -> int:
     return k
 
 
+def check_k_within(k: int, m, what: str = "", names=None) -> None:
+    """Refuse ``k > m`` (k >= 2): with fewer than k tested hypotheses there cannot be k false
+    rejections, so k-FWER control is vacuous, almost surely a mistake (and the k-FWER adjusted
+    values (m/k) p would fall below the p-values).
+
+    ``m`` is one family's size or an array of sizes (one per family); ``what`` names the
+    hypotheses (e.g. ``' (components)'``) and ``names(i)`` the i-th family of an array of sizes.
+    k = 1 with m = 0 (nothing tested) is allowed, as everywhere.
+    """
+    if k < 2:
+        return
+    sizes = np.asarray(m)
+    over = np.flatnonzero(sizes.reshape(-1) < k)
+    if over.size == 0:
+        return
+    i = int(over[0])
+    size = int(sizes.reshape(-1)[i])
+    where = ""
+    if sizes.ndim:
+        where = f" of family {names(i) if names is not None else i}"
+        if over.size > 1:
+            where += f" (and {over.size - 1} more famil{'y' if over.size == 2 else 'ies'})"
+    raise ValueError(
+        f"k ({k}) exceeds the number of tested hypotheses{what} m ({size}){where}: with k > m "
+        f"there cannot be k false rejections, so k-FWER control is vacuous; use k <= m (k=1 is "
+        f"the FWER)")
+
+
 def representable_thresholds(thr, dtype) -> np.ndarray:
     """``representable_threshold`` of every element of a float64 array (NaN kept)."""
     thr = np.asarray(thr, dtype=np.float64)
@@ -170,11 +199,12 @@ def _run_along(pvalues, alpha, proc, k, nan_policy, axis) -> MultipleTestResult:
     arr = v.flat.reshape(v.shape)
     axis = _axis.check_axis(axis, arr.ndim)
     rows = _axis.to_families(arr, axis)
+    family_shape = tuple(n for i, n in enumerate(arr.shape) if i != axis)
+    check_k_within(k, _axis.family_sizes(rows), names=_axis.family_namer(family_shape, axis))
     adjusted, sizes, ordered = _axis.adjusted_families(rows, proc, k, alpha)
     mask = adjusted <= alpha
     r = np.count_nonzero(mask, axis=1)
     thr = representable_thresholds(_axis.thresholds(proc, r, sizes, ordered, k, alpha), v.dtype)
-    family_shape = tuple(n for i, n in enumerate(arr.shape) if i != axis)
     result = MultipleTestResult(
         wrap(_axis.from_families(mask, arr.shape, axis), v.shape, v.index),
         thr.reshape(family_shape), r.reshape(family_shape), sizes.reshape(family_shape),
@@ -204,6 +234,7 @@ def run(pvalues, alpha, method, k, nan_policy, axis=None, log_p=None) -> Multipl
     if v.fingerprint is None and flat.flags.writeable:
         flat.flags.writeable = False  # private: nothing may change it through a result
     m = flat.size - n_nan
+    check_k_within(k, m)
     guarantee = proc.guarantee(k, alpha)
     if special:
         adjusted = adjusted_flat(flat, proc, k, n_nan, alpha)
@@ -255,7 +286,9 @@ def reject(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int = 1, ax
     method : str
         A name or alias from ``PROCEDURES`` (e.g. ``'holm'``, ``'bonferroni'``, ``'lr'``).
     k : int
-        k of k-FWER (control P(k or more false rejections)); only for k-FWER procedures.
+        k of k-FWER (control P(k or more false rejections)); only for k-FWER procedures;
+        at most the number m of tested hypotheses (per family with ``axis``): with k > m
+        there cannot be k false rejections, so k > m is refused (``ValueError``).
     axis : int or None
         ``None`` (default): the whole input is one family (a segmentation map is one family).
         An int: the 1-D slices along that axis are separate families (scipy's
@@ -336,7 +369,9 @@ def bonferroni(pvalues, alpha: float = 0.05, *, k: int = 1, axis: int | None = N
     alpha : float
         Level in (0, 1).
     k : int
-        k-FWER: controls P(k or more false rejections); ``k = 1`` is the FWER.
+        k-FWER: controls P(k or more false rejections); ``k = 1`` is the FWER; k is
+        at most the number m of tested hypotheses (per family with ``axis``): with k > m
+        there cannot be k false rejections, so k > m is refused (``ValueError``).
     axis : int or None
         ``None``: one family; an int: families along that axis (see ``reject``).
     nan_policy : {'raise', 'omit'}
@@ -436,7 +471,9 @@ def lehmann_romano(pvalues, alpha: float = 0.05, *, k: int, axis: int | None = N
     alpha : float
         Level in (0, 1).
     k : int
-        At least 1 (keyword-only, required): P(k or more false rejections) <= alpha.
+        At least 1 (keyword-only, required): P(k or more false rejections) <= alpha; k is
+        at most the number m of tested hypotheses (per family with ``axis``): with k > m
+        there cannot be k false rejections, so k > m is refused (``ValueError``).
     axis : int or None
         ``None``: one family; an int: families along that axis (see ``reject``).
     nan_policy : {'raise', 'omit'}
@@ -902,7 +939,8 @@ def adjust(pvalues, method: str = "holm", *, alpha: float | None = None, k: int 
     alpha : float, optional
         Level in (0, 1); only for the level-dependent two-stage procedures.
     k : int
-        k of k-FWER procedures.
+        k of k-FWER procedures; at most the number m of tested hypotheses (per family with ``axis``): with k > m
+        there cannot be k false rejections, so k > m is refused (``ValueError``).
     axis : int or None
         ``None``: one family; an int: families along that axis (see ``reject``).
     nan_policy : {'raise', 'omit'}
@@ -955,7 +993,11 @@ def adjust(pvalues, method: str = "holm", *, alpha: float | None = None, k: int 
         axis = _axis.check_axis(axis, arr.ndim)
         if getattr(proc, "alpha_dependent", False) and alpha is None:
             adjusted_flat(v.flat[:0], proc, k, 0, None)  # the engine's error for a missing alpha
-        adjusted, _, _ = _axis.adjusted_families(_axis.to_families(arr, axis), proc, k, alpha)
+        rows = _axis.to_families(arr, axis)
+        family_shape = tuple(n for i, n in enumerate(arr.shape) if i != axis)
+        check_k_within(k, _axis.family_sizes(rows), names=_axis.family_namer(family_shape, axis))
+        adjusted, _, _ = _axis.adjusted_families(rows, proc, k, alpha)
         return wrap(np.ascontiguousarray(_axis.from_families(adjusted, arr.shape, axis)), v.shape, v.index)
     flat, shape, index, n_nan = as_pvalues(pvalues, nan_policy)
+    check_k_within(k, flat.size - n_nan)
     return wrap(adjusted_flat(flat, proc, k, n_nan, alpha), shape, index)

@@ -707,7 +707,8 @@ def adjust_files(source, output_dir, *, column: str = "p", method: str = "holm",
         The p-value column (ln p or log10 p with ``log_p``).
     method, alpha, k, nan_policy
         As in ``mtest.reject``. Hommel's procedure is refused (it is not a per-rank
-        transform and needs every value at once).
+        transform and needs every value at once). k larger than a family's number of tested
+        p-values is refused after the first read, naming the family, before anything is written.
     by : str or list of str, optional
         Columns whose values define the families (e.g. ``"phenotype"``); all files together.
     per_file : bool
@@ -748,7 +749,7 @@ def adjust_files(source, output_dir, *, column: str = "p", method: str = "holm",
     1  2:1  2.000000e-08  8.000000e-08    True
     """
     from ._logscale import scale_for
-    from .multitest import check_k_for
+    from .multitest import check_k_for, check_k_within
 
     scale = scale_for(log_p)
     proc = get_procedure(method)
@@ -792,6 +793,8 @@ def adjust_files(source, output_dir, *, column: str = "p", method: str = "holm",
             job.scan(nan_policy, with_histogram=proc.step != "single")
             g = families.size
             m = [int(x) for x in job.m]
+            check_k_within(k, m[0] if families.keys == [()] else np.asarray(m, dtype=np.int64),
+                           names=lambda f: repr(families.keys[f]))
             r = job.drive_all([rejections(proc, m[f], k, alpha, scale) for f in range(g)],
                               "count")
             thresholds = np.full(g, np.nan)

@@ -94,6 +94,10 @@ def lr_reference_by_division(p, k, alpha):
 @pytest.mark.parametrize("n", [1, 4, 10, 100, 1000, 20_000])
 def test_lehmann_romano_reference(k, n):
     rng = np.random.default_rng(100 * k + n)
+    if k > n:  # k-FWER control is vacuous with fewer than k hypotheses: refused
+        with pytest.raises(ValueError, match=rf"k \({k}\) exceeds the number of tested hypotheses m \({n}\)"):
+            mtest.lehmann_romano(random_pvalues(n, seed=rng), k=k)
+        return
     for _ in range(5):
         p = random_pvalues(n, seed=rng) * 10.0 ** rng.uniform(-6, 0)
         for alpha in (0.001, 0.05, 0.2):
