@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
+
+from mtest._validation import ReadOnlyArrays
 import torch
 
 import mtest
@@ -55,7 +57,7 @@ def phase_seeds(seed: int, phase: int, size: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Counts:
+class Counts(ReadOnlyArrays):
     """Device tensors from ``SegmentationSmoother.counts``: ``guess`` (N,) = argmax of the
     per-class counts of the n0 guessing samples (ties to the lowest class), ``count`` (N,) =
     matches with the guess among the n counting samples, ``joint_count`` = counting samples whose
@@ -89,7 +91,7 @@ class Counts:
 
 
 @dataclass(frozen=True)
-class CertifyRun:
+class CertifyRun(ReadOnlyArrays):
     """What ``SegmentationSmoother.certify`` measured and decided.
 
     ``result`` is the core ``mtest.SegCertifyResult`` (labels shaped like the model's
@@ -175,7 +177,7 @@ class CertifyRun:
 
 
 @dataclass(frozen=True, repr=False)
-class NoisyPrediction:
+class NoisyPrediction(ReadOnlyArrays):
     """Cohen-style noisy prediction with abstention, from ``SegmentationSmoother.predict_noisy``.
 
     Attributes

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from mtest._validation import ReadOnlyArrays
 import torch
 from mtest._optional import progress as tqdm  # without tqdm: no bar, the work runs
 
@@ -24,7 +26,7 @@ __all__ = ["SequentialRun", "certify_sequential"]
 
 
 @dataclass(frozen=True)
-class SequentialRun:
+class SequentialRun(ReadOnlyArrays):
     """What ``certify_sequential`` measured and decided.
 
     ``result`` is the core ``mtest.SequentialResult`` (labels shaped like the model's

@@ -16,7 +16,7 @@ import numbers
 
 import numpy as np
 
-from ._stepwise import critical_values
+from ._stepwise import critical_values, special_sorted
 from .registry import Procedure, SpecialProcedure
 
 __all__ = ["check_axis", "to_families", "from_families", "family_sizes", "family_namer",
@@ -74,8 +74,7 @@ def adjusted_families(values: np.ndarray, proc: Procedure, k: int, alpha: float 
         rows = np.flatnonzero(sizes == m)
         block = ordered[rows, :m]
         if isinstance(proc, SpecialProcedure):
-            args = (k, alpha) if proc.alpha_dependent else (k,)
-            adjusted = np.stack([proc.adjust_sorted(np.ascontiguousarray(row), *args) for row in block])
+            adjusted = np.stack([special_sorted(proc, np.ascontiguousarray(row), k, alpha) for row in block])
         elif proc.step == "single":
             adjusted = np.minimum(proc.raw(block, None, m, k), 1.0)
         else:

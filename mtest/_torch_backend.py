@@ -313,10 +313,12 @@ def _device_raw(torch, proc, values, ranks, n_tests: np.ndarray, k: int):
     m_col = torch.as_tensor(n_tests, device=values.device)[:, None]
     if proc.name in _PRODUCT_FORM:
         return values * _factor(torch, proc, ranks, n_tests, k)
-    if proc.name == "sidak":  # -expm1(m log1p(-p))
-        return -torch.expm1(m_col.to(torch.float64) * torch.log1p(-values))
-    if proc.name == "holm-sidak":  # -expm1((m - i + 1) log1p(-p))
-        return -torch.expm1((m_col - ranks + 1).to(torch.float64) * torch.log1p(-values))
+    # Šidák's transforms can round an ulp below p: raised to p as numpy's (registry.NotBelowP)
+    if proc.name == "sidak":  # max(-expm1(m log1p(-p)), p)
+        return torch.maximum(-torch.expm1(m_col.to(torch.float64) * torch.log1p(-values)), values)
+    if proc.name == "holm-sidak":  # max(-expm1((m - i + 1) log1p(-p)), p)
+        return torch.maximum(-torch.expm1((m_col - ranks + 1).to(torch.float64) * torch.log1p(-values)),
+                             values)
     if proc.name == "fdr_gbs":  # (m + 1.0 - i) / i * p / (1 - p), numpy's order of operations
         f64 = torch.float64
         return (m_col + 1 - ranks).to(f64) / ranks.to(f64) * values / (1.0 - values)

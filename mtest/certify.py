@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
+
+from ._validation import ReadOnlyArrays
 from scipy.special import ndtri
 
 from . import _repr
@@ -312,7 +314,7 @@ def check_guess_count(guess, count, n: int):
 
 
 @dataclass(frozen=True)
-class GuessCount:
+class GuessCount(ReadOnlyArrays):
     """Per-component guessed class (argmax of the n0 guessing counts), its count among the n
     counting samples, and n.
 
@@ -386,7 +388,7 @@ def guess_and_count(counts0, counts) -> GuessCount:
 # --- SEGCERTIFY ----------------------------------------------------------------------------------------
 
 @dataclass(frozen=True, repr=False)
-class SegCertifyResult:
+class SegCertifyResult(ReadOnlyArrays):
     """Outcome of ``segcertify``.
 
     Attributes
@@ -623,7 +625,7 @@ def segcertify_counts(counts0, counts, *, tau: float, alpha: float, method: str 
 # --- Cohen et al.: CERTIFY and PREDICT -----------------------------------------------------------------
 
 @dataclass(frozen=True)
-class CertifyResult:
+class CertifyResult(ReadOnlyArrays):
     """Cohen CERTIFY per component: ``labels`` (guess or ABSTAIN), the Clopper–Pearson lower bound
     ``p_lower`` of p_A at confidence 1 - alpha, and ``radius`` (NaN where abstained).
 
@@ -704,7 +706,7 @@ def cohen_certify(guess, count, *, n: int, alpha: float, sigma: float | None = N
 
 
 @dataclass(frozen=True)
-class PredictResult:
+class PredictResult(ReadOnlyArrays):
     """Cohen PREDICT per component: ``labels`` (top class or ABSTAIN) and the two-sided
     binomial ``pvalues`` of the top-two test.
 
@@ -786,7 +788,7 @@ def cohen_predict(counts, *, alpha: float) -> PredictResult:
 # --- the naive segmentation baselines (§4) --------------------------------------------------------------
 
 @dataclass(frozen=True)
-class IndivClassResult:
+class IndivClassResult(ReadOnlyArrays):
     """INDIVCLASS: all components certified (``certified``) or the whole output abstains.
 
     Attributes
@@ -869,7 +871,7 @@ def indiv_class(guess, count, *, n: int, alpha: float, sigma: float | None = Non
 
 
 @dataclass(frozen=True)
-class JointClassResult:
+class JointClassResult(ReadOnlyArrays):
     """JOINTCLASS: the guessed output vector or full abstention, with its vector-match count.
 
     Attributes

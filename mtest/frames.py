@@ -126,7 +126,8 @@ def adjust_groups(p, codes, n_groups, proc, alpha, k, names=None):
         check_k_within(k, np.bincount(tested, minlength=n_groups), names=names)
     if n_groups <= 1:
         res = run(p, alpha, proc, k, "omit")
-        return np.asarray(res.pvalues_adjusted, dtype=np.float64), np.asarray(res.reject, dtype=bool)
+        # the caller's columns: writeable arrays of their own, not the read-only result's
+        return np.array(res.pvalues_adjusted, dtype=np.float64), np.array(res.reject, dtype=bool)
     adjusted = np.empty(p.size, dtype=np.float64)
     reject = np.zeros(p.size, dtype=bool)
     nan = np.isnan(p)

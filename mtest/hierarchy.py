@@ -27,6 +27,8 @@ from typing import Callable
 
 import numpy as np
 
+from ._validation import ReadOnlyArrays, freeze
+
 from . import _repr
 from .binomial import pvalue_table as _binom_table
 from .certify import ABSTAIN, apply_radius, radius_function
@@ -40,7 +42,7 @@ __all__ = ["Hierarchy", "HierarchyCertifyResult", "CIGResult", "hierarchical_seg
 
 
 @dataclass(frozen=True)
-class Hierarchy:
+class Hierarchy(ReadOnlyArrays):
     """A class tree: nodes ``0 .. n_leaves - 1`` are the model's classes, the rest are groups.
 
     Build it with ``from_groups``. ``parent[v]`` is the parent node of v (-1 for the root).
@@ -122,7 +124,7 @@ class Hierarchy:
         m = np.zeros((len(self.names), self.n_leaves), dtype=bool)
         for leaf in range(self.n_leaves):
             m[self.chain(leaf), leaf] = True
-        return m
+        return freeze(m)  # read-only, as every array a public class exposes
 
     def leaf_count(self, node: int) -> int:
         """|leaves(node)| (1 for a leaf)."""
@@ -165,7 +167,7 @@ DEMO_IMAGE_HIERARCHY = Hierarchy.from_groups(("background", "disk", "square", "t
 
 
 @dataclass(frozen=True, repr=False)
-class HierarchyCertifyResult:
+class HierarchyCertifyResult(ReadOnlyArrays):
     """Outcome of ``hierarchical_segcertify``.
 
     Attributes
@@ -332,7 +334,7 @@ def hierarchical_segcertify(counts0, counts, hierarchy: Hierarchy, *, tau: float
 
 
 @dataclass(frozen=True)
-class CIGResult:
+class CIGResult(ReadOnlyArrays):
     """Certified information gain: ``cig`` (pixel average), ``ccig`` (class average over the
     classes present), ``per_class`` (NaN for absent classes), ``certified_rate`` (certified and
     correct, over non-ignored components) and ``abstain_rate``.

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import _axis, _kernels, _torch_backend, procedures as _procedures  # noqa: F401  (registers the built-ins)
 from ._stepwise import adjusted_flat, count_rejections, threshold
-from ._validation import as_pvalues, check_alpha, check_k, fingerprint_of, read_pvalues
+from ._validation import ReadOnlyArrays, as_pvalues, check_alpha, check_k, fingerprint_of, freeze, read_pvalues
 from .registry import PROCEDURES, Guarantee, SpecialProcedure, get_procedure
 
 __all__ = [
@@ -52,7 +52,7 @@ __all__ = [
 
 
 @dataclass(frozen=True, repr=False)
-class MultipleTestResult:
+class MultipleTestResult(ReadOnlyArrays):
     """Outcome of a multiple-testing procedure.
 
     Attributes
@@ -106,7 +106,7 @@ class MultipleTestResult:
                 "read pvalues_adjusted before modifying the array")
         # the procedure object itself: an unregistered one may share a registered one's name
         adjusted = adjusted_flat(flat, proc, self.k, n_nan, self.alpha)
-        return wrap(adjusted, shape, index)
+        return wrap(freeze(adjusted), shape, index)
 
     def __repr__(self) -> str:
         k = f", k={self.k}" if self.k != 1 else ""
@@ -210,8 +210,8 @@ def _run_along(pvalues, alpha, proc, k, nan_policy, axis) -> MultipleTestResult:
         thr.reshape(family_shape), r.reshape(family_shape), sizes.reshape(family_shape),
         proc.name, alpha, k, proc.guarantee(k, alpha), (), axis)
     object.__setattr__(result, "pvalues_adjusted",
-                       wrap(np.ascontiguousarray(_axis.from_families(adjusted, arr.shape, axis)), v.shape,
-                            v.index))
+                       wrap(freeze(np.ascontiguousarray(_axis.from_families(adjusted, arr.shape, axis))),
+                            v.shape, v.index))
     return result
 
 
@@ -219,8 +219,10 @@ def run(pvalues, alpha, method, k, nan_policy, axis=None, log_p=None) -> Multipl
     """Validate, decide and wrap: the common body of every public procedure function."""
     if log_p is not None or type(pvalues).__module__.startswith("dask"):  # docs/scale.md
         if axis is not None:
-            raise ValueError(f"axis ({axis!r}) is not supported with log_p or Dask arrays; give "
-                             "one family (axis=None) or adjust each family on its own")
+            if type(pvalues).__module__.startswith("dask"):
+                raise ValueError(f"axis ({axis!r}) is not supported for Dask arrays; give one "
+                                 "family (axis=None) or adjust each family on its own")
+            return _scaled().run_scaled_along(pvalues, alpha, method, k, nan_policy, log_p, axis)
         return _scaled().run_scaled(pvalues, alpha, method, k, nan_policy, log_p)
     proc = get_procedure(method)
     alpha = check_alpha(alpha)
@@ -245,7 +247,7 @@ def run(pvalues, alpha, method, k, nan_policy, axis=None, log_p=None) -> Multipl
         thr = representable_threshold(thr, v.dtype)
         result = MultipleTestResult(wrap(mask, shape, index), thr, r, m, proc.name, alpha, k,
                                     guarantee, (flat, shape, index, n_nan, None, proc))
-        object.__setattr__(result, "pvalues_adjusted", wrap(adjusted, shape, index))
+        object.__setattr__(result, "pvalues_adjusted", wrap(freeze(adjusted), shape, index))
         return result
     mask = np.empty(flat.size, dtype=bool)
     r, masked = count_rejections(flat, proc, m, k, alpha, mask)  # the counting passes write mask
@@ -298,7 +300,8 @@ def reject(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int = 1, ax
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
         The input holds ln p or log10 p (<= 0; -inf is p = 0): exact far below 1e-308; the
-        threshold and adjusted values come back in the same scale (docs/scale.md).
+        threshold and adjusted values come back in the same scale (docs/scale.md). Combines
+        with ``axis``: each family's results are bitwise those of the family on its own.
 
     Returns
     -------
@@ -378,7 +381,7 @@ def bonferroni(pvalues, alpha: float = 0.05, *, k: int = 1, axis: int | None = N
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
         The input holds ln p or log10 p; thresholds and adjusted values in the same scale
-        (docs/scale.md).
+        (docs/scale.md). Combines with ``axis`` (each family bitwise as on its own).
 
     Returns
     -------
@@ -426,7 +429,7 @@ def holm(pvalues, alpha: float = 0.05, *, axis: int | None = None, nan_policy: s
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
         The input holds ln p or log10 p; thresholds and adjusted values in the same scale
-        (docs/scale.md).
+        (docs/scale.md). Combines with ``axis`` (each family bitwise as on its own).
 
     Returns
     -------
@@ -480,7 +483,7 @@ def lehmann_romano(pvalues, alpha: float = 0.05, *, k: int, axis: int | None = N
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
         The input holds ln p or log10 p; thresholds and adjusted values in the same scale
-        (docs/scale.md).
+        (docs/scale.md). Combines with ``axis`` (each family bitwise as on its own).
 
     Returns
     -------
@@ -538,7 +541,7 @@ def sidak(pvalues, alpha: float = 0.05, *, axis: int | None = None, nan_policy: 
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
         The input holds ln p or log10 p; thresholds and adjusted values in the same scale
-        (docs/scale.md).
+        (docs/scale.md). Combines with ``axis`` (each family bitwise as on its own).
 
     Returns
     -------
@@ -589,7 +592,7 @@ def holm_sidak(pvalues, alpha: float = 0.05, *, axis: int | None = None, nan_pol
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
         The input holds ln p or log10 p; thresholds and adjusted values in the same scale
-        (docs/scale.md).
+        (docs/scale.md). Combines with ``axis`` (each family bitwise as on its own).
 
     Returns
     -------
@@ -638,7 +641,7 @@ def hochberg(pvalues, alpha: float = 0.05, *, axis: int | None = None, nan_polic
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
         The input holds ln p or log10 p; thresholds and adjusted values in the same scale
-        (docs/scale.md).
+        (docs/scale.md). Combines with ``axis`` (each family bitwise as on its own).
 
     Returns
     -------
@@ -687,7 +690,7 @@ def hommel(pvalues, alpha: float = 0.05, *, axis: int | None = None, nan_policy:
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
         The input holds ln p or log10 p; thresholds and adjusted values in the same scale
-        (docs/scale.md).
+        (docs/scale.md). Combines with ``axis`` (each family bitwise as on its own).
 
     Returns
     -------
@@ -741,7 +744,7 @@ def benjamini_hochberg(pvalues, alpha: float = 0.05, *, axis: int | None = None,
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
         The input holds ln p or log10 p; thresholds and adjusted values in the same scale
-        (docs/scale.md).
+        (docs/scale.md). Combines with ``axis`` (each family bitwise as on its own).
 
     Returns
     -------
@@ -791,7 +794,7 @@ def benjamini_yekutieli(pvalues, alpha: float = 0.05, *, axis: int | None = None
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
         The input holds ln p or log10 p; thresholds and adjusted values in the same scale
-        (docs/scale.md).
+        (docs/scale.md). Combines with ``axis`` (each family bitwise as on its own).
 
     Returns
     -------
@@ -843,7 +846,7 @@ def benjamini_krieger_yekutieli(pvalues, alpha: float = 0.05, *, axis: int | Non
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
         The input holds ln p or log10 p; thresholds and adjusted values in the same scale
-        (docs/scale.md).
+        (docs/scale.md). Combines with ``axis`` (each family bitwise as on its own).
 
     Returns
     -------
@@ -892,7 +895,7 @@ def gavrilov_benjamini_sarkar(pvalues, alpha: float = 0.05, *, axis: int | None 
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
         The input holds ln p or log10 p; thresholds and adjusted values in the same scale
-        (docs/scale.md).
+        (docs/scale.md). Combines with ``axis`` (each family bitwise as on its own).
 
     Returns
     -------
@@ -947,7 +950,7 @@ def adjust(pvalues, method: str = "holm", *, alpha: float | None = None, k: int 
         ``'omit'``: NaN is not tested, not counted, and stays NaN (R semantics).
     log_p : {None, 'ln', 'log10'}
         The input holds ln p or log10 p; thresholds and adjusted values in the same scale
-        (docs/scale.md).
+        (docs/scale.md). Combines with ``axis`` (each family bitwise as on its own).
 
     Returns
     -------
@@ -980,10 +983,13 @@ def adjust(pvalues, method: str = "holm", *, alpha: float | None = None, k: int 
         return _torch_backend.adjust_torch(pvalues, method, k=k, axis=axis, nan_policy=nan_policy,
                                            alpha=alpha)
     if log_p is not None or type(pvalues).__module__.startswith("dask"):
+        alpha = None if alpha is None else check_alpha(alpha)
         if axis is not None:
-            raise ValueError(f"axis ({axis!r}) is not supported with log_p or Dask arrays")
-        return _scaled().adjust_scaled(pvalues, method, k, nan_policy, log_p,
-                                       None if alpha is None else check_alpha(alpha))
+            if type(pvalues).__module__.startswith("dask"):
+                raise ValueError(f"axis ({axis!r}) is not supported for Dask arrays; give one "
+                                 "family (axis=None) or adjust each family on its own")
+            return _scaled().adjust_scaled_along(pvalues, method, k, nan_policy, log_p, alpha, axis)
+        return _scaled().adjust_scaled(pvalues, method, k, nan_policy, log_p, alpha)
     proc = get_procedure(method)
     k = check_k_for(proc, k)
     alpha = None if alpha is None else check_alpha(alpha)

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._validation import ReadOnlyArrays
+
 from . import _repr
 from ._counting import (N_BUCKETS, bucket_of, finish, head_bound, ordered_key, plan_ranges,
                         rejections, segment_adjusted, stepdown_cutoff)
@@ -49,7 +51,7 @@ _NA_TEXT = {"", "NA", "NaN", "nan", "NULL", "null", "None"}
 
 
 @dataclass(frozen=True)
-class FamilySummary:
+class FamilySummary(ReadOnlyArrays):
     """One family's outcome: its key (``()`` for the whole set, the ``by`` values, or the file).
 
     Attributes
@@ -71,7 +73,7 @@ class FamilySummary:
 
 
 @dataclass(frozen=True)
-class FilesResult:
+class FilesResult(ReadOnlyArrays):
     """Outcome of ``adjust_files``.
 
     Attributes

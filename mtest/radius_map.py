@@ -20,6 +20,8 @@ from typing import Callable
 
 import numpy as np
 
+from ._validation import ReadOnlyArrays
+
 from .binomial import pvalue_table as _binom_table
 from .certify import ABSTAIN, apply_radius, check_guess_count, radius_function
 from .multitest import check_k_within
@@ -120,7 +122,7 @@ def nested_levels(table: np.ndarray, index: np.ndarray, alpha: float, method: st
 
 
 @dataclass(frozen=True, repr=False)
-class RadiusMapResult:
+class RadiusMapResult(ReadOnlyArrays):
     """Outcome of ``segcertify_radius_map``.
 
     Attributes

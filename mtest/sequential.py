@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+
+from ._validation import ReadOnlyArrays
 from scipy.special import betaincc, betaincinv, betaln
 
 from .certify import ABSTAIN, apply_radius, radius_function
@@ -120,7 +122,7 @@ def e_holm_reject(evalues, alpha: float) -> np.ndarray:
 
 
 @dataclass(frozen=True, repr=False)
-class SequentialResult:
+class SequentialResult(ReadOnlyArrays):
     """Outcome of ``SequentialCertifier.result``.
 
     Attributes

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._validation import ReadOnlyArrays
+
 from . import _repr
 from . import _kernels
 from ._stepwise import critical_values, decide_sorted, threshold
@@ -95,7 +97,7 @@ def reject_table(table, index, alpha: float = 0.05, method: str = "holm", *,
 
 
 @dataclass(frozen=True)
-class RowsResult:
+class RowsResult(ReadOnlyArrays):
     """Per-row outcome of ``reject_table_rows``: rejections and threshold of each row.
 
     Attributes
