@@ -55,6 +55,9 @@ __all__ = [
 class MultipleTestResult(ReadOnlyArrays):
     """Outcome of a multiple-testing procedure.
 
+    Every array of a result (``reject``, ``pvalues_adjusted``, the per-family arrays with
+    ``axis``) is read-only and no view of the input: call ``.copy()`` to edit one.
+
     Attributes
     ----------
     reject : ndarray of bool or pandas.Series
@@ -81,7 +84,9 @@ class MultipleTestResult(ReadOnlyArrays):
         ``reject == (pvalues_adjusted <= alpha)`` holds exactly. The result never changes after
         it is returned: it keeps a private copy of an input below 65 536 values; for a larger
         input that is not copied, it keeps a 64-bit fingerprint of the values and refuses
-        (``RuntimeError``) to compute adjusted values from an input modified since.
+        (``RuntimeError``) to compute adjusted values from an input modified since. Never below
+        the raw values (same scale), except for the adaptive FDR procedures
+        (``Procedure.adjusted_below_p``).
     """
 
     reject: Any

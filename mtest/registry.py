@@ -265,6 +265,9 @@ class StepwiseProcedure(Procedure):
         Where the procedure and its guarantee come from.
     formula : str
         The transform or rule in words.
+    adjusted_below_p : bool
+        ``True`` when adjusted values fall below p by design (adaptive FDR); ``False``
+        (default): ``raw`` is wrapped in ``NotBelowP``, so adjusted >= p holds exactly.
     """
 
     step: str
@@ -311,6 +314,9 @@ class SpecialProcedure(Procedure):
         Where the procedure and its guarantee come from.
     formula : str
         The transform or rule in words.
+    adjusted_below_p : bool
+        ``True`` when adjusted values fall below p by design (adaptive FDR); ``False``
+        (default): the engine raises any adjusted value below its p-value to it.
     """
 
     adjust_sorted: Callable
