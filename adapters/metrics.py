@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mtest._validation import ReadOnlyArrays
+
 from mtest import ABSTAIN
 from mtest._plotting import colour, new_figure, save_figure
 from mtest._validation import check_choice, check_positive_int
@@ -32,7 +34,7 @@ PALETTE = np.array([
 
 
 @dataclass(frozen=True)
-class SegmentationScores:
+class SegmentationScores(ReadOnlyArrays):
     """Scores of certified labels against a target.
 
     ``accuracy``: correct / scored components (abstain = wrong; ignored components not scored).

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from mtest._validation import ReadOnlyArrays
 import torch
 
 import mtest
@@ -42,7 +44,7 @@ _SETTINGS_FILE = "run.json"
 
 
 @dataclass(frozen=True)
-class DatasetRun:
+class DatasetRun(ReadOnlyArrays):
     """What ``certify_dataset`` did.
 
     ``results`` (rank 0; None on other ranks): one row per (input, setting) — see

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
+
+from mtest._validation import ReadOnlyArrays
 import torch
 
 import mtest
@@ -55,7 +57,7 @@ def phase_seeds(seed: int, phase: int, size: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Counts:
+class Counts(ReadOnlyArrays):
     """Device tensors from ``SegmentationSmoother.counts``: ``guess`` (N,) = argmax of the
     per-class counts of the n0 guessing samples (ties to the lowest class), ``count`` (N,) =
     matches with the guess among the n counting samples, ``joint_count`` = counting samples whose
@@ -89,7 +91,7 @@ class Counts:
 
 
 @dataclass(frozen=True)
-class CertifyRun:
+class CertifyRun(ReadOnlyArrays):
     """What ``SegmentationSmoother.certify`` measured and decided.
 
     ``result`` is the core ``mtest.SegCertifyResult`` (labels shaped like the model's
@@ -175,7 +177,7 @@ class CertifyRun:
 
 
 @dataclass(frozen=True, repr=False)
-class NoisyPrediction:
+class NoisyPrediction(ReadOnlyArrays):
     """Cohen-style noisy prediction with abstention, from ``SegmentationSmoother.predict_noisy``.
 
     Attributes
@@ -487,6 +489,7 @@ class SegmentationSmoother:
         alpha = check_alpha(alpha)
         mtest.certify.certifying_procedure(method, k, error_rate)  # refuse before sampling
         k = check_k(k)
+        self._check_k_components(x, k)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         t0 = time.perf_counter()
@@ -506,6 +509,13 @@ class SegmentationSmoother:
         with self.evaluation():
             pred, spatial, _ = self.predict_batch(x[None])
         return pred.cpu().numpy().reshape(spatial)
+
+    def _check_k_components(self, x: torch.Tensor, k: int) -> None:
+        """Refuse k > N components before sampling (one clean forward pass, only when k > 1)."""
+        if k > 1:
+            from mtest.multitest import check_k_within
+
+            check_k_within(k, self.predict(x).size, " (components of the model's output)")
 
     def predict_noisy(self, x: torch.Tensor, n: int, alpha: float, *, k: int = 1, seed: int = 0) -> NoisyPrediction:
         """Cohen et al.'s noisy PREDICT with abstention for every component, corrected across components.
@@ -538,7 +548,9 @@ class SegmentationSmoother:
         alpha : float
             Level in (0, 1) of the error statement over all components.
         k : int
-            At least 1: bound the probability of k or more erring components.
+            At least 1: bound the probability of k or more erring components; at most the number
+            of components N of the model's output (k > N is refused before sampling: fewer than
+            k components cannot err k times).
         seed : int
             Non-negative; noise depends on (seed, sample index) only, and these samples are
             independent of those of ``certify`` with the same seed.
@@ -575,6 +587,7 @@ class SegmentationSmoother:
         k = check_k(k)
         seed = check_positive_int("seed", seed, minimum=0)
         x = self.check_input(x)
+        self._check_k_components(x, k)
         from tqdm.auto import tqdm
 
         layout: dict = {}

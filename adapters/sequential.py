@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from mtest._validation import ReadOnlyArrays
 import torch
 from mtest._optional import progress as tqdm  # without tqdm: no bar, the work runs
 
@@ -24,7 +26,7 @@ __all__ = ["SequentialRun", "certify_sequential"]
 
 
 @dataclass(frozen=True)
-class SequentialRun:
+class SequentialRun(ReadOnlyArrays):
     """What ``certify_sequential`` measured and decided.
 
     ``result`` is the core ``mtest.SequentialResult`` (labels shaped like the model's
@@ -98,7 +100,7 @@ def certify_sequential(smoother, x: torch.Tensor, *, n0: int, tau: float, alpha:
     method : {'holm', 'bonferroni'}
         FWER procedure (k-FWER with ``'bonferroni'`` and ``k > 1``).
     k : int
-        k of k-FWER.
+        k of k-FWER; at most the number of components (k > N is refused).
     round_size : int, optional
         Samples per round (default: the smoother's batch size).
     futility : float or None

@@ -16,10 +16,11 @@ import numbers
 
 import numpy as np
 
-from ._stepwise import critical_values
+from ._stepwise import critical_values, special_sorted
 from .registry import Procedure, SpecialProcedure
 
-__all__ = ["check_axis", "to_families", "from_families", "adjusted_families", "thresholds"]
+__all__ = ["check_axis", "to_families", "from_families", "family_sizes", "family_namer",
+           "adjusted_families", "thresholds"]
 
 
 def check_axis(axis, ndim: int) -> int:
@@ -46,15 +47,23 @@ def from_families(rows: np.ndarray, shape: tuple, axis: int) -> np.ndarray:
     return np.moveaxis(rows.reshape(moved_shape), -1, axis)
 
 
-def _sizes(values: np.ndarray) -> np.ndarray:
-    """Tested hypotheses per family (NaN is not tested)."""
+def family_sizes(values: np.ndarray) -> np.ndarray:
+    """Tested hypotheses per family (NaN is not tested) of the (F, m) ``values``."""
     return values.shape[1] - np.count_nonzero(np.isnan(values), axis=1)
+
+
+def family_namer(family_shape: tuple, axis: int):
+    """``names(i)``: the i-th family (row of ``to_families``) in words, for errors."""
+    def name(i: int) -> str:
+        index = tuple(int(j) for j in np.unravel_index(i, family_shape)) if family_shape else ()
+        return f"at {index} (the 1-D slice along axis {axis})"
+    return name
 
 
 def adjusted_families(values: np.ndarray, proc: Procedure, k: int, alpha: float | None = None):
     """Adjusted p-values of every row of ``values`` (F, m), float64, NaN kept; and the sizes m_f."""
     n_families, width = values.shape
-    sizes = _sizes(values)
+    sizes = family_sizes(values)
     order = np.argsort(values, axis=1, kind="stable")  # NaN last in every row
     ordered = np.take_along_axis(values, order, axis=1).astype(np.float64, copy=False)
     out_sorted = np.full((n_families, width), np.nan)
@@ -65,8 +74,7 @@ def adjusted_families(values: np.ndarray, proc: Procedure, k: int, alpha: float 
         rows = np.flatnonzero(sizes == m)
         block = ordered[rows, :m]
         if isinstance(proc, SpecialProcedure):
-            args = (k, alpha) if proc.alpha_dependent else (k,)
-            adjusted = np.stack([proc.adjust_sorted(np.ascontiguousarray(row), *args) for row in block])
+            adjusted = np.stack([special_sorted(proc, np.ascontiguousarray(row), k, alpha) for row in block])
         elif proc.step == "single":
             adjusted = np.minimum(proc.raw(block, None, m, k), 1.0)
         else:

@@ -143,7 +143,9 @@ class DeferredResult(MultipleTestResult):
 
     @cached_property
     def pvalues_adjusted(self):
-        return self._source[0]()
+        from ._validation import freeze
+
+        return freeze(self._source[0]())  # an ndarray is made read-only, as every result's
 
 
 # ---------------------------------------------------------------------------------------------

@@ -260,7 +260,7 @@ def _refuse(proc):
 def run(x, alpha, method, k, nan_policy, log_p):
     """``mtest.reject`` on a Dask array: a result whose ``reject`` and adjusted values are lazy."""
     from ._logscale import scale_for
-    from .multitest import check_k_for
+    from .multitest import check_k_for, check_k_within
 
     scale = scale_for(log_p)
     proc = get_procedure(method)
@@ -269,6 +269,7 @@ def run(x, alpha, method, k, nan_policy, log_p):
     _refuse(proc)
     source = _Source(x, nan_policy, scale)
     m = source.m
+    check_k_within(k, m)
     r = drive(rejections(proc, m, k, alpha, scale), source.count, source.gather)
     thr = threshold(proc, r, m, k, alpha)
     thr = scale.le_bound(thr) if m else thr
@@ -284,13 +285,15 @@ def run(x, alpha, method, k, nan_policy, log_p):
 def adjusted(x, method, k, nan_policy, log_p):
     """``mtest.adjust`` on a Dask array: a lazy Dask array of the same shape and chunks."""
     from ._logscale import scale_for
-    from .multitest import check_k_for
+    from .multitest import check_k_for, check_k_within
 
     scale = scale_for(log_p)
     proc = get_procedure(method)
     k = check_k_for(proc, k)
     _refuse(proc)
-    return _adjusted(_Source(x, nan_policy, scale), proc, k)
+    source = _Source(x, nan_policy, scale)
+    check_k_within(k, source.m)
+    return _adjusted(source, proc, k)
 
 
 def _adjusted(source, proc, k: int, budget: int | None = None):

@@ -24,7 +24,8 @@ from ._stepwise import adjusted_flat, threshold
 from ._validation import first_bad, check_alpha, check_choice, check_nan_policy, show_value
 from .registry import SpecialProcedure, get_procedure
 
-__all__ = ["LOG_BASES", "LogScale", "scale_for", "as_log_pvalues", "run_scaled", "adjust_scaled"]
+__all__ = ["LOG_BASES", "LogScale", "scale_for", "as_log_pvalues", "run_scaled", "adjust_scaled",
+           "run_scaled_along", "adjust_scaled_along"]
 
 LOG_BASES = ("ln", "log10")
 _TINY = np.finfo(np.float64).tiny
@@ -83,6 +84,8 @@ class LogScale:
             slope = _slope(proc, None if ranks is None else np.asarray(ranks)[deep], m, k,
                            int(np.count_nonzero(deep)))
             out[deep] = self._log(slope) + v[deep]
+        if not proc.adjusted_below_p:  # exp then log can round one ulp below v: adjusted >= raw
+            np.maximum(out, v, out=out)
         return out
 
 
@@ -154,7 +157,7 @@ def _gather(flat, lo, hi):
 
 def run_scaled(pvalues, alpha, method, k, nan_policy, log_p):
     """``reject`` for log-scale input or a Dask array (the early branch of ``mtest.reject``)."""
-    from .multitest import check_k_for, wrap
+    from .multitest import check_k_for, check_k_within, wrap
 
     if type(pvalues).__module__.startswith("dask"):
         from ._dask import run as dask_run
@@ -166,12 +169,12 @@ def run_scaled(pvalues, alpha, method, k, nan_policy, log_p):
     k = check_k_for(proc, k)
     flat, shape, index, n_nan = as_log_pvalues(pvalues, nan_policy)
     m = flat.size - n_nan
+    check_k_within(k, m)
     guarantee = proc.guarantee(k, alpha)
     if isinstance(proc, SpecialProcedure):
         linear = _special_adjusted(flat, proc, k, n_nan, scale, alpha)
         mask = linear <= alpha
-        with np.errstate(divide="ignore"):
-            adjusted = scale._log(linear)
+        adjusted = _special_log(linear, flat, proc, scale)
         r = int(np.count_nonzero(mask))
         values = np.sort(flat)[:m]
         thr = threshold(proc, r, m, k, alpha,
@@ -199,9 +202,19 @@ def _special_adjusted(flat, proc, k, n_nan, scale, alpha=None):
     return adjusted_flat(p, proc, k, n_nan, alpha)  # alpha: the level-dependent two-stage FDR
 
 
+def _special_log(linear, flat, proc, scale):
+    """A special procedure's adjusted values in the log scale, not below the input's values (the
+    round trip through the linear scale can round one ulp below) unless below p by design."""
+    with np.errstate(divide="ignore"):
+        adjusted = scale._log(linear)
+    if not proc.adjusted_below_p:
+        np.maximum(adjusted, flat, out=adjusted)
+    return adjusted
+
+
 def adjust_scaled(pvalues, method, k, nan_policy, log_p, alpha=None):
     """``adjust`` for log-scale input or a Dask array (``alpha``: the level-dependent procedures)."""
-    from .multitest import check_k_for, wrap
+    from .multitest import check_k_for, check_k_within, wrap
 
     if type(pvalues).__module__.startswith("dask"):
         from ._dask import adjusted as dask_adjusted
@@ -211,7 +224,65 @@ def adjust_scaled(pvalues, method, k, nan_policy, log_p, alpha=None):
     proc = get_procedure(method)
     k = check_k_for(proc, k)
     flat, shape, index, n_nan = as_log_pvalues(pvalues, nan_policy)
+    check_k_within(k, flat.size - n_nan)
     if isinstance(proc, SpecialProcedure):
-        with np.errstate(divide="ignore"):
-            return wrap(scale._log(_special_adjusted(flat, proc, k, n_nan, scale, alpha)), shape, index)
+        linear = _special_adjusted(flat, proc, k, n_nan, scale, alpha)
+        return wrap(_special_log(linear, flat, proc, scale), shape, index)
     return wrap(in_memory_adjusted(flat, proc, k, n_nan, scale), shape, index)
+
+
+def _log_families(pvalues, method, k, nan_policy, log_p, axis):
+    """Validated log p-values as (F, m) families along ``axis`` (``mtest._axis``), k checked
+    against every family's size."""
+    from . import _axis
+    from .multitest import check_k_for, check_k_within
+
+    scale_for(log_p)
+    proc = get_procedure(method)
+    k = check_k_for(proc, k)
+    flat, shape, index, n_nan = as_log_pvalues(pvalues, nan_policy)
+    arr = flat.reshape(shape)
+    axis = _axis.check_axis(axis, arr.ndim)
+    rows = _axis.to_families(arr, axis)
+    family_shape = tuple(n for i, n in enumerate(shape) if i != axis)
+    check_k_within(k, _axis.family_sizes(rows), names=_axis.family_namer(family_shape, axis))
+    return proc, k, rows, shape, index, axis, family_shape
+
+
+def run_scaled_along(pvalues, alpha, method, k, nan_policy, log_p, axis):
+    """``reject(..., axis=, log_p=)``: each family run by ``run_scaled`` on its own, so every
+    family's rejections, threshold and adjusted values are bitwise those of one-family calls."""
+    from . import _axis
+    from .multitest import wrap
+
+    alpha = check_alpha(alpha)
+    proc, k, rows, shape, index, axis, family_shape = _log_families(pvalues, method, k, nan_policy,
+                                                                    log_p, axis)
+    results = [run_scaled(row, alpha, proc, k, nan_policy, log_p) for row in rows]
+    width = rows.shape[1]
+
+    def stacked(get, dtype):
+        out = np.empty((len(results), width), dtype=dtype)
+        for f, res in enumerate(results):
+            out[f] = get(res)
+        return np.ascontiguousarray(_axis.from_families(out, shape, axis))
+
+    thr = np.array([res.threshold for res in results], dtype=np.float64).reshape(family_shape)
+    r = np.array([res.n_rejected for res in results], dtype=np.int64).reshape(family_shape)
+    m = np.array([res.n_tests for res in results], dtype=np.int64).reshape(family_shape)
+    mask = wrap(stacked(lambda res: res.reject, bool), shape, index)
+    return DeferredResult(mask, thr, r, m, proc.name, alpha, k, proc.guarantee(k, alpha),
+                          (lambda: wrap(stacked(lambda res: res.pvalues_adjusted, np.float64), shape,
+                                        index),), axis)
+
+
+def adjust_scaled_along(pvalues, method, k, nan_policy, log_p, alpha, axis):
+    """``adjust(..., axis=, log_p=)``: ``adjust_scaled`` of each family, bitwise."""
+    from . import _axis
+    from .multitest import wrap
+
+    proc, k, rows, shape, index, axis, _ = _log_families(pvalues, method, k, nan_policy, log_p, axis)
+    out = np.empty(rows.shape, dtype=np.float64)
+    for f, row in enumerate(rows):
+        out[f] = adjust_scaled(row, proc, k, nan_policy, log_p, alpha)
+    return wrap(np.ascontiguousarray(_axis.from_families(out, shape, axis)), shape, index)

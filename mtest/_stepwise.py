@@ -23,7 +23,7 @@ from .registry import Procedure, SpecialProcedure
 
 __all__ = ["MAX_COUNTING_PASSES", "critical_values", "critical", "decide_sorted", "count_rejections",
            "band_thresholds", "banded_rejections",
-           "n_rejected", "threshold", "stepdown_cutoff", "adjusted_flat"]
+           "n_rejected", "threshold", "stepdown_cutoff", "special_sorted", "adjusted_flat"]
 
 #: counting passes of the rejection fast path before it sorts the undecided candidates
 MAX_COUNTING_PASSES = 8
@@ -353,6 +353,16 @@ def _adjusted_pass(flat, keys, index_bits, exact, proc, m, k, out):
         list(pool.map(lambda r: phase2(*r), carries))
 
 
+def special_sorted(proc: SpecialProcedure, values: np.ndarray, k: int, alpha: float | None) -> np.ndarray:
+    """A special procedure's adjusted values of ascending ``values``, not below them unless the
+    procedure's are below p by design (``adjusted_below_p``): the one place for every path."""
+    adjusted = (proc.adjust_sorted(values, k, alpha) if proc.alpha_dependent
+                else proc.adjust_sorted(values, k))
+    if proc.adjusted_below_p:
+        return adjusted
+    return np.maximum(adjusted, values)
+
+
 def adjusted_flat(flat: np.ndarray, proc: Procedure, k: int, n_nan: int,
                   alpha: float | None = None) -> np.ndarray:
     """Adjusted p-values in input order (float64), NaN where the input is NaN.
@@ -374,8 +384,7 @@ def adjusted_flat(flat: np.ndarray, proc: Procedure, k: int, n_nan: int,
     if special:
         # NaN sorts last; the order among ties cannot change any value
         values, order = sort_with_order(flat, n_nan)
-        out[order[:m]] = (proc.adjust_sorted(values[:m], k, alpha) if proc.alpha_dependent
-                          else proc.adjust_sorted(values[:m], k))
+        out[order[:m]] = special_sorted(proc, values[:m], k, alpha)
         out[order[m:]] = np.nan
         return out
     cut = stepdown_cutoff(flat, proc, m, k) if proc.step == "down" and m > 0 else None

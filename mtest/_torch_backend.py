@@ -161,6 +161,17 @@ class _Families:
         moved.append(moved.pop(self.axis))
         return torch.movedim(out.reshape(moved), -1, self.axis)
 
+    def check_k(self, k: int) -> None:
+        """The numpy path's refusal of k > m (``check_k_within``), per family with ``axis``."""
+        from ._axis import family_namer
+        from .multitest import check_k_within
+
+        if self.axis is None:
+            check_k_within(k, int(self.n_tests[0]) if self.n_tests.size else 0)
+        else:
+            family_shape = tuple(n for i, n in enumerate(self.shape) if i != self.axis)
+            check_k_within(k, self.n_tests, names=family_namer(family_shape, self.axis))
+
     def per_family(self, values):
         """(B,) → the input's shape without the family axis (0-d for ``axis=None``)."""
         if self.axis is None:
@@ -302,10 +313,12 @@ def _device_raw(torch, proc, values, ranks, n_tests: np.ndarray, k: int):
     m_col = torch.as_tensor(n_tests, device=values.device)[:, None]
     if proc.name in _PRODUCT_FORM:
         return values * _factor(torch, proc, ranks, n_tests, k)
-    if proc.name == "sidak":  # -expm1(m log1p(-p))
-        return -torch.expm1(m_col.to(torch.float64) * torch.log1p(-values))
-    if proc.name == "holm-sidak":  # -expm1((m - i + 1) log1p(-p))
-        return -torch.expm1((m_col - ranks + 1).to(torch.float64) * torch.log1p(-values))
+    # Šidák's transforms can round an ulp below p: raised to p as numpy's (registry.NotBelowP)
+    if proc.name == "sidak":  # max(-expm1(m log1p(-p)), p)
+        return torch.maximum(-torch.expm1(m_col.to(torch.float64) * torch.log1p(-values)), values)
+    if proc.name == "holm-sidak":  # max(-expm1((m - i + 1) log1p(-p)), p)
+        return torch.maximum(-torch.expm1((m_col - ranks + 1).to(torch.float64) * torch.log1p(-values)),
+                             values)
     if proc.name == "fdr_gbs":  # (m + 1.0 - i) / i * p / (1 - p), numpy's order of operations
         f64 = torch.float64
         return (m_col + 1 - ranks).to(f64) / ranks.to(f64) * values / (1.0 - values)
@@ -476,6 +489,7 @@ def reject_torch(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int =
     alpha = check_alpha(alpha)
     k = _check_k(proc, k)
     families = _families(pvalues, nan_policy, axis)
+    families.check_k(k)
     rows, m = families.rows, families.n_tests
     device = families.device
     guarantee = proc.guarantee(k, alpha)
@@ -571,4 +585,5 @@ def adjust_torch(pvalues, method: str = "holm", *, k: int = 1, axis: int | None 
     if getattr(proc, "alpha_dependent", False) and alpha is None:
         adjusted_flat(np.zeros(0), proc, k, 0, None)  # the numpy path's error: pass alpha
     families = _families(pvalues, nan_policy, axis)
+    families.check_k(k)
     return families.restore(_adjusted_rows(families, proc, k, alpha))

@@ -6,6 +6,7 @@ traceback knows what to fix without opening the source (scipy ``_iv_*`` style).
 from __future__ import annotations
 
 import numbers
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,8 @@ import numpy as np
 from . import _kernels
 
 __all__ = [
+    "freeze",
+    "ReadOnlyArrays",
     "show_value",
     "first_bad",
     "as_pvalues",
@@ -306,3 +309,28 @@ def as_label_array(name: str, value: Any) -> np.ndarray:
                 raise ValueError(f"{name} must hold class labels >= 0; got {arr.reshape(-1)[i]} at flat index {i} "
                                  "(-1 = ABSTAIN marks abstentions in results, never in a guess)")
     return arr.astype(label_dtype(arr.dtype), copy=False)
+
+
+def freeze(value):
+    """Make ``value`` read-only in place where it is an ndarray (or a tuple, list or dict of
+    them); return it. Results never change after they are returned (users call ``.copy()``)."""
+    if isinstance(value, np.ndarray):
+        if value.flags.writeable:
+            value.flags.writeable = False
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            freeze(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            freeze(item)
+    return value
+
+
+class ReadOnlyArrays:
+    """Mixin of the public result dataclasses: every public ndarray field is made read-only when
+    the result is built (nested results freeze their own). Private fields are left alone."""
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            if not f.name.startswith("_"):
+                freeze(getattr(self, f.name))

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from ._validation import ReadOnlyArrays
 from scipy.special import betainc, betaincc, betainccinv, betaincinv
 from scipy.stats import binom
 
@@ -271,7 +273,7 @@ def _search(n, p, sign, target, lo, hi):
 
 
 @dataclass(frozen=True)
-class ConfidenceInterval:
+class ConfidenceInterval(ReadOnlyArrays):
     """Bounds of a confidence interval (arrays of the inputs' broadcast shape).
 
     Attributes
@@ -396,7 +398,7 @@ def _bisect_tail(fun, a, b, tail: float, upper: bool) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class BinomTestResult:
+class BinomTestResult(ReadOnlyArrays):
     """One exact binomial test (scipy ``BinomTestResult`` style).
 
     Attributes

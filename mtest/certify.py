@@ -22,12 +22,14 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
+
+from ._validation import ReadOnlyArrays
 from scipy.special import ndtri
 
 from . import _repr
 from ._stepwise import critical
 from .binomial import binom_pvalue, clopper_pearson, table_and_index
-from .multitest import MultipleTestResult, check_k_for
+from .multitest import MultipleTestResult, check_k_for, check_k_within
 from .registry import PROCEDURES, Guarantee, Procedure, StepwiseProcedure, get_procedure
 from .tables import reject_table
 from ._validation import (as_int_array, as_label_array, check_alpha, check_choice, check_positive,
@@ -312,7 +314,7 @@ def check_guess_count(guess, count, n: int):
 
 
 @dataclass(frozen=True)
-class GuessCount:
+class GuessCount(ReadOnlyArrays):
     """Per-component guessed class (argmax of the n0 guessing counts), its count among the n
     counting samples, and n.
 
@@ -386,7 +388,7 @@ def guess_and_count(counts0, counts) -> GuessCount:
 # --- SEGCERTIFY ----------------------------------------------------------------------------------------
 
 @dataclass(frozen=True, repr=False)
-class SegCertifyResult:
+class SegCertifyResult(ReadOnlyArrays):
     """Outcome of ``segcertify``.
 
     Attributes
@@ -487,7 +489,8 @@ def segcertify(guess, count, *, n: int, tau: float, alpha: float, method: str | 
         ``error_rate='fdr'``: an FDR procedure valid under arbitrary dependence, 'fdr_by'
         (default). Others raise ``ValueError``.
     k : int
-        k of k-FWER methods.
+        k of k-FWER methods; at most the number of components N (k > N is refused: there
+        cannot be k false certifications among fewer than k components).
     sigma : float, optional
         Gaussian noise level: radius = sigma * Phi^-1(tau).
     radius : callable, optional
@@ -532,6 +535,7 @@ def segcertify(guess, count, *, n: int, tau: float, alpha: float, method: str | 
     guess, count = check_guess_count(guess, count, n)
     if count.size == 0:
         raise ValueError("count must hold at least one component; got an empty array")
+    check_k_within(k, count.size, " (components)")
     _warn_if_nothing_certifiable(proc, float(binom_pvalue(n, n, tau, "greater")), n, tau, alpha, k,
                                  count.size)
     # n + 1 tabulated p-values when the components are many, else those of the distinct counts
@@ -587,7 +591,7 @@ def segcertify_counts(counts0, counts, *, tau: float, alpha: float, method: str 
         A FWER (or k-FWER) procedure valid under arbitrary dependence (default ``'holm'``); with
         ``error_rate='fdr'``, ``'fdr_by'`` (the default then).
     k : int
-        k of k-FWER.
+        k of k-FWER; at most the number of components (as in ``segcertify``).
     sigma : float, optional
         Gaussian noise level: radius sigma * Phi^-1(p) (``GaussianL2``). Not with ``radius``.
     radius : callable, optional
@@ -621,7 +625,7 @@ def segcertify_counts(counts0, counts, *, tau: float, alpha: float, method: str 
 # --- Cohen et al.: CERTIFY and PREDICT -----------------------------------------------------------------
 
 @dataclass(frozen=True)
-class CertifyResult:
+class CertifyResult(ReadOnlyArrays):
     """Cohen CERTIFY per component: ``labels`` (guess or ABSTAIN), the Clopper–Pearson lower bound
     ``p_lower`` of p_A at confidence 1 - alpha, and ``radius`` (NaN where abstained).
 
@@ -702,7 +706,7 @@ def cohen_certify(guess, count, *, n: int, alpha: float, sigma: float | None = N
 
 
 @dataclass(frozen=True)
-class PredictResult:
+class PredictResult(ReadOnlyArrays):
     """Cohen PREDICT per component: ``labels`` (top class or ABSTAIN) and the two-sided
     binomial ``pvalues`` of the top-two test.
 
@@ -784,7 +788,7 @@ def cohen_predict(counts, *, alpha: float) -> PredictResult:
 # --- the naive segmentation baselines (§4) --------------------------------------------------------------
 
 @dataclass(frozen=True)
-class IndivClassResult:
+class IndivClassResult(ReadOnlyArrays):
     """INDIVCLASS: all components certified (``certified``) or the whole output abstains.
 
     Attributes
@@ -867,7 +871,7 @@ def indiv_class(guess, count, *, n: int, alpha: float, sigma: float | None = Non
 
 
 @dataclass(frozen=True)
-class JointClassResult:
+class JointClassResult(ReadOnlyArrays):
     """JOINTCLASS: the guessed output vector or full abstention, with its vector-match count.
 
     Attributes

@@ -211,8 +211,9 @@ def multipletests(pvals, alpha=0.05, method="hs", maxiter=1, is_sorted=False, re
         rejected = corrected <= alpha
     else:
         result = _reject(values, alpha, name)
-        rejected = np.asarray(result.reject)
-        corrected = np.asarray(result.pvalues_adjusted, dtype=np.float64)
+        # statsmodels returns arrays of its own: writeable copies of the read-only result's
+        rejected = np.array(result.reject)
+        corrected = np.array(result.pvalues_adjusted, dtype=np.float64)
     if returnsorted and not is_sorted:
         order = np.argsort(values, kind="stable")
         rejected, corrected = rejected[order], corrected[order]

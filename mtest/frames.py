@@ -13,7 +13,7 @@ import numbers
 import numpy as np
 
 from . import _kernels
-from .multitest import check_k_for, run
+from .multitest import check_k_for, check_k_within, run
 from .registry import SpecialProcedure, get_procedure
 from ._validation import check_alpha, check_nan_policy
 
@@ -106,15 +106,28 @@ def group_codes(df, keys):
     return grouped.ngroup().to_numpy(dtype=np.int64), int(grouped.ngroups)
 
 
-def adjust_groups(p, codes, n_groups, proc, alpha, k):
+def _first_row(codes, g: int) -> int:
+    """The first row of family ``g`` (for errors)."""
+    return int(np.flatnonzero(codes == g)[0])
+
+
+def adjust_groups(p, codes, n_groups, proc, alpha, k, names=None):
     """(adjusted p-values, rejections) of float64 ``p`` (NaN: untested) in families ``codes``.
 
     Bitwise equal to ``mtest.reject(p[family], alpha, proc, k=k, nan_policy='omit')`` and its
-    ``pvalues_adjusted`` for every family.
+    ``pvalues_adjusted`` for every family. ``k`` larger than a family's size is refused
+    (``check_k_within``), naming the family by ``names(g)`` (default: the first row of it).
     """
+    if n_groups > 1 and k > 1:
+        tested = codes[~np.isnan(p)]
+        if names is None:
+            def names(g):
+                return f"(the one of row {_first_row(codes, g)})"
+        check_k_within(k, np.bincount(tested, minlength=n_groups), names=names)
     if n_groups <= 1:
         res = run(p, alpha, proc, k, "omit")
-        return np.asarray(res.pvalues_adjusted, dtype=np.float64), np.asarray(res.reject, dtype=bool)
+        # the caller's columns: writeable arrays of their own, not the read-only result's
+        return np.array(res.pvalues_adjusted, dtype=np.float64), np.array(res.reject, dtype=bool)
     adjusted = np.empty(p.size, dtype=np.float64)
     reject = np.zeros(p.size, dtype=bool)
     nan = np.isnan(p)
@@ -183,7 +196,8 @@ def adjust_frame(df, column: str = "p", method: str = "holm", *, alpha: float = 
         The p-value column: a numeric dtype (nullable ones too; missing values count as NaN) or
         an object column of real numbers such as ``decimal.Decimal``.
     method, alpha, k, nan_policy
-        As in ``mtest.reject``.
+        As in ``mtest.reject``; k larger than a family's number of tested p-values is refused,
+        naming the family.
     by : str or list of str, optional
         Grouping column(s).
     adjusted_column, reject_column : str
@@ -231,7 +245,9 @@ def adjust_frame(df, column: str = "p", method: str = "holm", *, alpha: float = 
     nan_policy = check_nan_policy(nan_policy)
     p = _pvalue_array(values, column, nan_policy)
     codes, n_groups = group_codes(df, keys)
-    adjusted, reject = adjust_groups(p, codes, n_groups, proc, alpha, k)
+    adjusted, reject = adjust_groups(
+        p, codes, n_groups, proc, alpha, k,
+        names=lambda g: repr(dict(zip(keys, df[keys].iloc[_first_row(codes, g)].tolist()))))
     out = df.copy()
     out[adjusted_column] = adjusted
     out[reject_column] = reject

@@ -27,10 +27,13 @@ from typing import Callable
 
 import numpy as np
 
+from ._validation import ReadOnlyArrays, freeze
+
 from . import _repr
 from .binomial import pvalue_table as _binom_table
 from .certify import ABSTAIN, apply_radius, radius_function
 from .radius_map import familywise_method, nested_step_down
+from .multitest import check_k_within
 from .registry import Guarantee
 from ._validation import as_int_array, check_alpha, check_choice, check_probability
 
@@ -39,7 +42,7 @@ __all__ = ["Hierarchy", "HierarchyCertifyResult", "CIGResult", "hierarchical_seg
 
 
 @dataclass(frozen=True)
-class Hierarchy:
+class Hierarchy(ReadOnlyArrays):
     """A class tree: nodes ``0 .. n_leaves - 1`` are the model's classes, the rest are groups.
 
     Build it with ``from_groups``. ``parent[v]`` is the parent node of v (-1 for the root).
@@ -121,7 +124,7 @@ class Hierarchy:
         m = np.zeros((len(self.names), self.n_leaves), dtype=bool)
         for leaf in range(self.n_leaves):
             m[self.chain(leaf), leaf] = True
-        return m
+        return freeze(m)  # read-only, as every array a public class exposes
 
     def leaf_count(self, node: int) -> int:
         """|leaves(node)| (1 for a leaf)."""
@@ -164,7 +167,7 @@ DEMO_IMAGE_HIERARCHY = Hierarchy.from_groups(("background", "disk", "square", "t
 
 
 @dataclass(frozen=True, repr=False)
-class HierarchyCertifyResult:
+class HierarchyCertifyResult(ReadOnlyArrays):
     """Outcome of ``hierarchical_segcertify``.
 
     Attributes
@@ -302,6 +305,7 @@ def hierarchical_segcertify(counts0, counts, hierarchy: Hierarchy, *, tau: float
         select = check_probability("select", select, low=0.0, high=1.0, low_open=True)
     fn = radius_function(sigma, radius)
     c0, c, n, shape = _iv_counts(counts0, counts, hierarchy)
+    check_k_within(k, c0.shape[0], " (components)")
     member = hierarchy.membership.astype(np.int64)
     chains = hierarchy.chain_table()                       # (C, L)
     guess = c0.argmax(axis=1)
@@ -330,7 +334,7 @@ def hierarchical_segcertify(counts0, counts, hierarchy: Hierarchy, *, tau: float
 
 
 @dataclass(frozen=True)
-class CIGResult:
+class CIGResult(ReadOnlyArrays):
     """Certified information gain: ``cig`` (pixel average), ``ccig`` (class average over the
     classes present), ``per_class`` (NaN for absent classes), ``certified_rate`` (certified and
     correct, over non-ignored components) and ``abstain_rate``.

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import _axis, _kernels, _torch_backend, procedures as _procedures  # noqa: F401  (registers the built-ins)
 from ._stepwise import adjusted_flat, band_thresholds, banded_rejections, threshold
-from ._validation import as_pvalues, check_alpha, check_k, fingerprint_of, read_pvalues
+from ._validation import ReadOnlyArrays, as_pvalues, check_alpha, check_k, fingerprint_of, freeze, read_pvalues
 from .registry import PROCEDURES, Guarantee, SpecialProcedure, get_procedure
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "benjamini_krieger_yekutieli",
     "gavrilov_benjamini_sarkar",
     "check_k_for",
+    "check_k_within",
     "decide",
     "run",
     "wrap",
@@ -51,8 +52,11 @@ __all__ = [
 
 
 @dataclass(frozen=True, repr=False)
-class MultipleTestResult:
+class MultipleTestResult(ReadOnlyArrays):
     """Outcome of a multiple-testing procedure.
+
+    Every array of a result (``reject``, ``pvalues_adjusted``, the per-family arrays with
+    ``axis``) is read-only and no view of the input: call ``.copy()`` to edit one.
 
     Attributes
     ----------
@@ -80,7 +84,9 @@ class MultipleTestResult:
         ``reject == (pvalues_adjusted <= alpha)`` holds exactly. The result never changes after
         it is returned: it keeps a private copy of an input below 65 536 values; for a larger
         input that is not copied, it keeps a 64-bit fingerprint of the values and refuses
-        (``RuntimeError``) to compute adjusted values from an input modified since.
+        (``RuntimeError``) to compute adjusted values from an input modified since. Never below
+        the raw values (same scale), except for the adaptive FDR procedures
+        (``Procedure.adjusted_below_p``).
     """
 
     reject: Any
@@ -105,7 +111,7 @@ class MultipleTestResult:
                 "read pvalues_adjusted before modifying the array")
         # the procedure object itself: an unregistered one may share a registered one's name
         adjusted = adjusted_flat(flat, proc, self.k, n_nan, self.alpha)
-        return wrap(adjusted, shape, index)
+        return wrap(freeze(adjusted), shape, index)
 
     def __repr__(self) -> str:
         k = f", k={self.k}" if self.k != 1 else ""
@@ -152,6 +158,34 @@ def check_k_for(proc: Procedure, k: Any) -> int:
     return k
 
 
+def check_k_within(k: int, m, what: str = "", names=None) -> None:
+    """Refuse ``k > m`` (k >= 2): with fewer than k tested hypotheses there cannot be k false
+    rejections, so k-FWER control is vacuous, almost surely a mistake (and the k-FWER adjusted
+    values (m/k) p would fall below the p-values).
+
+    ``m`` is one family's size or an array of sizes (one per family); ``what`` names the
+    hypotheses (e.g. ``' (components)'``) and ``names(i)`` the i-th family of an array of sizes.
+    k = 1 with m = 0 (nothing tested) is allowed, as everywhere.
+    """
+    if k < 2:
+        return
+    sizes = np.asarray(m)
+    over = np.flatnonzero(sizes.reshape(-1) < k)
+    if over.size == 0:
+        return
+    i = int(over[0])
+    size = int(sizes.reshape(-1)[i])
+    where = ""
+    if sizes.ndim:
+        where = f" of family {names(i) if names is not None else i}"
+        if over.size > 1:
+            where += f" (and {over.size - 1} more famil{'y' if over.size == 2 else 'ies'})"
+    raise ValueError(
+        f"k ({k}) exceeds the number of tested hypotheses{what} m ({size}){where}: with k > m "
+        f"there cannot be k false rejections, so k-FWER control is vacuous; use k <= m (k=1 is "
+        f"the FWER)")
+
+
 def representable_thresholds(thr, dtype) -> np.ndarray:
     """``representable_threshold`` of every element of a float64 array (NaN kept)."""
     thr = np.asarray(thr, dtype=np.float64)
@@ -170,18 +204,19 @@ def _run_along(pvalues, alpha, proc, k, nan_policy, axis) -> MultipleTestResult:
     arr = v.flat.reshape(v.shape)
     axis = _axis.check_axis(axis, arr.ndim)
     rows = _axis.to_families(arr, axis)
+    family_shape = tuple(n for i, n in enumerate(arr.shape) if i != axis)
+    check_k_within(k, _axis.family_sizes(rows), names=_axis.family_namer(family_shape, axis))
     adjusted, sizes, ordered = _axis.adjusted_families(rows, proc, k, alpha)
     mask = adjusted <= alpha
     r = np.count_nonzero(mask, axis=1)
     thr = representable_thresholds(_axis.thresholds(proc, r, sizes, ordered, k, alpha), v.dtype)
-    family_shape = tuple(n for i, n in enumerate(arr.shape) if i != axis)
     result = MultipleTestResult(
         wrap(_axis.from_families(mask, arr.shape, axis), v.shape, v.index),
         thr.reshape(family_shape), r.reshape(family_shape), sizes.reshape(family_shape),
         proc.name, alpha, k, proc.guarantee(k, alpha), (), axis)
     object.__setattr__(result, "pvalues_adjusted",
-                       wrap(np.ascontiguousarray(_axis.from_families(adjusted, arr.shape, axis)), v.shape,
-                            v.index))
+                       wrap(freeze(np.ascontiguousarray(_axis.from_families(adjusted, arr.shape, axis))),
+                            v.shape, v.index))
     return result
 
 
@@ -189,8 +224,10 @@ def run(pvalues, alpha, method, k, nan_policy, axis=None, log_p=None) -> Multipl
     """Validate, decide and wrap: the common body of every public procedure function."""
     if log_p is not None or type(pvalues).__module__.startswith("dask"):  # docs/scale.md
         if axis is not None:
-            raise ValueError(f"axis ({axis!r}) is not supported with log_p or Dask arrays; give "
-                             "one family (axis=None) or adjust each family on its own")
+            if type(pvalues).__module__.startswith("dask"):
+                raise ValueError(f"axis ({axis!r}) is not supported for Dask arrays; give one "
+                                 "family (axis=None) or adjust each family on its own")
+            return _scaled().run_scaled_along(pvalues, alpha, method, k, nan_policy, log_p, axis)
         return _scaled().run_scaled(pvalues, alpha, method, k, nan_policy, log_p)
     proc = get_procedure(method)
     alpha = check_alpha(alpha)
@@ -206,6 +243,7 @@ def run(pvalues, alpha, method, k, nan_policy, axis=None, log_p=None) -> Multipl
     if v.fingerprint is None and flat.flags.writeable:
         flat.flags.writeable = False  # private: nothing may change it through a result
     m = flat.size - n_nan
+    check_k_within(k, m)
     guarantee = proc.guarantee(k, alpha)
     if special:
         adjusted = adjusted_flat(flat, proc, k, n_nan, alpha)
@@ -216,7 +254,7 @@ def run(pvalues, alpha, method, k, nan_policy, axis=None, log_p=None) -> Multipl
         thr = representable_threshold(thr, v.dtype)
         result = MultipleTestResult(wrap(mask, shape, index), thr, r, m, proc.name, alpha, k,
                                     guarantee, (flat, shape, index, n_nan, None, proc))
-        object.__setattr__(result, "pvalues_adjusted", wrap(adjusted, shape, index))
+        object.__setattr__(result, "pvalues_adjusted", wrap(freeze(adjusted), shape, index))
         return result
     r, mask = banded_rejections(flat, v.band, proc, m, k, alpha)  # the mask in the codes' bytes
     thr = representable_threshold(threshold(proc, r, m, k, alpha), v.dtype)
@@ -251,7 +289,9 @@ def reject(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int = 1, ax
     method : str
         A name or alias from ``PROCEDURES`` (e.g. ``'holm'``, ``'bonferroni'``, ``'lr'``).
     k : int
-        k of k-FWER (control P(k or more false rejections)); only for k-FWER procedures.
+        k of k-FWER (control P(k or more false rejections)); only for k-FWER procedures;
+        at most the number m of tested hypotheses (per family with ``axis``): with k > m
+        there cannot be k false rejections, so k > m is refused (``ValueError``).
     axis : int or None
         ``None`` (default): the whole input is one family (a segmentation map is one family).
         An int: the 1-D slices along that axis are separate families (scipy's
@@ -261,7 +301,8 @@ def reject(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int = 1, ax
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
         The input holds ln p or log10 p (<= 0; -inf is p = 0): exact far below 1e-308; the
-        threshold and adjusted values come back in the same scale (docs/scale.md).
+        threshold and adjusted values come back in the same scale (docs/scale.md). Combines
+        with ``axis``: each family's results are bitwise those of the family on its own.
 
     Returns
     -------
@@ -332,14 +373,16 @@ def bonferroni(pvalues, alpha: float = 0.05, *, k: int = 1, axis: int | None = N
     alpha : float
         Level in (0, 1).
     k : int
-        k-FWER: controls P(k or more false rejections); ``k = 1`` is the FWER.
+        k-FWER: controls P(k or more false rejections); ``k = 1`` is the FWER; k is
+        at most the number m of tested hypotheses (per family with ``axis``): with k > m
+        there cannot be k false rejections, so k > m is refused (``ValueError``).
     axis : int or None
         ``None``: one family; an int: families along that axis (see ``reject``).
     nan_policy : {'raise', 'omit'}
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
         The input holds ln p or log10 p; thresholds and adjusted values in the same scale
-        (docs/scale.md).
+        (docs/scale.md). Combines with ``axis`` (each family bitwise as on its own).
 
     Returns
     -------
@@ -387,7 +430,7 @@ def holm(pvalues, alpha: float = 0.05, *, axis: int | None = None, nan_policy: s
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
         The input holds ln p or log10 p; thresholds and adjusted values in the same scale
-        (docs/scale.md).
+        (docs/scale.md). Combines with ``axis`` (each family bitwise as on its own).
 
     Returns
     -------
@@ -432,14 +475,16 @@ def lehmann_romano(pvalues, alpha: float = 0.05, *, k: int, axis: int | None = N
     alpha : float
         Level in (0, 1).
     k : int
-        At least 1 (keyword-only, required): P(k or more false rejections) <= alpha.
+        At least 1 (keyword-only, required): P(k or more false rejections) <= alpha; k is
+        at most the number m of tested hypotheses (per family with ``axis``): with k > m
+        there cannot be k false rejections, so k > m is refused (``ValueError``).
     axis : int or None
         ``None``: one family; an int: families along that axis (see ``reject``).
     nan_policy : {'raise', 'omit'}
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
         The input holds ln p or log10 p; thresholds and adjusted values in the same scale
-        (docs/scale.md).
+        (docs/scale.md). Combines with ``axis`` (each family bitwise as on its own).
 
     Returns
     -------
@@ -497,7 +542,7 @@ def sidak(pvalues, alpha: float = 0.05, *, axis: int | None = None, nan_policy: 
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
         The input holds ln p or log10 p; thresholds and adjusted values in the same scale
-        (docs/scale.md).
+        (docs/scale.md). Combines with ``axis`` (each family bitwise as on its own).
 
     Returns
     -------
@@ -548,7 +593,7 @@ def holm_sidak(pvalues, alpha: float = 0.05, *, axis: int | None = None, nan_pol
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
         The input holds ln p or log10 p; thresholds and adjusted values in the same scale
-        (docs/scale.md).
+        (docs/scale.md). Combines with ``axis`` (each family bitwise as on its own).
 
     Returns
     -------
@@ -597,7 +642,7 @@ def hochberg(pvalues, alpha: float = 0.05, *, axis: int | None = None, nan_polic
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
         The input holds ln p or log10 p; thresholds and adjusted values in the same scale
-        (docs/scale.md).
+        (docs/scale.md). Combines with ``axis`` (each family bitwise as on its own).
 
     Returns
     -------
@@ -646,7 +691,7 @@ def hommel(pvalues, alpha: float = 0.05, *, axis: int | None = None, nan_policy:
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
         The input holds ln p or log10 p; thresholds and adjusted values in the same scale
-        (docs/scale.md).
+        (docs/scale.md). Combines with ``axis`` (each family bitwise as on its own).
 
     Returns
     -------
@@ -700,7 +745,7 @@ def benjamini_hochberg(pvalues, alpha: float = 0.05, *, axis: int | None = None,
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
         The input holds ln p or log10 p; thresholds and adjusted values in the same scale
-        (docs/scale.md).
+        (docs/scale.md). Combines with ``axis`` (each family bitwise as on its own).
 
     Returns
     -------
@@ -750,7 +795,7 @@ def benjamini_yekutieli(pvalues, alpha: float = 0.05, *, axis: int | None = None
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
         The input holds ln p or log10 p; thresholds and adjusted values in the same scale
-        (docs/scale.md).
+        (docs/scale.md). Combines with ``axis`` (each family bitwise as on its own).
 
     Returns
     -------
@@ -802,7 +847,7 @@ def benjamini_krieger_yekutieli(pvalues, alpha: float = 0.05, *, axis: int | Non
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
         The input holds ln p or log10 p; thresholds and adjusted values in the same scale
-        (docs/scale.md).
+        (docs/scale.md). Combines with ``axis`` (each family bitwise as on its own).
 
     Returns
     -------
@@ -851,7 +896,7 @@ def gavrilov_benjamini_sarkar(pvalues, alpha: float = 0.05, *, axis: int | None 
         ``'omit'``: NaN is not tested, not counted, never rejected (R semantics).
     log_p : {None, 'ln', 'log10'}
         The input holds ln p or log10 p; thresholds and adjusted values in the same scale
-        (docs/scale.md).
+        (docs/scale.md). Combines with ``axis`` (each family bitwise as on its own).
 
     Returns
     -------
@@ -898,14 +943,15 @@ def adjust(pvalues, method: str = "holm", *, alpha: float | None = None, k: int 
     alpha : float, optional
         Level in (0, 1); only for the level-dependent two-stage procedures.
     k : int
-        k of k-FWER procedures.
+        k of k-FWER procedures; at most the number m of tested hypotheses (per family with ``axis``): with k > m
+        there cannot be k false rejections, so k > m is refused (``ValueError``).
     axis : int or None
         ``None``: one family; an int: families along that axis (see ``reject``).
     nan_policy : {'raise', 'omit'}
         ``'omit'``: NaN is not tested, not counted, and stays NaN (R semantics).
     log_p : {None, 'ln', 'log10'}
         The input holds ln p or log10 p; thresholds and adjusted values in the same scale
-        (docs/scale.md).
+        (docs/scale.md). Combines with ``axis`` (each family bitwise as on its own).
 
     Returns
     -------
@@ -938,10 +984,13 @@ def adjust(pvalues, method: str = "holm", *, alpha: float | None = None, k: int 
         return _torch_backend.adjust_torch(pvalues, method, k=k, axis=axis, nan_policy=nan_policy,
                                            alpha=alpha)
     if log_p is not None or type(pvalues).__module__.startswith("dask"):
+        alpha = None if alpha is None else check_alpha(alpha)
         if axis is not None:
-            raise ValueError(f"axis ({axis!r}) is not supported with log_p or Dask arrays")
-        return _scaled().adjust_scaled(pvalues, method, k, nan_policy, log_p,
-                                       None if alpha is None else check_alpha(alpha))
+            if type(pvalues).__module__.startswith("dask"):
+                raise ValueError(f"axis ({axis!r}) is not supported for Dask arrays; give one "
+                                 "family (axis=None) or adjust each family on its own")
+            return _scaled().adjust_scaled_along(pvalues, method, k, nan_policy, log_p, alpha, axis)
+        return _scaled().adjust_scaled(pvalues, method, k, nan_policy, log_p, alpha)
     proc = get_procedure(method)
     k = check_k_for(proc, k)
     alpha = None if alpha is None else check_alpha(alpha)
@@ -951,7 +1000,11 @@ def adjust(pvalues, method: str = "holm", *, alpha: float | None = None, k: int 
         axis = _axis.check_axis(axis, arr.ndim)
         if getattr(proc, "alpha_dependent", False) and alpha is None:
             adjusted_flat(v.flat[:0], proc, k, 0, None)  # the engine's error for a missing alpha
-        adjusted, _, _ = _axis.adjusted_families(_axis.to_families(arr, axis), proc, k, alpha)
+        rows = _axis.to_families(arr, axis)
+        family_shape = tuple(n for i, n in enumerate(arr.shape) if i != axis)
+        check_k_within(k, _axis.family_sizes(rows), names=_axis.family_namer(family_shape, axis))
+        adjusted, _, _ = _axis.adjusted_families(rows, proc, k, alpha)
         return wrap(np.ascontiguousarray(_axis.from_families(adjusted, arr.shape, axis)), v.shape, v.index)
     flat, shape, index, n_nan = as_pvalues(pvalues, nan_policy)
+    check_k_within(k, flat.size - n_nan)
     return wrap(adjusted_flat(flat, proc, k, n_nan, alpha), shape, index)

@@ -42,7 +42,7 @@ from . import _kernels, _repr
 from ._counting import (N_BUCKETS, bucket_of, finish, head_bound, ordered_key, plan_ranges,
                         rejections, segment_adjusted, step_table, stepdown_cutoff, table_lookup)
 from ._stepwise import threshold as _threshold
-from ._validation import check_alpha, check_nan_policy, check_positive_int
+from ._validation import ReadOnlyArrays, check_alpha, check_nan_policy, check_positive_int
 from .registry import SpecialProcedure, get_procedure
 
 __all__ = ["FilesResult", "FamilySummary", "adjust_files"]
@@ -52,7 +52,7 @@ _NA_TEXT = {"", "NA", "NaN", "nan", "NULL", "null", "None"}
 
 
 @dataclass(frozen=True)
-class FamilySummary:
+class FamilySummary(ReadOnlyArrays):
     """One family's outcome: its key (``()`` for the whole set, the ``by`` values, or the file).
 
     Attributes
@@ -74,7 +74,7 @@ class FamilySummary:
 
 
 @dataclass(frozen=True)
-class FilesResult:
+class FilesResult(ReadOnlyArrays):
     """Outcome of ``adjust_files``.
 
     Attributes
@@ -866,7 +866,8 @@ def adjust_files(source, output_dir, *, column: str = "p", method: str = "holm",
         The p-value column (ln p or log10 p with ``log_p``).
     method, alpha, k, nan_policy
         As in ``mtest.reject``. Hommel's procedure is refused (it is not a per-rank
-        transform and needs every value at once).
+        transform and needs every value at once). k larger than a family's number of tested
+        p-values is refused after the first read, naming the family, before anything is written.
     by : str or list of str, optional
         Columns whose values define the families (e.g. ``"phenotype"``); all files together.
     per_file : bool
@@ -907,7 +908,7 @@ def adjust_files(source, output_dir, *, column: str = "p", method: str = "holm",
     1  2:1  2.000000e-08  8.000000e-08    True
     """
     from ._logscale import scale_for
-    from .multitest import check_k_for
+    from .multitest import check_k_for, check_k_within
 
     scale = scale_for(log_p)
     proc = get_procedure(method)
@@ -951,6 +952,8 @@ def adjust_files(source, output_dir, *, column: str = "p", method: str = "holm",
             job.scan(nan_policy, with_histogram=proc.step != "single")
             g = families.size
             m = [int(x) for x in job.m]
+            check_k_within(k, m[0] if families.keys == [()] else np.asarray(m, dtype=np.int64),
+                           names=lambda f: repr(families.keys[f]))
             r = job.drive_all([rejections(proc, m[f], k, alpha, scale) for f in range(g)],
                               "count")
             thresholds = np.full(g, np.nan)

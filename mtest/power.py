@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+
+from ._validation import ReadOnlyArrays
 from scipy.special import ndtri
 from scipy.stats import binom
 
@@ -283,7 +285,7 @@ def plot_study(df, spec: StudySpec, path):
 # --- sample-size planner --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class PlanResult:
+class PlanResult(ReadOnlyArrays):
     """Outcome of ``plan_samples``: the smallest ``n`` whose expected certified rate reaches
     ``target_rate``, that rate, the critical count at ``n`` and whether the rate is exact
     (Bonferroni) or a guaranteed lower bound (Holm).

@@ -155,6 +155,7 @@ register(InflatedLevelProcedure(
     dependence="independent",
     adjust_sorted=_tsbh_adjust_sorted,
     alpha_dependent=True,
+    adjusted_below_p=True,  # BH's values scaled by m0/m < 1
     level_bound=lambda alpha: alpha / (1.0 - alpha),
     bound_text="alpha/(1 - alpha)",
     formula="as `fdr_tsbky` with α in both stages",
@@ -168,6 +169,7 @@ register(SpecialProcedure(
     dependence="independent",
     adjust_sorted=_tsbky_adjust_sorted,
     alpha_dependent=True,
+    adjusted_below_p=True,  # BH's values scaled by m0/m < 1
     formula="BH at α/(1+α); then BH at α/(1+α)·m/m̂₀, m̂₀ = m − r₁",
     reference="Benjamini, Krieger & Yekutieli (2006), Definition 6 and Theorem 2",
 ))
@@ -194,6 +196,7 @@ register(StepwiseProcedure(
     dependence="independent",
     raw=_gbs_raw,
     critical_guess=_gbs_guess,
+    adjusted_below_p=True,  # ((m + 1 - i)/i) p/(1 - p) < p at high ranks
     formula="((m + 1 − i)/i) p/(1 − p)",
     reference="Gavrilov, Benjamini & Sarkar (2009), Theorem 1",
 ))

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import ReadOnlyArrays
+
 from ._smooth_spline import smooth_spline_df
 from ._validation import show_value, as_pvalues, check_choice, check_probability
 
@@ -27,7 +29,7 @@ PI0_METHODS = ("smoother", "bootstrap")
 
 
 @dataclass(frozen=True, repr=False)
-class QValueResult:
+class QValueResult(ReadOnlyArrays):
     """Result of ``qvalue``.
 
     Attributes

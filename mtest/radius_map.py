@@ -20,8 +20,11 @@ from typing import Callable
 
 import numpy as np
 
+from ._validation import ReadOnlyArrays
+
 from .binomial import pvalue_table as _binom_table
 from .certify import ABSTAIN, apply_radius, check_guess_count, radius_function
+from .multitest import check_k_within
 from .registry import Guarantee, get_procedure
 from ._validation import check_alpha, check_positive_int
 
@@ -119,7 +122,7 @@ def nested_levels(table: np.ndarray, index: np.ndarray, alpha: float, method: st
 
 
 @dataclass(frozen=True, repr=False)
-class RadiusMapResult:
+class RadiusMapResult(ReadOnlyArrays):
     """Outcome of ``segcertify_radius_map``.
 
     Attributes
@@ -201,7 +204,7 @@ def segcertify_radius_map(guess, count, *, n: int, taus, alpha: float, method: s
     method : {'holm', 'bonferroni'} or alias
         Only FWER/k-FWER procedures valid under arbitrary dependence are accepted.
     k : int
-        k-FWER with 'bonferroni'.
+        k-FWER with 'bonferroni'; at most the number of components (k > N is refused).
     sigma, radius
         Radius function as in ``mtest.segcertify``.
 
@@ -235,6 +238,7 @@ def segcertify_radius_map(guess, count, *, n: int, taus, alpha: float, method: s
     guess, count = check_guess_count(guess, count, n)
     if count.size == 0:
         raise ValueError("count must hold at least one component; got an empty array")
+    check_k_within(k, count.size, " (components)")
     table = np.stack([_binom_table(n, t, "greater") for t in taus])
     # p-values grow with tau mathematically; a running max keeps rounding from breaking that
     table = np.maximum.accumulate(table, axis=0)

@@ -22,7 +22,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import numpy as np
+
 __all__ = [
+    "NotBelowP",
     "ERROR_RATES",
     "DEPENDENCE",
     "Guarantee",
@@ -146,6 +149,11 @@ class Procedure:
         Where the procedure and its guarantee come from.
     formula : str
         The transform or rule in words, for the generated table of procedures.
+    adjusted_below_p : bool
+        ``True`` for the adaptive FDR procedures whose adjusted p-values fall below the
+        p-value by design (an estimate of the number of true nulls scales them down).
+        ``False`` (default): adjusted >= p holds exactly, in every scale: a transform value
+        that rounding left one ulp below p is raised to p.
     """
 
     name: str
@@ -154,6 +162,7 @@ class Procedure:
     dependence: str
     reference: str = ""
     formula: str = ""
+    adjusted_below_p: bool = False
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -198,6 +207,35 @@ class Procedure:
 _STEPS = ("single", "down", "up")
 
 
+class NotBelowP:
+    """A transform raised to the p-value where rounding left it below: ``max(raw(p), p)``.
+
+    Mathematically g_i(p) >= p for these procedures, but a transform such as Šidák's
+    ``-expm1(log1p(-p))`` can round one ulp below p. The maximum keeps the transform monotone in
+    p, so rejections, thresholds and adjusted values stay consistent with each other.
+    """
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: Callable):
+        self.raw = raw
+
+    def __call__(self, values, ranks, m, k):
+        return np.maximum(self.raw(values, ranks, m, k), values)
+
+    def __eq__(self, other):
+        return isinstance(other, NotBelowP) and self.raw == other.raw
+
+    def __hash__(self):
+        return hash(self.raw)
+
+    def __reduce__(self):
+        return NotBelowP, (self.raw,)
+
+    def __repr__(self):
+        return f"NotBelowP({self.raw!r})"
+
+
 @dataclass(frozen=True, kw_only=True)
 class StepwiseProcedure(Procedure):
     """A single-step, step-down or step-up procedure in transform form.
@@ -227,6 +265,9 @@ class StepwiseProcedure(Procedure):
         Where the procedure and its guarantee come from.
     formula : str
         The transform or rule in words.
+    adjusted_below_p : bool
+        ``True`` when adjusted values fall below p by design (adaptive FDR); ``False``
+        (default): ``raw`` is wrapped in ``NotBelowP``, so adjusted >= p holds exactly.
     """
 
     step: str
@@ -241,6 +282,10 @@ class StepwiseProcedure(Procedure):
         for attr in ("raw", "critical_guess"):
             if not callable(getattr(self, attr)):
                 raise ValueError(f"{attr} must be callable; got {getattr(self, attr)!r}")
+        if not self.adjusted_below_p and not isinstance(self.raw, NotBelowP):
+            # every path (critical values, counting, adjusted values, Dask, files, torch's host
+            # transform) calls raw: the one place where adjusted >= p is made exact
+            object.__setattr__(self, "raw", NotBelowP(self.raw))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -269,6 +314,9 @@ class SpecialProcedure(Procedure):
         Where the procedure and its guarantee come from.
     formula : str
         The transform or rule in words.
+    adjusted_below_p : bool
+        ``True`` when adjusted values fall below p by design (adaptive FDR); ``False``
+        (default): the engine raises any adjusted value below its p-value to it.
     """
 
     adjust_sorted: Callable

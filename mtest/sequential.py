@@ -31,9 +31,12 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+
+from ._validation import ReadOnlyArrays
 from scipy.special import betaincc, betaincinv, betaln
 
 from .certify import ABSTAIN, apply_radius, radius_function
+from .multitest import check_k_within
 from .registry import Guarantee, get_procedure
 from ._validation import as_int_array, check_alpha, check_positive_int, check_probability
 
@@ -119,7 +122,7 @@ def e_holm_reject(evalues, alpha: float) -> np.ndarray:
 
 
 @dataclass(frozen=True, repr=False)
-class SequentialResult:
+class SequentialResult(ReadOnlyArrays):
     """Outcome of ``SequentialCertifier.result``.
 
     Attributes
@@ -207,7 +210,8 @@ class SequentialCertifier:
     method : {'holm', 'bonferroni'} or alias
         Only procedures with FWER/k-FWER under arbitrary dependence are accepted.
     k : int
-        k-FWER with 'bonferroni' (P(k or more false certificates) <= alpha).
+        k-FWER with 'bonferroni' (P(k or more false certificates) <= alpha); at most the number
+        of components (k > N is refused).
     sigma, radius
         Radius R(tau) as in ``mtest.segcertify``.
     futility : float or None
@@ -250,6 +254,7 @@ class SequentialCertifier:
         self.n_max = check_positive_int("n_max", n_max)
         self.k = check_positive_int("k", k)
         self.method, self.guarantee = sequential_procedure(method, self.k, self.alpha)
+        check_k_within(self.k, guess.size, " (components)")
         self._radius = float(apply_radius(radius_function(sigma, radius), self.tau))
         if futility is not None:
             futility = check_probability("futility", futility, low=0.0, high=1.0, low_open=True, high_open=True)

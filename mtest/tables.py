@@ -12,11 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._validation import ReadOnlyArrays
+
 from . import _repr
 from . import _kernels
 from ._stepwise import critical_values, decide_sorted, threshold
 from ._validation import as_int_array, check_alpha, read_pvalues
-from .multitest import MultipleTestResult, check_k_for, representable_threshold, run
+from .multitest import MultipleTestResult, check_k_for, check_k_within, representable_threshold, run
 from .registry import SpecialProcedure, get_procedure
 
 __all__ = ["reject_table", "reject_table_rows", "RowsResult"]
@@ -73,6 +75,7 @@ def reject_table(table, index, alpha: float = 0.05, method: str = "holm", *,
     if m and (flat_index.min() < 0 or flat_index.max() >= table_flat.size):
         raise ValueError(f"index must lie in [0, {table_flat.size - 1}]; got values from "
                          f"{flat_index.min()} to {flat_index.max()}")
+    check_k_within(k, m)
     pvalues = np.empty(m, dtype=np.float64)
     _kernels.gather(table_flat, flat_index, pvalues)
     if isinstance(proc, SpecialProcedure) or m == 0:
@@ -94,7 +97,7 @@ def reject_table(table, index, alpha: float = 0.05, method: str = "holm", *,
 
 
 @dataclass(frozen=True)
-class RowsResult:
+class RowsResult(ReadOnlyArrays):
     """Per-row outcome of ``reject_table_rows``: rejections and threshold of each row.
 
     Attributes
@@ -139,7 +142,7 @@ def reject_table_rows(table, index, alpha: float = 0.05, method: str = "holm", *
     method : str
         A registered stepwise procedure.
     k : int
-        k of k-FWER.
+        k of k-FWER; at most the row length m (k > m is refused, as in ``reject``).
 
     Returns
     -------
@@ -165,6 +168,8 @@ def reject_table_rows(table, index, alpha: float = 0.05, method: str = "holm", *
         raise ValueError(f"index must be a 2-D integer array (rows = families); got dtype "
                          f"{index.dtype} and shape {index.shape}")
     n_rows, m = index.shape
+    if n_rows:
+        check_k_within(k, m, " per row")
     if index.size and (index.min() < 0 or index.max() >= table_flat.size):
         raise ValueError(f"index must lie in [0, {table_flat.size - 1}]; got values from "
                          f"{index.min()} to {index.max()}")

@@ -49,6 +49,13 @@ def test_axis_equals_each_family_on_its_own(spec, method, k, axis):
     x[rng.random(x.shape) < 0.1] = x.flat[0]  # ties (and NaN copies)
     if not mtest.get_procedure(method).uses_k:
         k = 1
+    smallest = int((~np.isnan(np.moveaxis(x, axis, -1))).sum(axis=-1).min())
+    if k > max(smallest, 1):  # a family with fewer than k tested values: refused by every path
+        with pytest.raises(ValueError, match=r"exceeds the number of tested hypotheses .* of family at"):
+            mtest.reject(x, 0.05, method, k=k, axis=axis, nan_policy="omit")
+        with pytest.raises(ValueError, match=r"exceeds the number of tested hypotheses .* of family at"):
+            mtest.adjust(x, method, k=k, axis=axis, nan_policy="omit", alpha=0.05)
+        k = max(smallest, 1)
     res = mtest.reject(x, 0.05, method, k=k, axis=axis, nan_policy="omit")
     adj = mtest.adjust(x, method, k=k, axis=axis, nan_policy="omit", alpha=0.05)
     assert res.reject.shape == x.shape and adj.shape == x.shape

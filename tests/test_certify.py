@@ -41,6 +41,7 @@ def test_reject_table_matches_reject_with_ties_across_table():
     for _ in range(50):
         index = rng.integers(0, table.size, rng.integers(1, 60))
         for method, k in [("holm", 1), ("bonferroni", 2), ("lr", 3)]:
+            k = min(k, index.size)
             a = mtest.reject_table(table, index, 0.05, method, k=k)
             b = mtest.reject(table[index], 0.05, method, k=k)
             np.testing.assert_array_equal(a.reject, b.reject)
@@ -229,7 +230,7 @@ def test_holm_certifies_superset_of_bonferroni(cm, alpha):
        method=st.sampled_from(["holm", "bonferroni", "lr"]))
 def test_larger_count_never_loses_a_certificate(cm, alpha, seed, method):
     rng = np.random.default_rng(seed)
-    k = 3 if method == "lr" else 1
+    k = min(3, cm["count"].size) if method == "lr" else 1
     before = mtest.segcertify(**cm, alpha=alpha, method=method, k=k)
     bumped = cm["count"] + rng.integers(0, 3, cm["count"].shape)
     cm2 = dict(cm, count=np.minimum(bumped, cm["n"]))

@@ -2,7 +2,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from statsmodels.stats.multitest import multipletests
 
@@ -94,6 +94,10 @@ def lr_reference_by_division(p, k, alpha):
 @pytest.mark.parametrize("n", [1, 4, 10, 100, 1000, 20_000])
 def test_lehmann_romano_reference(k, n):
     rng = np.random.default_rng(100 * k + n)
+    if k > n:  # k-FWER control is vacuous with fewer than k hypotheses: refused
+        with pytest.raises(ValueError, match=rf"k \({k}\) exceeds the number of tested hypotheses m \({n}\)"):
+            mtest.lehmann_romano(random_pvalues(n, seed=rng), k=k)
+        return
     for _ in range(5):
         p = random_pvalues(n, seed=rng) * 10.0 ** rng.uniform(-6, 0)
         for alpha in (0.001, 0.05, 0.2):
@@ -140,6 +144,7 @@ def test_adjusted_cutoff_path_equals_full_sort(method, k, monkeypatch):
         q = p.copy()
         q[rng.random(n) < 0.1] = np.nan
         cases.append(q)
+    cases = [p for p in cases if np.count_nonzero(~np.isnan(p)) >= k]  # k > m is refused
     fast = [mtest.adjust(p, method, k=k, nan_policy="omit") for p in cases]
     monkeypatch.setattr(stepwise, "stepdown_cutoff", lambda *a: None)
     for p, got in zip(cases, fast):
@@ -351,12 +356,14 @@ def test_lr_k1_equals_holm(p, alpha):
 
 @given(p=pvalue_arrays(max_size=2000), alpha=alphas, k=st.integers(2, 20))
 def test_lr_monotone_in_k(p, alpha, k):
+    assume(k <= p.size)  # k > m is refused
     assert_rejections_contain(procedure("lr", k=k), procedure("lr", k=k - 1), p, alpha)
 
 
 @given(p=pvalue_arrays(max_size=2000), a=st.lists(alphas, min_size=2, max_size=4),
        method=st.sampled_from(["bonferroni", "holm", "lr"]), k=st.integers(1, 5))
 def test_monotone_in_alpha(p, a, method, k):
+    assume(method == "holm" or k <= max(p.size, 1))  # k > m is refused
     assert_monotone_in_alpha(procedure(method, k=k if method != "holm" else 1), p, a)
 
 
@@ -364,6 +371,7 @@ def test_monotone_in_alpha(p, a, method, k):
        method=st.sampled_from(["bonferroni", "holm", "lr"]), k=st.integers(1, 5))
 def test_permutation_equivariant(p, alpha, seed, method, k):
     k = k if method != "holm" else 1
+    assume(k <= max(p.size, 1))  # k > m is refused
     assert_permutation_equivariant(procedure(method, k=k), p, alpha, seed)
     perm = np.random.default_rng(seed).permutation(p.size)
     np.testing.assert_array_equal(mtest.adjust(p, method, k=k)[perm], mtest.adjust(p[perm], method, k=k))
@@ -373,13 +381,16 @@ def test_permutation_equivariant(p, alpha, seed, method, k):
        method=st.sampled_from(["bonferroni", "holm", "lr"]), k=st.integers(1, 5))
 def test_adjusted_consistency_and_threshold(p, alpha, method, k):
     k = k if method != "holm" else 1
+    tested = ~np.isnan(p)
+    if k > max(int(tested.sum()), 1):  # k > m: k-FWER control is vacuous, refused
+        with pytest.raises(ValueError, match="exceeds the number of tested hypotheses"):
+            mtest.reject(p, alpha, method, k=k, nan_policy="omit")
+        return
     before = p.copy()
     res = mtest.reject(p, alpha, method, k=k, nan_policy="omit")
     adj = res.pvalues_adjusted
-    tested = ~np.isnan(p)
-    # adjusted >= raw (k-FWER factors m/k drop below 1 only when k > m)
-    if k <= res.n_tests:
-        assert (adj[tested] >= p[tested].astype(np.float64)).all()
+    # adjusted >= raw
+    assert (adj[tested] >= p[tested].astype(np.float64)).all()
     # reject exactly when adjusted <= alpha, and the rejection set is exactly {p <= threshold}
     assert_consistent_with_adjusted(res.reject, adj, alpha, p, res.threshold if res.n_tests else None)
     assert res.n_rejected == res.reject.sum()

@@ -52,6 +52,11 @@ def test_equals_one_at_a_time_sequential_rejection(method, k):
         taus = np.sort(rng.choice([0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 0.95], rng.integers(1, 5), replace=False))
         count = rng.binomial(n, rng.uniform(0.4, 1, N))
         alpha = float(rng.choice([0.01, 0.1, 0.3]))
+        if k > N:  # fewer components than k: k-FWER control is vacuous, refused
+            with pytest.raises(ValueError, match=r"exceeds the number of tested hypotheses \(components\)"):
+                mtest.segcertify_radius_map(np.zeros(N, dtype=np.int64), count, n=n, taus=taus,
+                                            alpha=alpha, method=method, k=k)
+            continue
         res = mtest.segcertify_radius_map(np.zeros(N, dtype=np.int64), count, n=n, taus=taus, alpha=alpha,
                                           method=method, k=k)
         np.testing.assert_array_equal(res.level, _reference(count, n, taus, alpha, method, k))

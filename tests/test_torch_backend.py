@@ -108,8 +108,8 @@ def test_reject_equals_numpy_bitwise(method, dtype, passes, kernels, monkeypatch
     monkeypatch.setattr(_torch_backend, "MAX_COUNTING_PASSES", passes)
     monkeypatch.setattr(_torch_backend, "COUNT_CPU_WITH_KERNELS", kernels)
     rng = np.random.default_rng(1)
-    k = _k_for(method)
     for m in (1, 2, 3, 17, 1000):
+        k = min(_k_for(method), m)
         for name, p in _inputs(rng, m).items():
             p = p.astype(dtype)
             for alpha in (0.05, 0.2):
@@ -123,8 +123,8 @@ def test_reject_equals_numpy_bitwise(method, dtype, passes, kernels, monkeypatch
 @pytest.mark.parametrize("method", ALL)
 def test_adjust_equals_numpy_bitwise(method, dtype):
     rng = np.random.default_rng(2)
-    k = _k_for(method)
     for m in (1, 2, 3, 17, 1000):
+        k = min(_k_for(method), m)
         for name, p in _inputs(rng, m).items():
             p = p.astype(dtype)
             got = adjust_torch(_t(p), method, k=k, alpha=0.05)
@@ -165,6 +165,7 @@ def test_sidak_rejections_are_exact_even_where_the_transform_differs():
        alpha=st.sampled_from([0.01, 0.05, 0.3]), k=st.integers(1, 4))
 def test_random_inputs_equal_numpy(p, method, alpha, k):
     k = k if mtest.get_procedure(method).uses_k else 1
+    k = max(1, min(k, int(np.count_nonzero(~np.isnan(p)))))  # k > m is refused
     tensor = _t(p)
     res = reject_torch(tensor, alpha, method, k=k, nan_policy="omit")
     _check_family(res, (), p, method, alpha, k, "omit")
@@ -225,18 +226,26 @@ def test_batched_nan_omit_families_of_different_sizes(method, passes, kernels, m
     for row, share in enumerate([0.0, 0.1, 0.5, 0.9, 0.98, 1.0]):  # the last family is all NaN
         p[row, rng.random(50) < share] = np.nan
     p[5] = np.nan
+    if k > 1:  # the all-NaN family tests nothing, fewer than k: refused as by the numpy path
+        for run in (lambda: reject_torch(_t(p), 0.05, method, k=k, axis=1, nan_policy="omit"),
+                    lambda: adjust_torch(_t(p), method, k=k, axis=1, nan_policy="omit", alpha=0.05),
+                    lambda: mtest.reject(p, 0.05, method, k=k, axis=1, nan_policy="omit")):
+            with pytest.raises(ValueError, match=r"k \(2\) exceeds .* m \(0\) of family at \(5,\)"):
+                run()
+        p = p[:5]
     res = reject_torch(_t(p), 0.05, method, k=k, axis=1, nan_policy="omit")
     adjusted = adjust_torch(_t(p), method, k=k, axis=1, nan_policy="omit",
                             alpha=0.05).cpu().numpy()
-    for row in range(6):
+    for row in range(p.shape[0]):
         _check_family(res, row, p[row], method, 0.05, k, "omit")
         want = mtest.adjust(p[row], method, k=k, nan_policy="omit", alpha=0.05)
         if method in ULP_BOUNDED:
             assert _ulps(adjusted[row], want) <= SIDAK_MAX_ULPS
         else:
             assert np.array_equal(adjusted[row], want, equal_nan=True)
-    assert int(res.n_tests[5]) == 0 and int(res.n_rejected[5]) == 0
-    assert np.isnan(float(res.threshold[5]))
+    if k == 1:  # the all-NaN family
+        assert int(res.n_tests[5]) == 0 and int(res.n_rejected[5]) == 0
+        assert np.isnan(float(res.threshold[5]))
 
 
 def test_slow_counting_needs_the_sorted_fallback():
