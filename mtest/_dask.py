@@ -47,6 +47,8 @@ MAX_RANGES = 256
 ROUND_VALUES = 1 << 27
 #: largest step table (entries, 16 bytes each) sent back to the blocks; beyond it, the shuffle
 TABLE_MAX = 1 << 24
+#: values per range of the step-table path (a range task holds about five float64 arrays of it)
+RANGE_VALUES = 1 << 23
 
 
 def is_dask(x) -> bool:
@@ -311,16 +313,20 @@ def _adjusted(source, proc, k: int, budget: int | None = None):
     # ranges: histogram, shuffle into ranges, sort each, carry, shuffle back
     n_blocks = len(source.blocks)
     hist = merge_histograms(dask.compute(*[dask.delayed(histogram)(b) for b in source.blocks]))
-    if budget is None:
-        budget = max(MIN_RANGE, -(-m // max(min(n_blocks, MAX_RANGES), 1)))
-    lut, first_ranks = plan_ranges(hist, budget)
-    n_ranges = first_ranks.size
-    lut_task = dask.delayed(lut, traverse=False)
-    table = _step_tables(source, proc, k, lut_task, first_ranks)
+    shuffle_budget = budget
+    if shuffle_budget is None:
+        shuffle_budget = max(MIN_RANGE, -(-m // max(min(n_blocks, MAX_RANGES), 1)))
+    # step tables: ranges of at most RANGE_VALUES (a range task holds ~5 arrays of its size),
+    # as many as that takes — a round bounds the tasks in flight, not MAX_RANGES
+    lut, first_ranks = plan_ranges(hist, min(shuffle_budget, max(MIN_RANGE, RANGE_VALUES)))
+    table = _step_tables(source, proc, k, dask.delayed(lut, traverse=False), first_ranks)
     if table is not None:  # every block looks its values up in one small table
         table_task = dask.delayed(table, traverse=False)
         return source.from_blocks([dask.delayed(_lookup)(b, table_task) for b in source.blocks])
     # the table would be too large (values whose adjusted values all differ): the shuffle back
+    lut, first_ranks = plan_ranges(hist, shuffle_budget)
+    n_ranges = first_ranks.size
+    lut_task = dask.delayed(lut, traverse=False)
     splits = [dask.delayed(_split)(b, j, lut_task, n_ranges) for j, b in enumerate(source.blocks)]
     sorted_ranges = []
     for r in range(n_ranges):

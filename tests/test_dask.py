@@ -47,10 +47,13 @@ def _check(p, chunks, method, k, nan_policy="omit", log_p=None, alpha=0.05):
 @pytest.fixture(params=["table", "table-rounds", "shuffle"])
 def small_ranges(monkeypatch, request):
     """Many ranges even on small data, through each way back to the blocks: the step table (in
-    one round, or in rounds of ~300 values), and the shuffle it falls back to."""
+    one round, or in rounds of ~300 values over ranges of ~60), and the shuffle it falls back
+    to."""
     monkeypatch.setattr(_dask, "MIN_RANGE", 97)
     if request.param == "table-rounds":
         monkeypatch.setattr(_dask, "ROUND_VALUES", 300)
+        monkeypatch.setattr(_dask, "MIN_RANGE", 41)
+        monkeypatch.setattr(_dask, "RANGE_VALUES", 60)  # smaller ranges than the shuffle's
     if request.param == "shuffle":
         monkeypatch.setattr(_dask, "TABLE_MAX", 0)
     return request.param
@@ -221,5 +224,8 @@ def test_changed_input_between_passes_is_refused(monkeypatch):
             return first if calls["n"] < change_at else later
 
         x = da.from_delayed(dask.delayed(block, pure=False)(), shape=base.shape, dtype=np.float64)
-        with pytest.raises(ValueError, match="changed between passes"):
-            mtest.adjust(x, "fdr_bh").compute(scheduler="synchronous")
+        # every pass in this process (a distributed Client from another test would run the
+        # reads in workers, each with its own copy of the counter)
+        with dask.config.set(scheduler="synchronous"), \
+                pytest.raises(ValueError, match="changed between passes"):
+            mtest.adjust(x, "fdr_bh").compute()
