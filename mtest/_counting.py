@@ -252,6 +252,23 @@ def ordered_key(values):
     return np.where(bits >= 0, bits, -(bits & _MASK))
 
 
+def bucket_bounds(first: int, last: int):
+    """(lo, hi): floats such that a non-NaN value lies in buckets [first, last] exactly when
+    ``lo <= value <= hi`` (the inverse of ``bucket_of`` at the span's two ends)."""
+    def value_of(key: int) -> float:
+        limit = int(np.float64(np.inf).view(np.int64))
+        if key >= limit:
+            return np.inf
+        if key <= -limit:
+            return -np.inf
+        bits = key if key >= 0 else (-key) | (1 << 63)
+        return float(np.array(bits, dtype=np.uint64).view(np.float64))
+
+    lo_key = (int(first) - (N_BUCKETS >> 1)) << _BUCKET_SHIFT
+    hi_key = ((int(last) + 1 - (N_BUCKETS >> 1)) << _BUCKET_SHIFT) - 1
+    return value_of(lo_key), value_of(hi_key)  # -0.0 and 0.0 share key 0, and compare equal
+
+
 def bucket_of(values):
     """Histogram bucket in [0, N_BUCKETS) of each (non-NaN) value, nondecreasing in the value."""
     return (ordered_key(values) >> _BUCKET_SHIFT) + (N_BUCKETS >> 1)

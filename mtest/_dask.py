@@ -29,7 +29,7 @@ import operator
 import numpy as np
 
 from . import _kernels
-from ._counting import (LINEAR, DeferredResult, bucket_of, carries, drive, finish,
+from ._counting import (LINEAR, DeferredResult, bucket_bounds, bucket_of, carries, drive, finish,
                         head_bound, histogram, merge_histograms, plan_ranges, rejections, segment_adjusted,
                         step_table, stepdown_cutoff, table_lookup)
 from ._stepwise import threshold
@@ -44,7 +44,7 @@ MIN_RANGE = 1 << 16
 MAX_RANGES = 256
 #: values held by the workers at once in the step-table path: ranges are done in rounds of at
 #: most this many values (plus one range), each round reading the blocks again (8 bytes a value)
-ROUND_VALUES = 1 << 27
+ROUND_VALUES = 1 << 28
 #: largest step table (entries, 16 bytes each) sent back to the blocks; beyond it, the shuffle
 TABLE_MAX = 1 << 24
 #: values per range of the step-table path (a range task holds about five float64 arrays of it)
@@ -156,13 +156,12 @@ def _assemble(block, one, *pieces):
 # ------------------------------------------------------------------------------ client side
 
 
-def _round_values(block, lut, r0, r1):
-    """This block's values in ranges [r0, r1): one float64 array per range (unordered)."""
+def _round_values(block, lut, r0, r1, lo, hi):
+    """This block's values in ranges [r0, r1) (values in [lo, hi]): one float64 array per range
+    (unordered)."""
     v = _flat(block)
-    v = v[~np.isnan(v)]
-    rid = lut[bucket_of(v)]
-    keep = (rid >= r0) & (rid < r1)
-    v, rid = v[keep], (rid[keep] - r0).astype(np.int16 if r1 - r0 < 1 << 15 else np.int64)
+    v = v[(v >= lo) & (v <= hi)]  # the round's buckets by two comparisons; NaN never
+    rid = (lut[bucket_of(v)] - r0).astype(np.int16 if r1 - r0 < 1 << 15 else np.int64)
     order = np.argsort(rid, kind="stable")  # a radix sort for int16
     bounds = np.searchsorted(rid[order], np.arange(r1 - r0 + 1))
     v = v[order]
@@ -319,7 +318,7 @@ def _adjusted(source, proc, k: int, budget: int | None = None):
     # step tables: ranges of at most RANGE_VALUES (a range task holds ~5 arrays of its size),
     # as many as that takes — a round bounds the tasks in flight, not MAX_RANGES
     lut, first_ranks = plan_ranges(hist, min(shuffle_budget, max(MIN_RANGE, RANGE_VALUES)))
-    table = _step_tables(source, proc, k, dask.delayed(lut, traverse=False), first_ranks)
+    table = _step_tables(source, proc, k, lut, first_ranks)
     if table is not None:  # every block looks its values up in one small table
         table_task = dask.delayed(table, traverse=False)
         return source.from_blocks([dask.delayed(_lookup)(b, table_task) for b in source.blocks])
@@ -344,7 +343,7 @@ def _adjusted(source, proc, k: int, budget: int | None = None):
     return source.from_blocks(tasks)
 
 
-def _step_tables(source, proc, k, lut_task, first_ranks):
+def _step_tables(source, proc, k, lut, first_ranks):
     """The adjusted values as one step table over all ranges (``_counting.step_table``), or None
     when it would exceed ``TABLE_MAX`` entries.
 
@@ -357,6 +356,9 @@ def _step_tables(source, proc, k, lut_task, first_ranks):
     import dask
 
     scale, m = source.scale, source.m
+    lut_task = dask.delayed(lut, traverse=False)
+    first_bucket = np.searchsorted(lut, np.arange(first_ranks.size))  # lut is nondecreasing
+    last_bucket = np.searchsorted(lut, np.arange(first_ranks.size), side="right") - 1
     sizes = np.diff(np.append(first_ranks, m + 1))
     rounds, start, held = [], 0, 0
     for r, size in enumerate(sizes):
@@ -367,7 +369,8 @@ def _step_tables(source, proc, k, lut_task, first_ranks):
     rounds.append((start, sizes.size))
     extremes, tables, entries = [], [], 0
     for r0, r1 in rounds:
-        splits = [dask.delayed(_round_values)(b, lut_task, r0, r1) for b in source.blocks]
+        lo, hi = bucket_bounds(first_bucket[r0], last_bucket[r1 - 1])
+        splits = [dask.delayed(_round_values)(b, lut_task, r0, r1, lo, hi) for b in source.blocks]
         tasks = [dask.delayed(_range_table)(int(first_ranks[r]), int(sizes[r]), proc, m, k, scale,
                                             TABLE_MAX,
                                             *[dask.delayed(operator.getitem)(s, r - r0)

@@ -229,3 +229,19 @@ def test_changed_input_between_passes_is_refused(monkeypatch):
         with dask.config.set(scheduler="synchronous"), \
                 pytest.raises(ValueError, match="changed between passes"):
             mtest.adjust(x, "fdr_bh").compute()
+
+
+def test_bucket_bounds_select_exactly_the_buckets():
+    """A round keeps its values by two comparisons: they must pick exactly the values whose
+    buckets lie in the round's span (linear and log scale, zeros of both signs, -inf, tiny)."""
+    from mtest._counting import N_BUCKETS, bucket_bounds, bucket_of
+
+    rng = np.random.default_rng(0)
+    v = np.concatenate([rng.uniform(size=20000), -rng.exponential(50, size=20000),
+                        [0.0, -0.0, 1.0, -np.inf, 5e-324, -5e-324, 1e-300, -1e-300]])
+    b = bucket_of(v)
+    for _ in range(300):
+        first, last = sorted(int(x) for x in rng.choice(b, 2))
+        lo, hi = bucket_bounds(first, last)
+        np.testing.assert_array_equal((v >= lo) & (v <= hi), (b >= first) & (b <= last))
+    assert bucket_bounds(0, N_BUCKETS - 1) == (-np.inf, np.inf)
