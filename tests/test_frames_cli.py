@@ -469,8 +469,11 @@ def test_cli_signal_while_writing_removes_the_temporary_file(tmp_path, signame, 
     dst.write_text("previous result\n")
     script = tmp_path / "slow.py"
     script.write_text(_SLOW_WRITER)
+    # SIGINT at its default in the child even where the test runner was started in the
+    # background by a shell, which ignores SIGINT (and the child would inherit that)
     proc = subprocess.Popen([sys.executable, str(script), "adjust", str(src), "-o", str(dst), "--no-progress"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     # small chunks so that the first one is written before the pause
     assert proc.stdout.readline() == b"writing\n"
     parts = list(tmp_path.glob(".out.csv.*.part"))

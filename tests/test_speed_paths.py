@@ -258,6 +258,7 @@ def test_banded_rejections_property(n, seed, method, alpha, share_edges, share_n
     p[rng.random(n) < share_nan] = np.nan
     if float32:
         p = p.astype(np.float32)
+    k = max(1, min(k, int(np.count_nonzero(~np.isnan(p)))))  # k > m is refused
     saved = _kernels.PARALLEL_MIN, _kernels.BAND_DENSE, _stepwise.BAND_GATHER_MAX
     try:
         _kernels.BAND_DENSE, _stepwise.BAND_GATHER_MAX = dense, gather_max

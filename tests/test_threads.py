@@ -127,8 +127,11 @@ def test_ctrl_c_interrupts_promptly():
             mtest.adjust(big, "hommel")
             mtest.adjust(big, "fdr_bh")
     """)
+    # SIGINT at its default in the child even where the test runner was started in the
+    # background by a shell, which ignores SIGINT (and the child would inherit that)
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert proc.stdout.readline().strip() == "ready"
         time.sleep(3)
