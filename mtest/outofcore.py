@@ -485,6 +485,18 @@ def _split(hist, budget: int):
     return lut, 1 + np.cumsum(sizes) - sizes
 
 
+def _append_by_range(rec, rid, handles):
+    """Append each range's records (``rid``: range of each record) to its file, in stored order
+    within a range (a stable sort by range: numpy's radix sort when the ids fit int16)."""
+    if len(handles) < 1 << 15:
+        rid = rid.astype(np.int16)
+    order = np.argsort(rid, kind="stable")
+    rec, rid = rec[order], rid[order]
+    bounds = np.searchsorted(rid, np.arange(len(handles) + 1))
+    for j in np.flatnonzero(np.diff(bounds)):
+        rec[bounds[j]:bounds[j + 1]].tofile(handles[j])
+
+
 def _read_records(path: Path, start: int, count: int):
     with open(path, "rb") as fh:
         fh.seek(start * _RECORD.itemsize)
@@ -646,12 +658,7 @@ class _RangeSorter:
         handles = [open(p, "wb") for p in paths]
         try:
             for rec in _record_chunks(path, n, self.budget):
-                rid = lut[(ordered_key(rec["value"]) - lo) >> shift]
-                order = np.argsort(rid, kind="stable")
-                rec, rid = rec[order], rid[order]
-                bounds = np.searchsorted(rid, np.arange(ranks.size + 1))
-                for j in np.flatnonzero(np.diff(bounds)):
-                    rec[bounds[j]:bounds[j + 1]].tofile(handles[j])
+                _append_by_range(rec, lut[(ordered_key(rec["value"]) - lo) >> shift], handles)
         finally:
             for h in handles:
                 h.close()
@@ -700,18 +707,10 @@ def _range_adjusted(job, proc, k, families, spill_dir, budget):
                 rid = dense_lut[key]
             else:
                 rid = np.searchsorted(starts, key, side="right") - 1
-            if starts.size < 1 << 15:
-                rid = rid.astype(np.int16)  # numpy's stable sort of int16 is a radix sort
-            order = np.argsort(rid, kind="stable")
-            keep, rid = keep[order], rid[order]
-            # one record array for the chunk, in range order (rows ascending within a range);
-            # each range's slice is appended to its file
-            rec = np.empty(keep.size, dtype=_RECORD)
+            rec = np.empty(keep.size, dtype=_RECORD)  # rows ascending
             rec["value"] = values[keep]
             rec["row"] = keep + (int(offsets[file.number]) + offset)
-            bounds = np.searchsorted(rid, np.arange(starts.size + 1))
-            for r in np.flatnonzero(np.diff(bounds)):
-                rec[bounds[r]:bounds[r + 1]].tofile(handles[r])
+            _append_by_range(rec, rid, handles)
     finally:
         for h in handles:
             h.close()
