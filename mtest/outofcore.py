@@ -433,7 +433,7 @@ class _RowBlocks:
         self.size = max(int(size), -(-int(n_rows) // _MAX_OPEN), 1)
         n_blocks = max(-(-int(n_rows) // self.size), 1)
         self.paths = [folder / f"block{b}.bin" for b in range(n_blocks)]
-        self.handles = [open(p, "wb") for p in self.paths]
+        self.handles = {}  # opened on a block's first row: with step tables most stay unused
         self.loaded = {}
 
     def put(self, rows, adjusted):
@@ -448,10 +448,13 @@ class _RowBlocks:
             rec = np.empty(b - a, dtype=_BLOCK_RECORD)
             rec["row"] = rows[a:b] - block[a] * self.size
             rec["value"] = adjusted[a:b]
-            rec.tofile(self.handles[int(block[a])])
+            b = int(block[a])
+            if b not in self.handles:
+                self.handles[b] = open(self.paths[b], "wb")
+            rec.tofile(self.handles[b])
 
     def close(self):
-        for h in self.handles:
+        for h in self.handles.values():
             h.close()
 
     def get(self, start: int, count: int):
@@ -463,10 +466,11 @@ class _RowBlocks:
             del self.loaded[b]
         for b in range(first, last + 1):
             if b not in self.loaded:
-                rec = np.fromfile(self.paths[b], dtype=_BLOCK_RECORD)
-                os.unlink(self.paths[b])
                 dense = np.full(self.size, np.nan)
-                dense[rec["row"]] = rec["value"]
+                if b in self.handles:  # a block no row was spilled to has no file
+                    rec = np.fromfile(self.paths[b], dtype=_BLOCK_RECORD)
+                    os.unlink(self.paths[b])
+                    dense[rec["row"]] = rec["value"]
                 self.loaded[b] = dense
             lo, hi = max(start, b * self.size), min(start + count, (b + 1) * self.size)
             out[lo - start:hi - start] = self.loaded[b][lo - b * self.size:hi - b * self.size]
