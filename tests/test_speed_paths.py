@@ -309,3 +309,35 @@ def test_banded_rejections_counts_inside_the_band_and_guards_the_input():
     mixed[0] = 0.5
     with pytest.raises(RuntimeError, match="modified"):
         res.pvalues_adjusted
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fingerprint_sees_every_change_of_one_half_and_moves(dtype):
+    """Changing only the low or only the high 32 bits of one value always changes the
+    fingerprint (the proof is in ``_fingerprint_term``); so does a single bit anywhere, and
+    swapping or rotating distinct values; chunks combine like one pass."""
+    rng = np.random.default_rng(5)
+    n = 3000
+    p = rng.random(n).astype(dtype)
+    base = _kernels.scan_pvalues_fingerprint(p)[4]
+    words = p.view(np.uint32).reshape(n, -1)  # one or two 32-bit words per value
+    for _ in range(400):
+        q = p.copy()
+        w = q.view(np.uint32).reshape(n, -1)
+        i, half = int(rng.integers(n)), int(rng.integers(words.shape[1]))
+        w[i, half] ^= np.uint32(rng.integers(1, 2**32))
+        assert _kernels.scan_pvalues_fingerprint(q)[4] != base
+    for bit in range(8 * p.itemsize):  # every single bit of one value
+        q = p.copy()
+        q.view(np.uint64 if dtype == np.float64 else np.uint32)[17] ^= 1 << bit
+        assert _kernels.scan_pvalues_fingerprint(q)[4] != base
+    for _ in range(200):
+        i, j = rng.choice(n, 2, replace=False)
+        q = p.copy()
+        q[[i, j]] = q[[j, i]]
+        assert _kernels.scan_pvalues_fingerprint(q)[4] != base
+    assert _kernels.scan_pvalues_fingerprint(np.roll(p, 1))[4] != base
+    big = rng.random(_kernels.PARALLEL_MIN + 5).astype(dtype)  # the parallel chunks
+    serial = _kernels._scan_fingerprint_serial(big, big.view(np.uint64 if dtype == np.float64
+                                                             else np.uint32), 0)[4]
+    assert _kernels.scan_pvalues_fingerprint(big)[4] == int(serial)
