@@ -279,20 +279,23 @@ def banded_scan(p, t_lo, t_hi, codes, fingerprint):
     return n_nan, n_bad, c_lo, c_hi - c_lo, h if fingerprint else None
 
 
+_ONES = np.uint64(0x0101010101010101)
+
+
 @numba.njit(**_JIT)
-def _band_index(words, codes, size):
-    # branch-free within a word that holds a BAND code: store every index, keep the BAND ones
+def _band_index(words, codes, size, code):
+    # branch-free within a word that holds ``code``: store every index, keep those with it
     index = np.empty(size + 8, dtype=np.int64)
-    band_bits = np.uint64(0x0202020202020202)  # BAND = 2 is the only code with bit 1 set
+    word_bits = _ONES * np.uint64(code)  # LOW and BAND are single bits of their own
     j = 0
     for w in range(words.size):
-        if words[w] & band_bits:
+        if words[w] & word_bits:
             for i in range(8 * w, 8 * w + 8):
                 index[j] = i
-                j += codes[i] == 2
+                j += codes[i] == code
     for i in range(8 * words.size, codes.size):
         index[j] = i
-        j += codes[i] == 2
+        j += codes[i] == code
     return index[:size]
 
 
@@ -305,7 +308,7 @@ def _take(p, index):
 
 
 @numba.njit(**_JIT)
-def _gather_band_dense(codes, p, size):
+def _gather_band_dense(codes, p, size, code):
     # branch-free compaction in one sequential pass (every value read, no misprediction)
     values = np.empty(size + 1, dtype=np.float64)
     index = np.empty(size + 1, dtype=np.int64)
@@ -313,45 +316,41 @@ def _gather_band_dense(codes, p, size):
     for i in range(p.size):
         values[j] = p[i]
         index[j] = i
-        j += codes[i] == 2
+        j += codes[i] == code
     return values[:size], index[:size]
 
 
-#: a band denser than 1 / BAND_DENSE of the values is gathered by one sequential pass
+#: a part denser than 1 / BAND_DENSE of the values is gathered by one sequential pass
 BAND_DENSE = 64
 
 
-def gather_band(codes, p, size):
-    """Values (float64) and indices of the ``size`` entries coded BAND, in input order: the
-    indices from the codes (8 at a time, skipping words without BAND), then the values in one
-    loop of independent loads (the band is usually sparse)."""
+def gather_band(codes, p, size, code=BAND):
+    """Values (float64) and indices of the ``size`` entries coded ``code`` (BAND, or LOW), in
+    input order: the indices from the codes (8 at a time, skipping words without the code),
+    then the values in one loop of independent loads (a sparse part); a dense part in one
+    sequential pass."""
     if size * BAND_DENSE > p.size:
-        return _gather_band_dense(codes, p, size)
+        return _gather_band_dense(codes, p, size, np.uint8(code))
     words = codes[: codes.size - codes.size % 8].view(np.uint64)
-    index = _band_index(words, codes, size)
+    index = _band_index(words, codes, size, np.uint8(code))
     return _take(p, index), index
 
 
 @numba.njit(parallel=True, **_JIT)
-def _codes_to_mask(words, codes, keep_band):
-    ones = np.uint64(0x0101010101010101)
-    if keep_band:  # LOW (1) or BAND (2): bit 0 or bit 1
-        for w in numba.prange(words.size):
-            x = words[w]
-            words[w] = (x | (x >> np.uint64(1))) & ones
-    else:  # LOW only: bit 0
-        for w in numba.prange(words.size):
-            words[w] &= ones
+def _codes_to_mask(words, codes, keep):
+    kept = _ONES * np.uint64(keep)  # the codes are single bits: keep those of ``keep`` ...
+    for w in numba.prange(words.size):
+        x = words[w] & kept
+        words[w] = (x | (x >> np.uint64(1))) & _ONES  # ... and fold them onto bit 0
     for i in range(8 * words.size, codes.size):
-        c = codes[i]
-        codes[i] = (c == 1) | (keep_band & (c == 2))
+        codes[i] = (codes[i] & keep) != 0
 
 
-def codes_to_mask(codes, keep_band):
-    """In place: each code becomes 1 where it is LOW (or BAND, with ``keep_band``), else 0, so
-    that the bytes read as a bool mask (8 codes per operation)."""
+def codes_to_mask(codes, keep):
+    """In place: each code becomes 1 where it is one of ``keep`` (a bit set: 0, LOW, or
+    LOW | BAND), else 0, so that the bytes read as a bool mask (8 codes per operation)."""
     words = codes[: codes.size - codes.size % 8].view(np.uint64)
-    _codes_to_mask(words, codes, bool(keep_band))
+    _codes_to_mask(words, codes, np.uint8(keep))
 
 
 @numba.njit(**_JIT)

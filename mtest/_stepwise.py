@@ -13,6 +13,7 @@ pass over the data, and a few passes decide the step-down or step-up rank.
 """
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
@@ -94,27 +95,38 @@ def critical_values(proc: Procedure, ranks, m: int, k: int, alpha: float) -> np.
     return np.maximum(lo, 0).view(np.float64)
 
 
+@functools.lru_cache(maxsize=4096)
 def critical(proc: Procedure, rank: int, m: int, k: int, alpha: float) -> float:
-    """Scalar form of ``critical_values``, the same double: settled here when the guess or its
-    neighbour one ulp away is the answer (the usual case: two evaluations of ``raw``, no array
-    bookkeeping; the rejection path asks for a few critical values per call), else by
-    ``critical_values`` itself."""
+    """Scalar form of ``critical_values``, the same double: settled here when the guess or a
+    neighbour up to ``_ULP_STEPS`` ulps away is the answer (the usual case: a few evaluations
+    of ``raw``, no array bookkeeping), else by ``critical_values`` itself. Memoized (the
+    rejection path asks for the same few critical values more than once per call, and
+    simulations repeat them across calls): procedures are frozen, hashable values."""
     ranks = np.array([rank], dtype=np.int64)
     with np.errstate(all="ignore"):
         guess = float(np.asarray(proc.critical_guess(ranks, m, k, alpha), dtype=np.float64).reshape(-1)[0])
     t = 0.0 if guess != guess else min(max(guess, 0.0), 1.0)
-    if t > 0.0:  # as in critical_values: test the guess, then one ulp towards the other side
-        if proc.raw(np.array([t]), ranks, m, k)[0] <= alpha:
-            if t == 1.0:
-                return t
-            if not proc.raw(np.array([np.nextafter(t, 2.0)]), ranks, m, k)[0] <= alpha:
-                return t
-        else:
-            below = float(np.nextafter(t, -1.0))
-            if proc.raw(np.array([below]), ranks, m, k)[0] <= alpha:
-                return below
-    return float(critical_values(proc, rank, m, k, alpha)[0])
 
+    def passes(value):
+        return bool(proc.raw(np.array([value]), ranks, m, k)[0] <= alpha)
+
+    if t > 0.0:  # as in critical_values: from the guess, single ulps towards the other side
+        if passes(t):
+            for _ in range(_ULP_STEPS):
+                if t == 1.0:
+                    return t
+                up = float(np.nextafter(t, 2.0))
+                if not passes(up):
+                    return t
+                t = up
+        else:
+            for _ in range(_ULP_STEPS):
+                t = float(np.nextafter(t, -1.0))
+                if t > 0.0 and passes(t):
+                    return t
+                if t == 0.0:
+                    break
+    return float(critical_values(proc, rank, m, k, alpha)[0])
 
 
 def decide_sorted(values: np.ndarray, mult: np.ndarray | None, first_rank: int,
@@ -183,22 +195,85 @@ def count_rejections(flat: np.ndarray, proc: Procedure, m: int, k: int, alpha: f
     return r, mask is not None and last[0] == "count"
 
 
-#: the band's values are gathered (16 B each) only when they are at most this share of the
-#: values, so the rejection path never holds more than one float64 array beyond its mask;
-#: counts in a larger band are passes over the data
-BAND_GATHER_MAX = 0.5
+#: p-values read, at evenly spaced positions, to place the band (``band_thresholds``)
+BAND_SAMPLE = 2048
+
+#: below this many p-values the band is the widest one, [alpha_1, alpha_m], with no sample
+BAND_PREDICT_MIN = 1 << 16
 
 
-def band_thresholds(proc: Procedure, size: int, k: int, alpha: float) -> tuple[float, float]:
-    """``(t_lo, t_hi)`` of the banded first pass: the smallest and the largest critical value of
-    ``size`` tests (every count the counting form asks for lies in [t_lo, t_hi] when no value is
-    NaN; with NaN omitted the counts stay exact, some may need their own pass)."""
+def band_thresholds(proc: Procedure, flat: np.ndarray, k: int, alpha: float) -> tuple[float, float]:
+    """``(t_lo, t_hi)`` of the banded first pass over ``flat`` (not validated yet): it counts
+    F(t_lo) and F(t_hi) and codes each value LOW (p <= t_lo), BAND (t_lo < p <= t_hi) or
+    above, and the counting form then reads only one of the two coded parts.
+
+    The widest band, t_lo = alpha_1 and t_hi = alpha_m (the smallest and the largest critical
+    value of ``flat.size`` tests), holds every count the counting form asks for when no value
+    is NaN. Large inputs narrow it where a sample predicts the counts to stay
+    (``_predicted_reach``): a step-down climb starts at alpha_1 and climbs to a predicted top,
+    which becomes t_hi; a step-up descent starts at alpha_m and descends from a predicted
+    first step, which becomes t_lo when fewer values lie at or below it than in the widest
+    band (its counts then read the LOW part). A count the prediction missed is a pass over the
+    data: a wrong prediction costs time, never exactness.
+    """
+    size = flat.size
     if size == 0:
         return 0.0, 0.0
     t_lo = critical(proc, 1, size, k, alpha)
     if proc.step == "single":
         return t_lo, t_lo
-    return t_lo, max(t_lo, critical(proc, size, size, k, alpha))
+    t_hi = max(t_lo, critical(proc, size, size, k, alpha))
+    if size < BAND_PREDICT_MIN or t_hi == t_lo:
+        return t_lo, t_hi
+    reach, share = _predicted_reach(proc, flat, k, alpha, t_lo, t_hi)
+    if proc.step == "down":
+        return t_lo, min(max(reach, t_lo), t_hi)
+    if share(reach) < share(t_hi) - share(t_lo):  # the LOW part is the smaller one to read
+        return min(max(reach, t_lo), t_hi), t_hi
+    return t_lo, t_hi
+
+
+def _predicted_reach(proc: Procedure, flat: np.ndarray, k: int, alpha: float, t_lo: float,
+                     t_hi: float):
+    """The counting form run on BAND_SAMPLE evenly spaced values, each count scaled up to the
+    whole and raised by four standard errors plus 4/n (an upper bound with high probability):
+    the largest threshold in (t_lo, t_hi) it asks about (t_lo if none), and the sample's share
+    of values <= t, as a function. Counts only raise the thresholds a step-down climb or a
+    step-up descent asks about next, so the raised counts bound the real ones from above."""
+    from ._counting import drive, rejections  # _counting imports this module
+
+    size = flat.size
+    sample = flat[(np.arange(BAND_SAMPLE, dtype=np.int64) * size) // BAND_SAMPLE]
+    sample = sample.astype(np.float64)
+    sample = np.sort(sample[(sample >= 0.0) & (sample <= 1.0)])  # NaN and bad values drop out
+    n = sample.size
+
+    def share(t):
+        return np.searchsorted(sample, t, side="right") / max(n, 1)
+
+    if n == 0:
+        return t_hi, share
+    asked = []
+
+    def count(t):
+        asked.append(t)
+        q = share(t)
+        upper = q + 4.0 * np.sqrt(q * (1.0 - q) / n) + 4.0 / n
+        return int(min(size, np.ceil(size * upper)))
+
+    def gather(lo, hi):
+        asked.append(hi)
+        return np.empty(0)
+
+    drive(rejections(proc, size, k, alpha), count, gather)
+    inside = [t for t in asked if t_lo < t < t_hi]
+    return (max(inside) if inside else t_lo), share
+
+
+#: a coded part is gathered (values and indices, 16 B each) only when it holds at most this
+#: share of the values, so the rejection path never holds more than one float64 array beyond
+#: its mask; counts in a larger part are passes over the data
+BAND_GATHER_MAX = 0.5
 
 
 def banded_rejections(flat: np.ndarray, band: tuple, proc: Procedure, m: int, k: int,
@@ -206,57 +281,82 @@ def banded_rejections(flat: np.ndarray, band: tuple, proc: Procedure, m: int, k:
     """Number of rejections and the rejection mask, from the banded validation pass
     (``read_pvalues(band=band_thresholds...)``): ``(codes, t_lo, t_hi, c_lo, c_band)``.
 
-    The counting form of ``count_rejections``, answered from the band: F(t_lo) and F(t_hi) are
-    known, a count in between reads only the values in the band (gathered once, in input order;
-    a pass of its own when the band holds more than ``BAND_GATHER_MAX`` of the values), and a
-    count outside [t_lo, t_hi] is its own pass. The mask is written into the codes' bytes
-    (LOW -> True, the band's values compared with the threshold), with no pass over ``flat``
-    unless the threshold lies outside [t_lo, t_hi].
+    The counting form of ``count_rejections``, answered from the codes: F(t_lo) and F(t_hi)
+    are known; a count in (t_lo, t_hi) reads only the values coded BAND, one below t_lo only
+    those coded LOW (each part gathered once, in input order, with the indices; a pass of its
+    own when the part holds more than ``BAND_GATHER_MAX`` of the values), and a count above
+    t_hi is its own pass. The mask is written into the codes' bytes (the parts below the
+    threshold -> True, the part holding it compared value by value), with no pass over
+    ``flat`` unless the threshold lies above t_hi.
     """
     from ._counting import drive, rejections  # _counting imports this module
 
     codes, t_lo, t_hi, c_lo, c_band = band
-    gathered = []
-    # the band's values and indices take 16 B each: at most one float64 array of flat's size
-    gather_ok = c_band <= BAND_GATHER_MAX * flat.size
+    LOW, BAND = _kernels.LOW, _kernels.BAND
+    # each part: (upper edge, F below it, its size, its code, the codes below it)
+    parts = ((t_lo, 0, c_lo, LOW, 0), (t_hi, c_lo, c_band, BAND, LOW))
+    gathered = {}
 
-    def band_values():  # the band's values and indices, gathered on first use
-        if not gathered:
-            gathered.append(_kernels.gather_band(codes, flat, c_band))
-        return gathered[0]
+    def values_of(part):  # the part's values and indices, gathered on first use; None: too many
+        size, code = part[2], part[3]
+        if size > BAND_GATHER_MAX * flat.size:
+            return None
+        if code not in gathered:
+            gathered[code] = _kernels.gather_band(codes, flat, size, code)
+        return gathered[code]
+
+    def part_of(t):  # the part whose values decide F(t): t <= t_lo, or t_lo < t <= t_hi
+        if t <= t_lo:
+            return parts[0]
+        return parts[1] if t <= t_hi else None
 
     def count(t):
-        if t == t_hi:
-            return c_lo + c_band
-        if t_lo <= t < t_hi:
-            if t == t_lo or c_band == 0:
-                return c_lo
-            if gather_ok:
-                return c_lo + int(_kernels.count_le(band_values()[0], t))
+        part = part_of(t)
+        if part is not None:
+            top, below, size = part[0], part[1], part[2]
+            if t == top or size == 0:
+                return below + (size if t == top else 0)
+            got = values_of(part)
+            if got is not None:
+                return below + int(_kernels.count_le(got[0], t))
         return int(_kernels.count_le(flat, t))
 
     def gather(lo, hi):  # the undecided candidates lo < p <= hi, sorted
-        if gather_ok and lo is not None and lo >= t_lo and hi <= t_hi:
-            values = band_values()[0]
-            return np.sort(values[(values > lo) & (values <= hi)])
+        if hi <= t_hi:
+            pieces = [values_of(part) for part in parts
+                      if part[2] and (lo is None or lo < part[0])
+                      and (part is parts[0] or hi > t_lo)]
+            if all(piece is not None for piece in pieces):
+                values = np.concatenate([piece[0] for piece in pieces] + [np.empty(0)])
+                keep = values <= hi if lo is None else (values > lo) & (values <= hi)
+                return np.sort(values[keep])
         lo = -1.0 if lo is None else lo
         _, n_mid = _kernels.count_le_between(flat, lo, hi)
         return np.sort(_kernels.gather_between(flat, lo, hi, n_mid))
 
     r = drive(rejections(proc, m, k, alpha), count, gather)
     mask = codes.view(np.bool_)
-    thr = threshold(proc, r, m, k, alpha)
     if m == 0:
         mask[:] = False
-    elif thr == t_hi or (t_lo <= thr < t_hi and (thr == t_lo or c_band == 0)):
-        _kernels.codes_to_mask(codes, thr == t_hi)  # the band is all in, or all out
-    elif t_lo < thr < t_hi and gather_ok:
-        values, index = band_values()  # before the codes are overwritten
-        _kernels.codes_to_mask(codes, False)
-        _kernels.set_band_mask(mask, index, values, thr)
-    else:  # outside the band (NaN omitted changed the critical values), or a band too
-        # large to gather: one mask pass
-        _kernels.less_equal(flat, thr, mask)
+        return r, mask
+    thr = threshold(proc, r, m, k, alpha)
+    part = part_of(thr)
+    if part is not None:
+        top, size, code, under = part[0], part[2], part[3], part[4]
+        if thr == top:
+            _kernels.codes_to_mask(codes, under | code)
+            return r, mask
+        if size == 0:
+            _kernels.codes_to_mask(codes, under)
+            return r, mask
+        got = values_of(part)  # gathered before the codes are overwritten
+        if got is not None:
+            _kernels.codes_to_mask(codes, under)
+            _kernels.set_band_mask(mask, got[1], got[0], thr)
+            return r, mask
+    # above the band (NaN omitted changed the critical values, or the prediction missed), or
+    # a part too large to gather: one mask pass
+    _kernels.less_equal(flat, thr, mask)
     return r, mask
 
 

@@ -130,7 +130,8 @@ class PValues:
     dtype: np.dtype
     fingerprint: int | None = None
     #: with ``read_pvalues(band=...)``: ``(codes, t_lo, t_hi, c_lo, c_band)`` from the same pass,
-    #: codes (uint8) LOW = 1 (p <= t_lo), BAND = 2 (t_lo < p <= t_hi), ABOVE = 0 (else, NaN too)
+    #: codes (uint8) LOW = 1 (p <= t_lo), BAND = 2 (t_lo < p <= t_hi), ABOVE = 0 (else, NaN too);
+    #: c_lo = #LOW, c_band = #BAND
     band: tuple | None = None
 
 
@@ -163,7 +164,8 @@ def read_pvalues(pvalues: Any, nan_policy: str = "raise", name: str = "pvalues",
     NaN. Masked entries of a masked array are missing values, like NaN. ``protect``: the caller
     keeps ``flat`` beyond this call; the result then is a private copy (small input) or carries
     a fingerprint of the caller's values taken in the same pass (large input). ``band``: a
-    function ``size -> (t_lo, t_hi)``; the same pass then also counts p <= t_lo and
+    function ``flat -> (t_lo, t_hi)`` (it may read a sample of ``flat``, not validated yet;
+    ``_stepwise.band_thresholds``); the same pass then also counts p <= t_lo and
     t_lo < p <= t_hi and codes each value (``PValues.band``), so that the rejection path's first
     counting pass costs no extra pass over memory.
     """
@@ -215,7 +217,7 @@ def read_pvalues(pvalues: Any, nan_policy: str = "raise", name: str = "pvalues",
         owned = True
     banded = None
     if band is not None:
-        t_lo, t_hi = band(flat.size)
+        t_lo, t_hi = band(flat)
         codes = np.empty(flat.size, dtype=np.uint8)
         n_nan, n_bad, c_lo, c_band, fingerprint = _kernels.banded_scan(
             flat, t_lo, t_hi, codes, protect and not owned)

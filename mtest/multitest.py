@@ -237,7 +237,7 @@ def run(pvalues, alpha, method, k, nan_policy, axis=None, log_p=None) -> Multipl
     special = isinstance(proc, SpecialProcedure)
     # the adjusted values of a stepwise procedure are computed later, from flat: protect it;
     # its first counting pass runs inside the validation pass (the band, docs/performance.md)
-    band = None if special else (lambda size: band_thresholds(proc, size, k, alpha))
+    band = None if special else (lambda flat: band_thresholds(proc, flat, k, alpha))
     v = read_pvalues(pvalues, nan_policy, protect=not special, band=band)
     flat, shape, index, n_nan = v.flat, v.shape, v.index, v.n_nan
     if v.fingerprint is None and flat.flags.writeable:

@@ -125,9 +125,9 @@ def test_reject_mask_comes_from_the_counting_pass(monkeypatch, method, kind):
     assert res.n_rejected == int(np.count_nonzero(res.reject))
     proc = get_procedure(method)
     m = int(np.count_nonzero(~np.isnan(p)))
-    t_lo, t_hi = _stepwise.band_thresholds(proc, p.size, k, 0.05)
+    t_lo, t_hi = _stepwise.band_thresholds(proc, p, k, 0.05)
     thr = _stepwise.threshold(proc, res.n_rejected, m, k, 0.05)
-    assert len(calls) == (0 if t_lo <= thr <= t_hi else 1)
+    assert len(calls) == (0 if thr <= t_hi else 1)
     if kind != "nan":
         assert calls == []  # the mask comes from the codes
 
@@ -197,19 +197,21 @@ def test_banded_scan_counts_codes_and_fingerprint(n, dtype):
 @pytest.mark.parametrize("dense", [True, False])
 @pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 1000, 4099])
 def test_gather_band_and_codes_to_mask(monkeypatch, dense, n):
-    """Both gather loops (sparse: 8 codes at a time; dense: one sequential pass) and the
-    in-place mask, on sizes around the 8-code words."""
+    """Both gather loops (sparse: 8 codes at a time; dense: one sequential pass) for either
+    part (LOW, BAND) and the in-place mask for every set of kept codes, on sizes around the
+    8-code words."""
     monkeypatch.setattr(_kernels, "BAND_DENSE", 10**9 if dense else 1)
     rng = np.random.default_rng(n)
     p = rng.random(n)
     codes = rng.choice(np.array([0, 1, 2], dtype=np.uint8), n, p=[0.5, 0.3, 0.2])
-    band = np.flatnonzero(codes == 2)
-    values, index = _kernels.gather_band(codes, p, band.size)
-    assert np.array_equal(index, band) and np.array_equal(values, p[band])
-    for keep in (False, True):
+    for code in (_kernels.LOW, _kernels.BAND):
+        part = np.flatnonzero(codes == code)
+        values, index = _kernels.gather_band(codes, p, part.size, code)
+        assert np.array_equal(index, part) and np.array_equal(values, p[part])
+    for keep in (0, _kernels.LOW, _kernels.LOW | _kernels.BAND):
         out = codes.copy()
         _kernels.codes_to_mask(out, keep)
-        assert np.array_equal(out.view(bool), (codes == 1) | (keep & (codes == 2)))
+        assert np.array_equal(out.view(bool), (codes & keep) != 0)
 
 
 def _reference_rejections(p, method, k, alpha):
@@ -222,11 +224,19 @@ def _reference_rejections(p, method, k, alpha):
     return r, flat.astype(np.float64) <= thr  # a Python float would be cast to float32
 
 
+def _widest_band(proc, n, k, alpha):
+    """The band of inputs too small for a prediction: [alpha_1, alpha_n] (single-step: alpha_1)."""
+    t_lo = _stepwise.critical(proc, 1, n, k, alpha)
+    if proc.step == "single":
+        return t_lo, t_lo
+    return t_lo, max(t_lo, _stepwise.critical(proc, n, n, k, alpha))
+
+
 def _edge_values(n, method, k, alpha, rng):
     """p-values piled on the band's edges and on critical values: ties exactly at t_lo, t_hi
     and at critical values of random ranks, one ulp either side, 0, 1."""
     proc = get_procedure(method)
-    t_lo, t_hi = _stepwise.band_thresholds(proc, n, k, alpha)
+    t_lo, t_hi = _widest_band(proc, n, k, alpha)
     ranks = rng.integers(1, n + 1, 6)
     crit = [_stepwise.critical(proc, int(i), n, k, alpha) for i in ranks]
     edges = [t_lo, t_hi, *crit]
@@ -241,15 +251,16 @@ def _edge_values(n, method, k, alpha, rng):
        alpha=st.sampled_from([0.05, 0.2, 0.5]), share_edges=st.floats(0.0, 1.0),
        share_nan=st.sampled_from([0.0, 0.0, 0.3]), float32=st.booleans(),
        parallel=st.booleans(), dense=st.sampled_from([1, 64, 10**9]),
-       gather_max=st.sampled_from([0.5, 0.5, 0.0]))
+       gather_max=st.sampled_from([0.5, 0.5, 0.0]), sample=st.sampled_from([None, 3, 64]))
 def test_banded_rejections_property(n, seed, method, alpha, share_edges, share_nan, float32,
-                                    parallel, dense, gather_max):
+                                    parallel, dense, gather_max, sample):
     """reject() through the band equals the plain counting form and adjusted <= alpha, bit for
     bit, with ties exactly at the band's edges and at critical values, 0, 1, NaN omitted
     (critical values of fewer tests than the band was set for), m = 1, float32, and the
     parallel pass forced on small inputs, and each way of gathering the band (sparse, dense)
     chosen through BAND_DENSE, or no gather at all (a band too large: counts and the mask are
-    passes over the data)."""
+    passes over the data), and the band placed by a prediction from a sample of 3 or 64
+    values (a step-up descent reading the LOW part; values piled on the predicted edges too)."""
     rng = np.random.default_rng(seed)
     k = 2 if method == "lehmann-romano" else 1
     p = rng.random(n) ** rng.choice([1, 4, 40])
@@ -259,14 +270,22 @@ def test_banded_rejections_property(n, seed, method, alpha, share_edges, share_n
     if float32:
         p = p.astype(np.float32)
     k = max(1, min(k, int(np.count_nonzero(~np.isnan(p)))))  # k > m is refused
-    saved = _kernels.PARALLEL_MIN, _kernels.BAND_DENSE, _stepwise.BAND_GATHER_MAX
+    saved = (_kernels.PARALLEL_MIN, _kernels.BAND_DENSE, _stepwise.BAND_GATHER_MAX,
+             _stepwise.BAND_PREDICT_MIN, _stepwise.BAND_SAMPLE)
     try:
         _kernels.BAND_DENSE, _stepwise.BAND_GATHER_MAX = dense, gather_max
         if parallel:
             _kernels.PARALLEL_MIN = 1
+        if sample is not None:
+            _stepwise.BAND_PREDICT_MIN, _stepwise.BAND_SAMPLE = 1, sample
+            edges = _stepwise.band_thresholds(get_procedure(method), p, k, alpha)
+            unsampled = np.setdiff1d(np.arange(n), (np.arange(sample) * n) // sample)
+            put = unsampled[rng.random(unsampled.size) < share_edges]
+            p[put] = np.array(edges, dtype=p.dtype)[rng.integers(0, 2, put.size)]
         res = mtest.reject(p, alpha, method, k=k, nan_policy="omit")
     finally:
-        _kernels.PARALLEL_MIN, _kernels.BAND_DENSE, _stepwise.BAND_GATHER_MAX = saved
+        (_kernels.PARALLEL_MIN, _kernels.BAND_DENSE, _stepwise.BAND_GATHER_MAX,
+         _stepwise.BAND_PREDICT_MIN, _stepwise.BAND_SAMPLE) = saved
     r, mask = _reference_rejections(p, method, k, alpha)
     assert res.n_rejected == r
     assert np.array_equal(res.reject, mask)
@@ -282,7 +301,7 @@ def test_banded_rejections_single_test_and_constant_input(method, value):
     value): r is all or nothing, as the adjusted values say."""
     proc = get_procedure(method)
     for n in (1, 5, 70_000):
-        t_lo, t_hi = _stepwise.band_thresholds(proc, n, 1, 0.05)
+        t_lo, t_hi = _widest_band(proc, n, 1, 0.05)
         v = {"t_lo": t_lo, "t_hi": t_hi, "below t_lo": float(np.nextafter(t_lo, -1.0)),
              "above t_hi": float(np.nextafter(t_hi, 2.0))}.get(value, value)
         p = np.full(n, max(v, 0.0))
@@ -341,3 +360,35 @@ def test_fingerprint_sees_every_change_of_one_half_and_moves(dtype):
     serial = _kernels._scan_fingerprint_serial(big, big.view(np.uint64 if dtype == np.float64
                                                              else np.uint32), 0)[4]
     assert _kernels.scan_pvalues_fingerprint(big)[4] == int(serial)
+
+
+@pytest.mark.parametrize("method", ["holm", "hochberg", "fdr_bh", "fdr_by", "lehmann-romano"])
+@pytest.mark.parametrize("kind", ["uniform", "mixed", "strong", "nan"])
+def test_a_wrong_band_prediction_costs_time_not_exactness(monkeypatch, method, kind):
+    """The prediction only places the band: whatever it says (0, alpha_1, a random critical
+    value, alpha_m, 1) and whichever part is read, reject() equals the plain counting form, and
+    the default prediction keeps the mask pass away on these inputs."""
+    rng = np.random.default_rng(31)
+    n = _stepwise.BAND_PREDICT_MIN + 4099
+    p = {"uniform": rng.random(n),
+         "mixed": np.where(rng.random(n) < 0.9, rng.random(n) * 1e-12, rng.random(n)),
+         "strong": np.where(rng.random(n) < 0.3, rng.random(n) * 1e-4, rng.random(n)),
+         "nan": np.where(rng.random(n) < 0.1, np.nan, rng.random(n) ** 3)}[kind]
+    k = 2 if method == "lehmann-romano" else 1
+    proc = get_procedure(method)
+    r, mask = _reference_rejections(p, method, k, 0.05)
+    calls = []
+    real = _kernels.less_equal
+    monkeypatch.setattr(_kernels, "less_equal", lambda *a: calls.append(1) or real(*a))
+    res = mtest.reject(p, 0.05, method, k=k, nan_policy="omit")
+    assert res.n_rejected == r and np.array_equal(res.reject, mask)
+    if kind != "nan":
+        assert calls == []
+    real_reach = _stepwise._predicted_reach
+    crit = [_stepwise.critical(proc, int(i), n, k, 0.05) for i in rng.integers(1, n + 1, 3)]
+    for reach in [0.0, 1.0, *crit, *_widest_band(proc, n, k, 0.05)]:
+        def wrong(*args, reach=reach):
+            return reach, real_reach(*args)[1]
+        monkeypatch.setattr(_stepwise, "_predicted_reach", wrong)
+        res = mtest.reject(p, 0.05, method, k=k, nan_policy="omit")
+        assert res.n_rejected == r and np.array_equal(res.reject, mask)
