@@ -339,19 +339,28 @@ def banded_rejections(flat: np.ndarray, band: tuple, proc: Procedure, m: int, k:
     if m == 0:
         mask[:] = False
         return r, mask
+    present = (LOW if c_lo else 0) | (BAND if c_band else 0)
+
+    def to_mask(keep):  # the codes of ``keep`` -> True, the others -> False, in place
+        if not keep & present:
+            codes.fill(0)  # nothing kept: a plain fill
+        elif present & ~keep or present & BAND:
+            _kernels.codes_to_mask(codes, keep)
+        # else every code present is LOW and kept: the bytes already read as the mask
+
     thr = threshold(proc, r, m, k, alpha)
     part = part_of(thr)
     if part is not None:
         top, size, code, under = part[0], part[2], part[3], part[4]
         if thr == top:
-            _kernels.codes_to_mask(codes, under | code)
+            to_mask(under | code)
             return r, mask
         if size == 0:
-            _kernels.codes_to_mask(codes, under)
+            to_mask(under)
             return r, mask
         got = values_of(part)  # gathered before the codes are overwritten
         if got is not None:
-            _kernels.codes_to_mask(codes, under)
+            to_mask(under)
             _kernels.set_band_mask(mask, got[1], got[0], thr)
             return r, mask
     # above the band (NaN omitted changed the critical values, or the prediction missed), or
