@@ -625,10 +625,12 @@ def _cmd_adjust(args) -> int:
                 raise CLIError(f"cannot read INPUT {str(source)!r}: {exc.strerror or exc}") from exc
             progress.stage(f"adjusting {data.n_rows} p-values in {data.n_groups} families "
                            f"({time.perf_counter() - t0:.1f} s)")
+            names = _family_namer(data, args.by)
             if args.log_p:
-                adjusted, reject = _adjust_groups_log(data, proc, alpha, k, args.log_p)
+                adjusted, reject = _adjust_groups_log(data, proc, alpha, k, args.log_p, names)
             else:
-                adjusted, reject = adjust_groups(data.p, data.codes, data.n_groups, proc, alpha, k)
+                adjusted, reject = adjust_groups(data.p, data.codes, data.n_groups, proc, alpha, k,
+                                                 names=names)
             progress.stage(f"writing {target} ({time.perf_counter() - t0:.1f} s)")
             write = _writer(data, fmt_out, adjusted, reject, progress)
             _write_table_atomic(write, real, target)
@@ -642,10 +644,25 @@ def _cmd_adjust(args) -> int:
     return 0
 
 
-def _adjust_groups_log(data: _Input, proc, alpha: float, k: int, log_p: str):
-    """(adjusted values in the log scale, rejections) per family, by ``mtest.reject(log_p=...)``."""
+def _family_namer(data: _Input, by):
+    """``names(g)`` for errors about family g: the --by columns and its first data row (1-based,
+    as the other messages count rows)."""
+    from .frames import _first_row
+
+    if not by:
+        return None
+    return lambda g: f"--by {', '.join(by)} of data row {_first_row(data.codes, g) + 1}"
+
+
+def _adjust_groups_log(data: _Input, proc, alpha: float, k: int, log_p: str, names=None):
+    """(adjusted values in the log scale, rejections) per family, by ``mtest.reject(log_p=...)``;
+    k larger than a family's size is refused first, naming the family by ``names(g)``."""
     from . import _kernels
-    from .multitest import reject
+    from .multitest import check_k_within, reject
+
+    if data.n_groups > 1:
+        tested = data.codes[~np.isnan(data.p)]
+        check_k_within(k, np.bincount(tested, minlength=data.n_groups), names=names)
 
     adjusted = np.full(data.p.size, np.nan)
     rejected = np.zeros(data.p.size, dtype=bool)

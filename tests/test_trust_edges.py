@@ -159,6 +159,27 @@ def test_k_above_m_cli(tmp_path):
     assert not (tmp_path / "o.csv").exists()
 
 
+@pytest.mark.parametrize("log_p", [None, "ln"])
+def test_k_above_m_cli_names_the_family(tmp_path, capsys, log_p):
+    """With --by, the family whose size is below k is named by its --by columns and its first
+    data row (1-based, as every other CLI message counts rows), on the linear and the log
+    path alike."""
+    from mtest import cli
+
+    src = tmp_path / "p.csv"
+    values = ["0.001", "0.02", "0.01", "0.5", "0.3", "0.2"]
+    if log_p:
+        values = [repr(float(np.log(float(v)))) for v in values]
+    rows = zip(["a", "a", "a", "b", "b", "a"], values)
+    src.write_text("g,p\n" + "".join(f"{g},{v}\n" for g, v in rows))
+    argv = ["adjust", str(src), "-o", str(tmp_path / "o.csv"), "--method", "lehmann-romano",
+            "--k", "3", "--by", "g"] + (["--log-p", log_p] if log_p else [])
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "k (3) exceeds the number of tested hypotheses m (2) of family --by g of data row 4" in err
+    assert not (tmp_path / "o.csv").exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # 2. adjusted >= raw, adjusted <= one, monotone: every procedure, every scale, 1-D and axis=
 
