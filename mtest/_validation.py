@@ -330,9 +330,21 @@ def freeze(value):
 
 class ReadOnlyArrays:
     """Mixin of the public result dataclasses: every public ndarray field is made read-only when
-    the result is built (nested results freeze their own). Private fields are left alone."""
+    the result is built (nested results freeze their own). Private fields are left alone.
+
+    A pandas Series or DataFrame (results of Series input keep the index) cannot be frozen, and
+    pandas copies on write into the same object: ``r.reject.iloc[0] = True`` would change the
+    result. So each read of a public pandas attribute returns a new shallow copy of it (no data
+    copied; under copy-on-write an edit copies the data into that object only, and without it
+    the read-only array refuses the edit): the result itself never changes."""
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
             if not f.name.startswith("_"):
                 freeze(getattr(self, f.name))
+
+    def __getattribute__(self, name):
+        value = object.__getattribute__(self, name)
+        if name[0] != "_" and type(value).__module__.startswith("pandas") and hasattr(value, "copy"):
+            return value.copy(deep=False)
+        return value

@@ -422,6 +422,29 @@ def test_writing_into_a_result_is_refused_and_changes_nothing():
     p[0] = 0.5
 
 
+@pytest.mark.parametrize("method", ["holm", "fdr_bh", "hommel", "bonferroni"])
+def test_series_results_do_not_change_when_edited(method):
+    """A pandas result (Series input keeps its index) cannot be frozen, and pandas copies on
+    write into the same object; editing what the result hands out must not change the result
+    (before: ``r.reject.iloc[0] = True`` did), nor the caller's Series."""
+    pd = pytest.importorskip("pandas")
+    s = pd.Series([0.001, 0.2, 0.03, 0.5], index=list("abcd"))
+    kept = s.copy()
+    r = mtest.reject(s, 0.05, method)
+    before = {name: getattr(r, name).copy() for name in ("reject", "pvalues_adjusted")}
+    for name, value in before.items():
+        got = getattr(r, name)
+        assert isinstance(got, pd.Series) and list(got.index) == list("abcd")
+        try:
+            got.iloc[0] = not got.iloc[0] if got.dtype == bool else 7.0
+            got.loc["b"] = got.loc["b"]
+        except ValueError:  # pandas without copy-on-write: the read-only data refuses the edit
+            pass
+        pd.testing.assert_series_equal(getattr(r, name), value)
+    pd.testing.assert_series_equal(s, kept)
+    assert r.pvalues_adjusted is not r.pvalues_adjusted  # a new (shallow) object per read
+
+
 def test_adapters_results_read_only():
     torch = pytest.importorskip("torch")
     import mtest.adapters as ad
