@@ -644,13 +644,14 @@ def _cmd_adjust(args) -> int:
 
 def _adjust_groups_log(data: _Input, proc, alpha: float, k: int, log_p: str):
     """(adjusted values in the log scale, rejections) per family, by ``mtest.reject(log_p=...)``."""
-    from . import _kernels
+    from . import _kernels, _small
     from .multitest import reject
 
     adjusted = np.full(data.p.size, np.nan)
     rejected = np.zeros(data.p.size, dtype=bool)
-    rows, starts = _kernels.bucket_order(np.arange(data.p.size, dtype=np.int64), data.codes,
-                                         data.n_groups)
+    kernels = _small if _small.is_small(data.p.size) else _kernels  # small: no kernel
+    rows, starts = kernels.bucket_order(np.arange(data.p.size, dtype=np.int64), data.codes,
+                                        data.n_groups)
     for g in range(data.n_groups):
         family = rows[starts[g]:starts[g + 1]]
         res = reject(data.p[family], alpha, proc.name, k=k, nan_policy="omit", log_p=log_p)
