@@ -14,11 +14,12 @@ Every function gives bitwise the result of the Numba path it replaces, by one of
 * a line-for-line port of the kernel (``scan_pvalues``, ``bucket_order``, ``segmented_adjust``,
   ``hommel_sorted``, the four text kernels): the same IEEE double operations in the same order
   (Python floats are doubles; Numba compiles without fast-math), the same integer logic;
-* the same decision by another exact route: ``rejections`` counts by ``decide_sorted`` on the
-  sorted values, which is the counting form's last step (``mtest._counting.rejections``) applied
-  to all ranks (p(i) <= alpha_i iff g_i(p(i)) <= alpha, by the construction of alpha_i);
-  ``stepwise_adjusted`` is the one-family case of ``mtest._axis.adjusted_families`` (argsort,
-  the procedure's ``raw``, numpy's accumulate), bitwise the kernels' running max/min.
+* the same logic with another data structure: ``rejections`` runs the rejection path's own
+  counting form (``mtest._counting.rejections``: the same critical values, the same requests)
+  and answers each count F(t) = #{p <= t} by binary search in the sorted values instead of a
+  pass over the data; ``stepwise_adjusted`` follows ``mtest._stepwise.adjusted_flat`` (the same step-down cutoff,
+  ties in input order) with a numpy argsort and numpy's accumulate, whose running max/min the
+  kernels reproduce bit for bit (as ``mtest._axis`` relies on too).
 
 tests/test_small_inputs.py checks both: that no kernel gets a compiled signature in a fresh
 process, and that the small paths equal the Numba paths (forced on the same data) bit for bit.
@@ -31,17 +32,21 @@ __all__ = ["SMALL_BELOW", "SMALL_TEXT_BYTES", "HOMMEL_BELOW", "is_small", "scan_
            "rejections", "stepwise_adjusted", "bucket_order", "segmented_adjust", "hommel_sorted",
            "text_records", "gather_fields", "number_syntax", "assemble_records"]
 
-#: inputs of fewer values take the numpy paths (``mtest._validation.COPY_BELOW``, the size below
-#: which a result keeps a copy of its input): a few sorts and passes of at most 2^16 values cost
-#: well under a millisecond, less than loading the kernels from a warm cache
+#: inputs of fewer values take the numpy paths (``mtest._validation.COPY_BELOW`` too, the size
+#: below which a result keeps a copy of its input): at most ~1-2 ms more per call than the
+#: kernels at the top of this range, against ~0.6 s to load the kernels of a first call from a
+#: warm cache and seconds to compile them into a cold one (docs/performance.md)
 SMALL_BELOW = 1 << 16
 
-#: Hommel's O(m) loop in Python: ~1 µs per value, so it stays below the kernels' load time
-HOMMEL_BELOW = 1 << 12
+#: Hommel's O(m) loop in Python: ~5-10 µs per value on a loaded 2-core machine (~10 ms at the
+#: top of this range, against ~0.5 s to load its kernels from a warm cache, seconds to compile)
+HOMMEL_BELOW = 1 << 10
 
-#: CSV/TSV files of fewer bytes are scanned by the Python ports of the text kernels (about
-#: 0.5 µs per byte; a 1000-row file of a few columns is ~25 kB)
-SMALL_TEXT_BYTES = 1 << 17
+#: CSV/TSV files of fewer bytes are scanned by the Python ports of the text kernels: ~0.4 µs
+#: per byte (~0.2 s at the top of this range, ~10 ms for a 1000-row file), against ~0.6 s to
+#: load the four text kernels from a warm cache and ~10 s to compile them (measured with
+#: ``mtest adjust`` on a loaded 2-core machine, docs/performance.md)
+SMALL_TEXT_BYTES = 1 << 19
 
 
 def is_small(size: int) -> bool:
@@ -65,32 +70,67 @@ def scan_pvalues(p: np.ndarray):
 def rejections(flat: np.ndarray, proc, m: int, k: int, alpha: float):
     """Number of rejections, the rejection mask and the threshold of a stepwise procedure on
     validated ``flat`` (``m`` values not NaN): ``mtest._stepwise.banded_rejections`` without the
-    band. The mask is ``flat <= threshold`` compared in float64, as the kernels compare."""
-    from ._stepwise import decide_sorted, threshold
+    band. The same counting form (``mtest._counting.rejections``) asks the same questions, here
+    answered by binary search in the sorted values; the mask is ``flat <= threshold`` compared
+    in float64, as the kernels compare."""
+    from ._counting import drive, rejections as requests
+    from ._stepwise import threshold
 
     values = np.sort(flat)[:m].astype(np.float64, copy=False)  # NaN sorts last
-    r = decide_sorted(values, None, 1, proc, m, k, alpha)
+
+    def count(t):  # #{p <= t}
+        return int(np.searchsorted(values, t, side="right"))
+
+    def gather(lo, hi):  # the values lo < p <= hi, sorted
+        return values[0 if lo is None else count(lo):count(hi)]
+
+    r = drive(requests(proc, m, k, alpha), count, gather)
     thr = threshold(proc, r, m, k, alpha)
     if m == 0:
         return r, np.zeros(flat.size, dtype=bool), thr
     return r, flat.astype(np.float64, copy=False) <= thr, thr
 
 
+def _stable_argsort(values: np.ndarray) -> np.ndarray:
+    """``np.argsort(values, kind='stable')``: numpy's faster default sort, unless equal values
+    (-0.0 and 0.0 too) need their input order."""
+    order = np.argsort(values)
+    ordered = values[order]
+    if ordered.size > 1 and np.any(ordered[1:] == ordered[:-1]):
+        return np.argsort(values, kind="stable")
+    return order
+
+
 def stepwise_adjusted(flat: np.ndarray, proc, k: int, n_nan: int) -> np.ndarray:
     """Adjusted values of a step-down or step-up procedure in input order, NaN kept
-    (``mtest._stepwise.adjusted_flat``): one stable argsort, ``proc.raw`` on the sorted values,
-    numpy's running maximum (step-down) or minimum from the top (step-up), min(1, .)."""
+    (``mtest._stepwise.adjusted_flat``): as there, a step-down procedure's values from the
+    cutoff up are exactly 1 (``mtest._counting.stepdown_cutoff``, counts by numpy); the rest
+    in a stable argsort, ``proc.raw`` on the sorted values, numpy's running maximum (step-down)
+    or minimum from the top (step-up), min(1, .)."""
+    from ._counting import drive, stepdown_cutoff
+
+    values = flat.astype(np.float64, copy=False)  # compared as the kernels compare: in float64
     m = flat.size - n_nan
-    out = np.empty(flat.size, dtype=np.float64)
-    order = np.argsort(flat, kind="stable")  # NaN last
-    values = flat[order[:m]].astype(np.float64, copy=False)
-    raw = np.broadcast_to(proc.raw(values, np.arange(1, m + 1, dtype=np.int64), m, k), values.shape)
+    cut = None
+    if proc.step == "down" and m > 0:
+        cut = drive(stepdown_cutoff(proc, m, k), lambda t: int(np.count_nonzero(values <= t)), None)
+    if cut is None and n_nan == 0:
+        out = np.empty(flat.size, dtype=np.float64)
+        head = None
+    else:
+        out = np.where(values != values, np.nan, 1.0)
+        below = float(np.nextafter(cut[0], -1.0)) if cut else np.inf
+        head = np.flatnonzero(values <= below)  # ascending index: the stable order of ties kept
+    tested = values if head is None else values[head]
+    order = _stable_argsort(tested)
+    ordered = tested[order]
+    size = ordered.size
+    raw = np.broadcast_to(proc.raw(ordered, np.arange(1, size + 1, dtype=np.int64), m, k), ordered.shape)
     if proc.step == "down":
         adjusted = np.maximum.accumulate(raw)
     else:
         adjusted = np.minimum.accumulate(raw[::-1])[::-1]
-    out[order[:m]] = np.minimum(adjusted, 1.0)
-    out[order[m:]] = np.nan
+    out[order if head is None else head[order]] = np.minimum(adjusted, 1.0)
     return out
 
 

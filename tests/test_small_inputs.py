@@ -360,6 +360,9 @@ def test_cli_adjust_equals_the_numba_paths(tmp_path, capsys, case, method):
 def test_at_the_size_threshold(monkeypatch, size, method):
     """Just below SMALL_BELOW the numpy path runs (no banded pass), at it the Numba path; both
     equal the other path forced on the same data."""
+    from mtest._validation import COPY_BELOW
+
+    assert _small.SMALL_BELOW <= COPY_BELOW  # a small input is copied, never fingerprinted
     rng = np.random.default_rng(size)
     p = rng.random(size) ** 6
     p[::11] = np.nan
