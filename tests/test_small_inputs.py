@@ -9,7 +9,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import mtest
@@ -235,7 +235,9 @@ def test_hommel_port_is_the_kernel_bit_for_bit():
 
 
 @settings(max_examples=200, deadline=None)
-@given(raw=st.lists(st.one_of(st.floats(0, 5), st.sampled_from([np.nan, np.inf, -0.0, 1.0])),
+@example(raw=[-0.0, 0.0, -0.0, 0.5, 0.5, 0.0], cuts=[], mode=1, drop=0)
+@example(raw=[0.0, -0.0, 0.0, 0.5, -0.0, 0.0], cuts=[], mode=2, drop=0)
+@given(raw=st.lists(st.one_of(st.floats(0, 5), st.sampled_from([np.nan, np.inf, -0.0, 0.0, 1.0])),
                     min_size=0, max_size=40),
        cuts=st.lists(st.integers(0, 40), max_size=6), mode=st.sampled_from([0, 1, 2]),
        drop=st.integers(0, 3))
