@@ -1,6 +1,8 @@
 """CSV/TSV files for ``mtest adjust``: every field except the p column is kept byte for byte.
 
-The file is scanned once by Numba kernels (``mtest._kernels``) into records and field ranges;
+The file is scanned once by Numba kernels (``mtest._kernels``; a file under
+``mtest._small.SMALL_TEXT_BYTES`` by their Python ports, which compile nothing) into records and
+field ranges;
 only the p column (and the ``--by`` columns, compared as text) are read. The output copies each
 record's bytes — quoting, line terminators (LF or CRLF), a byte-order mark, a missing final
 newline, blank lines — and inserts ``,p_adjusted,reject`` before the record's terminator.

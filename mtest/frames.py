@@ -3,7 +3,8 @@
 Many families are adjusted in one vectorized pass: rows are sorted once by (family, p), the
 registry's transform ``raw(values, ranks, m, k)`` is applied to all families of the same size m at
 once, and one Numba kernel takes the running maximum (step-down) or minimum (step-up) within
-each family. The values are bitwise those of ``mtest.adjust`` run family by family.
+each family (below ``mtest._small.SMALL_BELOW`` rows its Python port, which compiles nothing).
+The values are bitwise those of ``mtest.adjust`` run family by family.
 """
 from __future__ import annotations
 

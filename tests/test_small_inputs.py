@@ -95,6 +95,16 @@ _NO_KERNELS = textwrap.dedent("""
                          **k).pvalues_adjusted
             mtest.adjust(np.vstack([values, values[::-1]]).T, name, axis=0, nan_policy="omit",
                          alpha=0.05, **k)
+        with np.errstate(divide="ignore"):
+            logs = np.log(p)
+        mtest.reject(logs, 0.05, name, log_p="ln", nan_policy="omit", **k).pvalues_adjusted
+        mtest.adjust(logs / np.log(10), name, log_p="log10", nan_policy="omit", alpha=0.05, **k)
+    from mtest import compat
+    for name in ("holm", "hommel", "fdr_bh", "fdr_tsbky", "hs"):
+        compat.multipletests(p[:7], 0.05, method=name)
+    for name in ("holm", "hochberg", "hommel", "BH", "BY"):
+        compat.p_adjust(list(p), name)
+    compat.false_discovery_control(np.vstack([p[:7], p[:7]]), axis=1)
     for fn in (mtest.holm, mtest.bonferroni, mtest.hochberg, mtest.hommel, mtest.benjamini_hochberg,
                mtest.benjamini_yekutieli, mtest.benjamini_krieger_yekutieli, mtest.sidak,
                mtest.holm_sidak, mtest.gavrilov_benjamini_sarkar):
@@ -138,8 +148,8 @@ _NO_KERNELS = textwrap.dedent("""
 
 
 def test_small_calls_compile_and_load_no_kernel(tmp_path):
-    """holm/reject/adjust of every registered procedure (NaN omitted, float32, axis=, bad
-    input), adjust_frame (by=) and ``mtest adjust`` on a small CSV/TSV (--by) leave every Numba
+    """holm/reject/adjust of every registered procedure (NaN omitted, float32, axis=, log_p=,
+    bad input), the statsmodels/R/scipy drop-ins, adjust_frame (by=) and ``mtest adjust`` on a small CSV/TSV (--by) leave every Numba
     dispatcher of mtest without a compiled signature: nothing was compiled or loaded from the
     cache (an empty cache folder, so a compile would also show there)."""
     cache = tmp_path / "numba-cache"
@@ -185,6 +195,18 @@ def test_axis_batches_equal_the_numba_paths(values, method, alpha, axis, float32
     _assert_same_result(small, large)
     small, large = _both(lambda: mtest.adjust(p, method, axis=axis, alpha=alpha, nan_policy="omit"))
     assert small == large if isinstance(small, tuple) else _same_bits(small, large)
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(_values, min_size=0, max_size=40), method=st.sampled_from(METHODS),
+       alpha=_alphas, k=st.integers(1, 3), log10=st.booleans())
+def test_log_p_equals_the_numba_paths(values, method, alpha, k, log10):
+    with np.errstate(divide="ignore"):
+        logs = np.log10(np.array(values, dtype=np.float64)) if log10 else np.log(np.array(values))
+    scale = "log10" if log10 else "ln"
+    k = _k_for(method, k, values)
+    small, large = _both(lambda: mtest.reject(logs, alpha, method, k=k, nan_policy="omit", log_p=scale))
+    _assert_same_result(small, large)
 
 
 @pytest.mark.parametrize("bad", [
