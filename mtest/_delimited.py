@@ -1,6 +1,8 @@
 """CSV/TSV files for ``mtest adjust``: every field except the p column is kept byte for byte.
 
-The file is scanned once by Numba kernels (``mtest._kernels``) into records and field ranges;
+The file is scanned once by Numba kernels (``mtest._kernels``; a file under
+``mtest._small.SMALL_TEXT_BYTES`` by their Python ports, which compile nothing) into records and
+field ranges;
 only the p column (and the ``--by`` columns, compared as text) are read. The output copies each
 record's bytes — quoting, line terminators (LF or CRLF), a byte-order mark, a missing final
 newline, blank lines — and inserts ``,p_adjusted,reject`` before the record's terminator.
@@ -15,9 +17,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _kernels
+from . import _kernels, _small
 
 QUOTE = ord('"')
+
+
+def _scanner(size: int):
+    """The text kernels for ``size`` bytes: their Python ports (``mtest._small``) for a small
+    file, so that it compiles and loads no kernel; else the Numba ones."""
+    return _small if size < _small.SMALL_TEXT_BYTES else _kernels
 
 #: spellings of a missing p-value (compared ignoring case and surrounding spaces/tabs): an empty
 #: field, R's NA, Python's/numpy's nan, and the usual spreadsheet/database spellings
@@ -83,7 +91,7 @@ def _find_header(buf, code: int, source: str):
     size = 1 << 16
     while True:
         part = buf[:size]
-        starts, ends, nexts, _, _, error = _kernels.text_records(part, 0, code, QUOTE, _NONE)
+        starts, ends, nexts, _, _, error = _scanner(part.size).text_records(part, 0, code, QUOTE, _NONE)
         complete = part.size == buf.size
         if error >= 0 and complete:
             raise TextFormatError(f"{source}: a quoted field opened on line "
@@ -117,7 +125,8 @@ def read_text(path, sep: str, wanted) -> TextTable:
                               "line endings are read — convert the file first")
     names = _header_names(raw_header, sep)
     columns = np.array(sorted(set(wanted(names))), dtype=np.int64)
-    starts, ends, nexts, fields, ranges, error = _kernels.text_records(buf, header[2], code, QUOTE, columns)
+    starts, ends, nexts, fields, ranges, error = _scanner(buf.size).text_records(buf, header[2], code, QUOTE,
+                                                                                 columns)
     if error >= 0:
         raise TextFormatError(f"{source}: a quoted field opened on line "
                               f"{int(np.count_nonzero(buf[:error] == 10)) + 1} is never closed")
@@ -138,12 +147,13 @@ def column_bytes(table: TextTable, column: int, strip: bool = False):
     """(bytes, offsets) of one column's unquoted values over the data rows."""
     if column not in table.columns:  # not scanned with the table: one more pass
         wanted = np.array([column], dtype=np.int64)
-        _, _, _, _, ranges, _ = _kernels.text_records(table.buf, table.header[2], table.sep, QUOTE, wanted)
+        _, _, _, _, ranges, _ = _scanner(table.buf.size).text_records(table.buf, table.header[2], table.sep,
+                                                                      QUOTE, wanted)
         table.columns[column] = (ranges[0, 0][table.rows], ranges[1, 0][table.rows])
     a, b = table.columns[column]
     out = np.empty(int((b - a).sum()), dtype=np.uint8)
     offsets = np.empty(len(table) + 1, dtype=np.int64)
-    used = _kernels.gather_fields(table.buf, a, b, QUOTE, strip, out, offsets)
+    used = _scanner(table.buf.size).gather_fields(table.buf, a, b, QUOTE, strip, out, offsets)
     return out[:used], offsets
 
 
@@ -174,7 +184,7 @@ def parse_pvalues(data, offsets):
     """
     n = offsets.size - 1
     status = np.empty(n, dtype=np.int8)
-    _kernels.number_syntax(data, offsets, status)
+    _scanner(data.size).number_syntax(data, offsets, status)
     missing = status == 1
     other = np.flatnonzero(status == 2)
     if other.size:
@@ -277,7 +287,7 @@ def write_passthrough(f, table: TextTable, adjusted, reject, names=("p_adjusted"
         local = np.where(rows >= 0, rows - lo, -1)
         size = int(table.nexts[last - 1] - table.starts[first]) + data.size + 7 * (hi - lo)
         out = np.empty(size, dtype=np.uint8)
-        used = _kernels.assemble_records(buf, table.starts[first:last], table.ends[first:last],
+        used = _scanner(buf.size).assemble_records(buf, table.starts[first:last], table.ends[first:last],
                                          table.nexts[first:last], local, data, offsets, reject[lo:hi],
                                          table.sep, out)
         f.write(memoryview(out)[:used])

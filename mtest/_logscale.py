@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _kernels
+from . import _kernels, _small
 from ._counting import (DeferredResult, drive, in_memory_adjusted, rejections)
 from ._stepwise import adjusted_flat, threshold
 from ._validation import first_bad, check_alpha, check_choice, check_nan_policy, show_value
@@ -182,8 +182,13 @@ def run_scaled(pvalues, alpha, method, k, nan_policy, log_p):
         thr = scale.le_bound(thr) if m else thr
         return DeferredResult(wrap(mask, shape, index), thr, r, m, proc.name, alpha, k, guarantee,
                               (lambda: wrap(adjusted, shape, index),))
-    r = drive(rejections(proc, m, k, alpha, scale),
-              lambda t: int(_kernels.count_le(flat, t)), lambda lo, hi: _gather(flat, lo, hi))
+    if _small.is_small(flat.size):  # flat is float64: numpy's count is the kernel's
+        def count(t):
+            return int(np.count_nonzero(flat <= t))
+    else:
+        def count(t):
+            return int(_kernels.count_le(flat, t))
+    r = drive(rejections(proc, m, k, alpha, scale), count, lambda lo, hi: _gather(flat, lo, hi))
     thr = threshold(proc, r, m, k, alpha)
     thr = scale.le_bound(thr) if m else thr
     mask = flat <= thr

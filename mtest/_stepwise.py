@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from . import _kernels, _sorting
+from . import _kernels, _small, _sorting
 from ._sorting import sort_with_order, sorted_keys
 from .registry import Procedure, SpecialProcedure
 
@@ -490,6 +490,8 @@ def adjusted_flat(flat: np.ndarray, proc: Procedure, k: int, n_nan: int,
     if not special and proc.step == "single":
         np.minimum(proc.raw(flat.astype(np.float64, copy=False), None, m, k), 1.0, out=out)
         return out
+    if not special and _small.is_small(flat.size):  # numpy alone, no kernel (mtest._small)
+        return _small.stepwise_adjusted(flat, proc, k, n_nan)
     if special:
         # NaN sorts last; the order among ties cannot change any value
         values, order = sort_with_order(flat, n_nan)

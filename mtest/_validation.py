@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _kernels
+from . import _kernels, _small
 
 __all__ = [
     "freeze",
@@ -167,7 +167,8 @@ def read_pvalues(pvalues: Any, nan_policy: str = "raise", name: str = "pvalues",
     function ``flat -> (t_lo, t_hi)`` (it may read a sample of ``flat``, not validated yet;
     ``_stepwise.band_thresholds``); the same pass then also counts p <= t_lo and
     t_lo < p <= t_hi and codes each value (``PValues.band``), so that the rejection path's first
-    counting pass costs no extra pass over memory.
+    counting pass costs no extra pass over memory; not below ``mtest._small.SMALL_BELOW`` values
+    (``PValues.band`` is then None: small inputs are checked by numpy, with no kernel).
     """
     check_nan_policy(nan_policy)
     _refuse_containers(pvalues, name)
@@ -216,7 +217,8 @@ def read_pvalues(pvalues: Any, nan_policy: str = "raise", name: str = "pvalues",
         flat = flat.copy()
         owned = True
     banded = None
-    if band is not None:
+    small = _small.is_small(flat.size)  # numpy, no kernel (mtest._small); copied if protected
+    if band is not None and not small:
         t_lo, t_hi = band(flat)
         codes = np.empty(flat.size, dtype=np.uint8)
         n_nan, n_bad, c_lo, c_band, fingerprint = _kernels.banded_scan(
@@ -227,6 +229,8 @@ def read_pvalues(pvalues: Any, nan_policy: str = "raise", name: str = "pvalues",
         banded = (codes, t_lo, t_hi, c_lo, c_band)
     elif protect and not owned:
         n_nan, n_low, n_high, n_inf, fingerprint = _kernels.scan_pvalues_fingerprint(flat)
+    elif small:
+        n_nan, n_low, n_high, n_inf = _small.scan_pvalues(flat)
     else:
         n_nan, n_low, n_high, n_inf = _kernels.scan_pvalues(flat)
     if n_inf:

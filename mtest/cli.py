@@ -657,7 +657,7 @@ def _family_namer(data: _Input, by):
 def _adjust_groups_log(data: _Input, proc, alpha: float, k: int, log_p: str, names=None):
     """(adjusted values in the log scale, rejections) per family, by ``mtest.reject(log_p=...)``;
     k larger than a family's size is refused first, naming the family by ``names(g)``."""
-    from . import _kernels
+    from . import _kernels, _small
     from .multitest import check_k_within, reject
 
     if data.n_groups > 1:
@@ -666,8 +666,9 @@ def _adjust_groups_log(data: _Input, proc, alpha: float, k: int, log_p: str, nam
 
     adjusted = np.full(data.p.size, np.nan)
     rejected = np.zeros(data.p.size, dtype=bool)
-    rows, starts = _kernels.bucket_order(np.arange(data.p.size, dtype=np.int64), data.codes,
-                                         data.n_groups)
+    kernels = _small if _small.is_small(data.p.size) else _kernels  # small: no kernel
+    rows, starts = kernels.bucket_order(np.arange(data.p.size, dtype=np.int64), data.codes,
+                                        data.n_groups)
     for g in range(data.n_groups):
         family = rows[starts[g]:starts[g + 1]]
         res = reject(data.p[family], alpha, proc.name, k=k, nan_policy="omit", log_p=log_p)

@@ -3,7 +3,8 @@
 Many families are adjusted in one vectorized pass: rows are sorted once by (family, p), the
 registry's transform ``raw(values, ranks, m, k)`` is applied to all families of the same size m at
 once, and one Numba kernel takes the running maximum (step-down) or minimum (step-up) within
-each family. The values are bitwise those of ``mtest.adjust`` run family by family.
+each family (below ``mtest._small.SMALL_BELOW`` rows its Python port, which compiles nothing).
+The values are bitwise those of ``mtest.adjust`` run family by family.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numbers
 
 import numpy as np
 
-from . import _kernels
+from . import _kernels, _small
 from .multitest import check_k_for, check_k_within, run
 from .registry import SpecialProcedure, get_procedure
 from ._validation import check_alpha, check_nan_policy
@@ -131,9 +132,10 @@ def adjust_groups(p, codes, n_groups, proc, alpha, k, names=None):
     adjusted = np.empty(p.size, dtype=np.float64)
     reject = np.zeros(p.size, dtype=bool)
     nan = np.isnan(p)
+    kernels = _small if _small.is_small(p.size) else _kernels  # small: no kernel (mtest._small)
     if isinstance(proc, SpecialProcedure):
         # no vectorized form (Hommel): one registry call per family
-        rows, starts = _kernels.bucket_order(np.arange(p.size, dtype=np.int64), codes, n_groups)
+        rows, starts = kernels.bucket_order(np.arange(p.size, dtype=np.int64), codes, n_groups)
         for g in range(n_groups):
             family = rows[starts[g]:starts[g + 1]]
             res = run(p[family], alpha, proc, k, "omit")
@@ -151,7 +153,7 @@ def adjust_groups(p, codes, n_groups, proc, alpha, k, names=None):
     else:  # NaN sorts last; the order among tied p-values cannot change any adjusted value
         within = np.argsort(p)
     del nan
-    rows, starts = _kernels.bucket_order(within, position[codes], n_groups)  # by (family, p)
+    rows, starts = kernels.bucket_order(within, position[codes], n_groups)  # by (family, p)
     del within
     values = p[rows]
     m_sorted = m_of[by_m]
@@ -171,7 +173,7 @@ def adjust_groups(p, codes, n_groups, proc, alpha, k, names=None):
             raw[lo:hi][tested] = proc.raw(values[lo:hi][tested],
                                           None if proc.step == "single" else ranks[tested], m, k)
     del values
-    _kernels.segmented_adjust(raw, starts, m_sorted, _MODES[proc.step], raw)  # in place
+    kernels.segmented_adjust(raw, starts, m_sorted, _MODES[proc.step], raw)  # in place
     adjusted[rows] = raw
     np.less_equal(adjusted, alpha, out=reject)
     return adjusted, reject

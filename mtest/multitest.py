@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _axis, _kernels, _torch_backend, procedures as _procedures  # noqa: F401  (registers the built-ins)
+from . import _axis, _kernels, _small, _torch_backend, procedures as _procedures  # noqa: F401  (registers the built-ins)
 from ._stepwise import adjusted_flat, band_thresholds, banded_rejections, threshold
 from ._validation import ReadOnlyArrays, as_pvalues, check_alpha, check_k, fingerprint_of, freeze, read_pvalues
 from .registry import PROCEDURES, Guarantee, SpecialProcedure, get_procedure
@@ -256,8 +256,12 @@ def run(pvalues, alpha, method, k, nan_policy, axis=None, log_p=None) -> Multipl
                                     guarantee, (flat, shape, index, n_nan, None, proc))
         object.__setattr__(result, "pvalues_adjusted", wrap(freeze(adjusted), shape, index))
         return result
-    r, mask = banded_rejections(flat, v.band, proc, m, k, alpha)  # the mask in the codes' bytes
-    thr = representable_threshold(threshold(proc, r, m, k, alpha), v.dtype)
+    if v.band is None:  # a small input: no band, numpy alone (mtest._small)
+        r, mask, thr = _small.rejections(flat, proc, m, k, alpha)
+    else:
+        r, mask = banded_rejections(flat, v.band, proc, m, k, alpha)  # the mask in the codes' bytes
+        thr = threshold(proc, r, m, k, alpha)
+    thr = representable_threshold(thr, v.dtype)
     return MultipleTestResult(wrap(mask, shape, index), thr, r, m, proc.name, alpha, k,
                               guarantee, (flat, shape, index, n_nan, v.fingerprint, proc))
 
@@ -416,7 +420,8 @@ def holm(pvalues, alpha: float = 0.05, *, axis: int | None = None, nan_policy: s
     (m - i + 1)*p(i) > alpha [1]_, i.e. p(i) above the critical value alpha_i, the largest double t
     with (m - i + 1)*t <= alpha (alpha/(m - i + 1) up to one rounding; reject follows the
     adjusted p-values, as R's ``p.adjust``). The paper's SEGCERTIFYHOLM (§5, §6.1). Rejections take a few
-    counting passes over the data and no full sort.
+    counting passes over the data and no full sort (below 65 536 values: one numpy sort, and no
+    Numba kernel to compile).
 
     Parameters
     ----------

@@ -22,7 +22,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from . import _kernels
+from . import _kernels, _small
 from .registry import SpecialProcedure, StepwiseProcedure, mark_builtin, register
 
 __all__ = ["harmonic_number"]
@@ -132,6 +132,8 @@ def _hommel_adjust_sorted(values, k):
     if m == 2:  # R's p.adjust switches to Hochberg for n == 2
         raw = _holm_raw(values, np.arange(1, 3), 2, 1)
         return np.minimum(np.minimum.accumulate(raw[::-1])[::-1], 1.0)
+    if m < _small.HOMMEL_BELOW:  # the same loop in Python: no kernel to compile or load
+        return _small.hommel_sorted(values)
     return _kernels.hommel_sorted(np.ascontiguousarray(values, dtype=np.float64))
 
 

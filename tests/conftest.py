@@ -22,3 +22,16 @@ FULL = os.environ.get("MTEST_FULL", "") not in ("", "0")
 @pytest.fixture(scope="session")
 def r_reference():
     return json.loads((DATA / "p_adjust_R.json").read_text())["cases"]
+
+
+@pytest.fixture(scope="module")
+def numba_paths():
+    """Small inputs take the Numba paths too (every threshold of ``mtest._small`` at 0), for the
+    modules that test those paths on small data (``pytestmark = usefixtures('numba_paths')``)."""
+    from mtest import _small
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_small, "SMALL_BELOW", 0)
+        mp.setattr(_small, "HOMMEL_BELOW", 0)
+        mp.setattr(_small, "SMALL_TEXT_BYTES", 0)
+        yield

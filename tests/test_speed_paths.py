@@ -1,7 +1,8 @@
 """The fast paths of issue 17: the full-sort adjusted-value pass (two value ranges sorted on two
 threads, tie runs put in order chunk by chunk, two halves joined by a carry), the rejection mask
 written by the counting passes, and the branch-free validation scan. Each is compared with a
-plain numpy reference, bit for bit."""
+plain numpy reference, bit for bit. Small inputs take these paths too here (``numba_paths``:
+elsewhere they run on numpy, mtest._small)."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -10,6 +11,8 @@ from hypothesis import strategies as st
 import mtest
 from mtest import _kernels, _sorting, _stepwise
 from mtest.registry import get_procedure
+
+pytestmark = pytest.mark.usefixtures("numba_paths")
 
 METHODS = ["holm", "hochberg", "fdr_bh", "fdr_by", "lehmann-romano", "holm-sidak"]
 
