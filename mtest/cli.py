@@ -647,11 +647,9 @@ def _cmd_adjust(args) -> int:
 def _family_namer(data: _Input, by):
     """``names(g)`` for errors about family g: the --by columns and its first data row (1-based,
     as the other messages count rows)."""
-    from .frames import _first_row
-
     if not by:
         return None
-    return lambda g: f"--by {', '.join(by)} of data row {_first_row(data.codes, g) + 1}"
+    return lambda g: f"--by {', '.join(by)} of data row {int(np.flatnonzero(data.codes == g)[0]) + 1}"
 
 
 def _adjust_groups_log(data: _Input, proc, alpha: float, k: int, log_p: str, names=None):
