@@ -57,3 +57,60 @@ def test_log_p_list_input_needs_no_copy_and_is_exact():
     v = _log_input(300)
     res = mtest.reject(list(v), 0.05, "holm", log_p="ln")
     assert np.array_equal(res.pvalues_adjusted, mtest.adjust(v, "holm", log_p="ln"))
+
+
+# ---------------------------------------------------------------------------------------------
+# torch results: the same protection as NumPy input (the tensor's memory is the caller's)
+
+
+@pytest.fixture
+def torch():
+    return pytest.importorskip("torch")
+
+
+@pytest.mark.parametrize("n", [500, 70_000])
+@pytest.mark.parametrize("method", ["holm", "fdr_bh", "bonferroni"])
+def test_torch_result_unaffected_by_later_change(torch, n, method):
+    g = torch.Generator().manual_seed(n)
+    p = torch.rand(n, generator=g, dtype=torch.float64)
+    p[:10] = 1e-9
+    want = mtest.adjust(p.clone().numpy(), method)
+    res = mtest.reject(p, 0.05, method)
+    p.fill_(1.0)  # the caller reuses its buffer
+    if n < 65_536:  # a private copy: the original values' adjusted values
+        assert np.array_equal(res.pvalues_adjusted.numpy(), want)
+    else:  # the caller's memory, fingerprinted: refused, never answered from changed data
+        with pytest.raises(RuntimeError, match="modified"):
+            res.pvalues_adjusted
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_torch_large_guard_sees_swaps_and_views(torch, dtype):
+    g = torch.Generator().manual_seed(1)
+    base = torch.rand(2 * 70_000, generator=g, dtype=getattr(torch, dtype))
+    view = base[::2]  # a strided view: still the caller's memory
+    res = mtest.reject(view, 0.05, "hochberg")
+    base[2], base[4] = base[4].clone(), base[2].clone()  # a swap inside the view
+    with pytest.raises(RuntimeError, match="modified"):
+        res.pvalues_adjusted
+    base[2], base[4] = base[4].clone(), base[2].clone()
+    assert np.array_equal(res.pvalues_adjusted.numpy(), mtest.adjust(view.numpy().copy(), "hochberg"))
+    # a change outside the view is no change of the input
+    res = mtest.reject(view, 0.05, "holm")
+    base[1] = 0.5
+    assert np.array_equal(res.pvalues_adjusted.numpy(), mtest.adjust(view.numpy().copy(), "holm"))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_torch_device_fingerprint_is_the_kernels(torch, dtype, monkeypatch):
+    """The tensor-arithmetic fingerprint (used off CPU) equals the NumPy kernel's bit for bit,
+    across chunk boundaries, with -0.0, NaN, 0, 1 and sign bits."""
+    from mtest import _kernels, _torch_backend
+
+    monkeypatch.setattr(_torch_backend, "FINGERPRINT_ON_DEVICE", True)
+    monkeypatch.setattr(_torch_backend, "FINGERPRINT_CHUNK", 1000)
+    rng = np.random.default_rng(2)
+    p = rng.uniform(size=4321).astype(dtype)
+    p[:6] = [-0.0, np.nan, 0.0, 1.0, -1.0, np.inf]
+    t = torch.from_numpy(p)
+    assert _torch_backend._fingerprint(t.reshape(1, -1)) == _kernels.scan_pvalues_fingerprint(p)[4]
