@@ -103,7 +103,9 @@ class TorchTestResult:
         What the rejections control, e.g. ``FWER <= 0.05 under arbitrary dependence``.
     pvalues_adjusted : torch.Tensor of float64
         Adjusted p-values, computed on first access; ``reject == (pvalues_adjusted <= alpha)``
-        (exactly, except Šidák and Holm–Šidák at a few ulps from ``alpha``).
+        (exactly, except Šidák and Holm–Šidák at a few ulps from ``alpha``). As for NumPy input,
+        a tensor below 65 536 values is copied; a larger one is fingerprinted, and
+        ``RuntimeError`` is raised if it was modified in place since.
     """
 
     reject: Any
