@@ -114,3 +114,69 @@ def test_torch_device_fingerprint_is_the_kernels(torch, dtype, monkeypatch):
     p[:6] = [-0.0, np.nan, 0.0, 1.0, -1.0, np.inf]
     t = torch.from_numpy(p)
     assert _torch_backend._fingerprint(t.reshape(1, -1)) == _kernels.scan_pvalues_fingerprint(p)[4]
+
+
+# ---------------------------------------------------------------------------------------------
+# the rejection fast path on inputs built to fool the band's sample (>= 65 536 values: the band
+# is placed from BAND_SAMPLE evenly spaced values)
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+from mtest._stepwise import BAND_PREDICT_MIN, BAND_SAMPLE, critical  # noqa: E402
+from mtest.registry import PROCEDURES, StepwiseProcedure, get_procedure  # noqa: E402
+
+STEPWISE = [name for name, proc in PROCEDURES.items() if type(proc) is StepwiseProcedure]
+
+
+def _fooling_input(pattern, n, method, k, alpha, rng):
+    """Values whose sampled positions tell another story than the rest."""
+    sampled = np.zeros(n, dtype=bool)
+    sampled[(np.arange(BAND_SAMPLE, dtype=np.int64) * n) // BAND_SAMPLE] = True
+    proc = get_procedure(method)
+    c1, cm = critical(proc, 1, n, k, alpha), critical(proc, n, n, k, alpha)
+    p = rng.uniform(size=n)
+    if pattern == "samples-null-rest-signal":
+        p[~sampled] *= 1e-12
+        p[sampled] = 1.0
+    elif pattern == "samples-signal-rest-null":
+        p[sampled] = 0.0
+    elif pattern == "samples-nan-rest-signal":
+        p[~sampled] *= cm
+        p[sampled] = np.nan
+    elif pattern == "ties-on-critical-values":
+        ranks = rng.integers(1, n + 1, size=256)
+        crit = np.array([critical(proc, int(r), n, k, alpha) for r in ranks])
+        where = rng.choice(np.flatnonzero(~sampled), size=512, replace=False)
+        p[where] = np.concatenate([crit, np.nextafter(crit, 2.0)])
+        p[sampled] = cm
+    elif pattern == "edges-zeros-subnormals":
+        p = rng.choice(np.array([0.0, -0.0, 5e-324, 1e-310, c1, np.nextafter(c1, 2.0), cm,
+                                 np.nextafter(cm, 2.0), 1.0]), size=n)
+        p[sampled] = 1.0
+    elif pattern == "periodic-stride":
+        stride = n // BAND_SAMPLE
+        p[np.arange(n) % stride != 0] *= 2 * cm
+    return p
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pattern=st.sampled_from(["samples-null-rest-signal", "samples-signal-rest-null",
+                                "samples-nan-rest-signal", "ties-on-critical-values",
+                                "edges-zeros-subnormals", "periodic-stride"]),
+       method=st.sampled_from(STEPWISE), extra=st.integers(0, 5000),
+       alpha=st.sampled_from([1e-300, 1e-6, 0.05, 0.5, 0.999]), float32=st.booleans(),
+       k_big=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_band_sample_cannot_be_fooled(pattern, method, extra, alpha, float32, k_big, seed):
+    """reject() equals adjust() <= alpha exactly (mask, count, threshold) whatever the sample
+    says about the rest of the values."""
+    n = BAND_PREDICT_MIN + extra
+    k = 777 if k_big and get_procedure(method).uses_k else 1
+    p = _fooling_input(pattern, n, method, k, alpha, np.random.default_rng(seed))
+    if float32:
+        p = p.astype(np.float32)
+    res = mtest.reject(p, alpha, method, k=k, nan_policy="omit")
+    want = np.asarray(mtest.adjust(p, method, k=k, nan_policy="omit")) <= alpha
+    assert np.array_equal(res.reject, want)
+    assert res.n_rejected == int(want.sum())
+    with np.errstate(invalid="ignore"):
+        assert np.array_equal(p <= res.threshold, want)
