@@ -180,3 +180,28 @@ def test_band_sample_cannot_be_fooled(pattern, method, extra, alpha, float32, k_
     assert res.n_rejected == int(want.sum())
     with np.errstate(invalid="ignore"):
         assert np.array_equal(p <= res.threshold, want)
+
+
+_MUTATIONS = {
+    "sort": lambda q: q.sort(),
+    "reverse": lambda q: q.__setitem__(slice(None), q[::-1].copy()),
+    "roll-by-one": lambda q: q.__setitem__(slice(None), np.roll(q, 1)),
+    "swap-far": lambda q: q.__setitem__([7, q.size - 3], q[[q.size - 3, 7]]),
+    "ulp-up-on-a-range": lambda q: q.__setitem__(slice(1000, 50_000), np.nextafter(q[1000:50_000], 2)),
+    "halve-all": lambda q: q.__imul__(0.5),
+    "one-minus": lambda q: q.__setitem__(slice(None), 1 - q),
+}
+
+
+@pytest.mark.parametrize("mutation", sorted(_MUTATIONS))
+@pytest.mark.parametrize("n", [65_536, 200_001])  # serial and parallel validation passes
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fingerprint_sees_structured_mutations(mutation, n, dtype):
+    """Whole-array rewrites a user may do in place after reject (sorting for a plot, two-sided
+    conversions, reversing): pvalues_adjusted raises instead of answering from them."""
+    rng = np.random.default_rng(n)
+    p = (rng.integers(1, 2**10, size=n) / 2**10).astype(dtype)  # dyadic: structured bits
+    res = mtest.reject(p, 0.05, "fdr_bh")
+    _MUTATIONS[mutation](p)
+    with pytest.raises(RuntimeError, match="modified"):
+        res.pvalues_adjusted
