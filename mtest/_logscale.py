@@ -16,12 +16,15 @@ What is exact (docs/scale.md, "Log scale"):
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from . import _kernels, _small
 from ._counting import (DeferredResult, drive, in_memory_adjusted, rejections)
 from ._stepwise import adjusted_flat, threshold
-from ._validation import first_bad, check_alpha, check_choice, check_nan_policy, show_value
+from ._validation import (COPY_BELOW, first_bad, check_alpha, check_choice, check_nan_policy,
+                          fingerprint_of, show_value)
 from .registry import SpecialProcedure, get_procedure
 
 __all__ = ["LOG_BASES", "LogScale", "scale_for", "as_log_pvalues", "run_scaled", "adjust_scaled",
@@ -148,6 +151,31 @@ def as_log_pvalues(values, nan_policy: str = "raise", name: str = "pvalues"):
     return flat, shape, index, n_nan
 
 
+def _protect(pvalues, flat):
+    """``(flat, fingerprint)`` for a result that computes its adjusted values later from
+    ``flat``: as ``read_pvalues(protect=True)`` does for p-values, a private copy below
+    ``COPY_BELOW`` values, else the caller's memory and a fingerprint of it (``None`` when
+    ``flat`` does not share the caller's memory: a list, or a converted copy)."""
+    if isinstance(pvalues, (list, tuple, numbers.Number)):
+        return flat, None  # np.asarray made a new array
+    if hasattr(pvalues, "index") and hasattr(pvalues, "to_numpy"):
+        pvalues = pvalues.to_numpy()
+    if not np.may_share_memory(flat, np.asarray(pvalues)):
+        return flat, None
+    if flat.size < COPY_BELOW:
+        return flat.copy(), None
+    return flat, fingerprint_of(flat)
+
+
+def _check_unchanged(flat, fingerprint, method):
+    if fingerprint is not None and fingerprint_of(flat) != fingerprint:
+        raise RuntimeError(
+            f"the input array was modified after {method}() returned, so its adjusted "
+            "p-values can no longer be computed from it (the rejections and threshold are "
+            "those of the original values); call mtest.adjust on the original values, or "
+            "read pvalues_adjusted before modifying the array")
+
+
 def _gather(flat, lo, hi):
     keep = flat <= hi
     if lo is not None:
@@ -182,6 +210,8 @@ def run_scaled(pvalues, alpha, method, k, nan_policy, log_p):
         thr = scale.le_bound(thr) if m else thr
         return DeferredResult(wrap(mask, shape, index), thr, r, m, proc.name, alpha, k, guarantee,
                               (lambda: wrap(adjusted, shape, index),))
+    # the adjusted values are computed later, from flat: protect it (as read_pvalues does)
+    flat, fingerprint = _protect(pvalues, flat)
     if _small.is_small(flat.size):  # flat is float64: numpy's count is the kernel's
         def count(t):
             return int(np.count_nonzero(flat <= t))
@@ -192,9 +222,13 @@ def run_scaled(pvalues, alpha, method, k, nan_policy, log_p):
     thr = threshold(proc, r, m, k, alpha)
     thr = scale.le_bound(thr) if m else thr
     mask = flat <= thr
+
+    def adjusted():
+        _check_unchanged(flat, fingerprint, proc.name)
+        return wrap(in_memory_adjusted(flat, proc, k, n_nan, scale), shape, index)
+
     return DeferredResult(wrap(mask, shape, index), thr, r, m, proc.name, alpha, k, guarantee,
-                          (lambda: wrap(in_memory_adjusted(flat, proc, k, n_nan, scale), shape,
-                                        index),))
+                          (adjusted,))
 
 
 def _special_adjusted(flat, proc, k, n_nan, scale, alpha=None):

@@ -46,7 +46,7 @@ import numpy as np
 
 from . import _kernels
 from ._stepwise import adjusted_flat, critical_values
-from ._validation import as_pvalues, check_alpha, check_nan_policy
+from ._validation import COPY_BELOW, as_pvalues, check_alpha, check_nan_policy
 from .procedures import harmonic_number
 from .registry import PROCEDURES, Guarantee, SpecialProcedure, get_procedure
 
@@ -103,7 +103,9 @@ class TorchTestResult:
         What the rejections control, e.g. ``FWER <= 0.05 under arbitrary dependence``.
     pvalues_adjusted : torch.Tensor of float64
         Adjusted p-values, computed on first access; ``reject == (pvalues_adjusted <= alpha)``
-        (exactly, except Šidák and Holm–Šidák at a few ulps from ``alpha``).
+        (exactly, except Šidák and Holm–Šidák at a few ulps from ``alpha``). As for NumPy input,
+        a tensor below 65 536 values is copied; a larger one is fingerprinted, and
+        ``RuntimeError`` is raised if it was modified in place since.
     """
 
     reject: Any
@@ -119,7 +121,13 @@ class TorchTestResult:
 
     @cached_property
     def pvalues_adjusted(self):
-        families, = self._source
+        families, fingerprint = self._source
+        if fingerprint is not None and _fingerprint(families.rows) != fingerprint:
+            raise RuntimeError(
+                f"the input tensor was modified after {self.method}() returned, so its adjusted "
+                "p-values can no longer be computed from it (the rejections and threshold are "
+                "those of the original values); call mtest.adjust on the original values, or "
+                "read pvalues_adjusted before modifying the tensor")
         return families.restore(_adjusted_rows(families, get_procedure(self.method), self.k,
                                                self.alpha))
 
@@ -225,6 +233,54 @@ def _families(pvalues, nan_policy: str, axis) -> _Families:
     else:
         n_tests = np.full(rows.shape[0], rows.shape[1], dtype=np.int64)
     return _Families(rows, shape, axis, n_tests, has_nan)
+
+
+#: positions per step of the device fingerprint (a few int64 temporaries of this size)
+FINGERPRINT_CHUNK = 1 << 20
+_GOLDEN = 0x9E3779B97F4A7C15 - (1 << 64)  # mtest._kernels' position key, as a signed int64
+_LOW32 = 0xFFFFFFFF
+
+
+def _fingerprint(rows) -> int:
+    """``mtest._kernels``' 64-bit fingerprint of the values of ``rows`` in C order (the one
+    ``read_pvalues`` takes of a large NumPy input): on CPU by the same kernel on the tensor's
+    memory, elsewhere by int64 tensor arithmetic on the device (wrapping, so bit for bit the
+    kernel's), in chunks of ``FINGERPRINT_CHUNK`` values."""
+    torch = _torch()
+    flat = rows.reshape(-1)
+    if flat.device.type == "cpu" and not FINGERPRINT_ON_DEVICE:
+        return _kernels.scan_pvalues_fingerprint(flat.numpy())[4]
+    total = torch.zeros((), dtype=torch.int64, device=flat.device)
+    wide = flat.dtype == torch.float64
+    for start in range(0, flat.numel(), FINGERPRINT_CHUNK):
+        chunk = flat[start:start + FINGERPRINT_CHUNK]
+        bits = chunk.view(torch.int64) if wide else chunk.view(torch.int32).to(torch.int64) & _LOW32
+        position = torch.arange(start + 1, start + 1 + chunk.numel(), dtype=torch.int64,
+                                device=flat.device) * _GOLDEN
+        a = (bits + position) & _LOW32
+        b = ((bits >> 32) + (position >> 32)) & _LOW32  # arithmetic shifts: the low 32 bits agree
+        total += (a * b + ((a + b) << 32)).sum()
+    return int(total) & ((1 << 64) - 1)
+
+
+#: tests: compute the fingerprint of CPU tensors with the device arithmetic
+FINGERPRINT_ON_DEVICE = False
+
+
+def _guard(pvalues, families) -> int | None:
+    """Protect a result's lazily computed adjusted values from later changes of the caller's
+    tensor (as ``read_pvalues(protect=True)`` does for NumPy input): rows that do not share the
+    caller's memory need nothing; below ``COPY_BELOW`` values they become a private copy; above,
+    the fingerprint of the values is returned, to be checked before the adjusted values are
+    computed."""
+    rows = families.rows
+    if rows.numel() == 0 or rows.untyped_storage().data_ptr() != \
+            pvalues.untyped_storage().data_ptr():
+        return None
+    if rows.numel() < COPY_BELOW:
+        families.rows = rows.clone()
+        return None
+    return _fingerprint(rows)
 
 
 def _check_k(proc, k) -> int:
@@ -490,6 +546,8 @@ def reject_torch(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int =
     k = _check_k(proc, k)
     families = _families(pvalues, nan_policy, axis)
     families.check_k(k)
+    # the adjusted values of a stepwise procedure are computed later, from the rows: guard them
+    fingerprint = None if isinstance(proc, SpecialProcedure) else _guard(pvalues, families)
     rows, m = families.rows, families.n_tests
     device = families.device
     guarantee = proc.guarantee(k, alpha)
@@ -515,7 +573,7 @@ def reject_torch(pvalues, alpha: float = 0.05, method: str = "holm", *, k: int =
         n_rejected=families.per_family(n_rejected),
         n_tests=families.per_family(torch.as_tensor(m, device=device)),
         method=proc.name, alpha=alpha, k=k, axis=families.axis, guarantee=guarantee,
-        _source=(families,))
+        _source=(families, fingerprint))
     if adjusted is not None:
         object.__setattr__(result, "pvalues_adjusted", families.restore(adjusted))
     return result
