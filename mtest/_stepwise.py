@@ -13,7 +13,9 @@ pass over the data, and a few passes decide the step-down or step-up rank.
 """
 from __future__ import annotations
 
+import bisect
 import functools
+import math
 import os
 
 import numpy as np
@@ -245,11 +247,11 @@ def _predicted_reach(proc: Procedure, flat: np.ndarray, k: int, alpha: float, t_
     size = flat.size
     sample = flat[(np.arange(BAND_SAMPLE, dtype=np.int64) * size) // BAND_SAMPLE]
     sample = sample.astype(np.float64)
-    sample = np.sort(sample[(sample >= 0.0) & (sample <= 1.0)])  # NaN and bad values drop out
-    n = sample.size
+    sample = np.sort(sample[(sample >= 0.0) & (sample <= 1.0)]).tolist()  # NaN, bad values out
+    n = len(sample)
 
-    def share(t):
-        return np.searchsorted(sample, t, side="right") / max(n, 1)
+    def share(t):  # plain Python: a dozen scalar calls, each cheaper than a numpy one
+        return bisect.bisect_right(sample, t) / max(n, 1)
 
     if n == 0:
         return t_hi, share
@@ -258,8 +260,8 @@ def _predicted_reach(proc: Procedure, flat: np.ndarray, k: int, alpha: float, t_
     def count(t):
         asked.append(t)
         q = share(t)
-        upper = q + 4.0 * np.sqrt(q * (1.0 - q) / n) + 4.0 / n
-        return int(min(size, np.ceil(size * upper)))
+        upper = q + 4.0 * math.sqrt(q * (1.0 - q) / n) + 4.0 / n
+        return int(min(size, math.ceil(size * upper)))
 
     def gather(lo, hi):
         asked.append(hi)
