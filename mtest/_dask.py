@@ -28,13 +28,15 @@ import operator
 
 import numpy as np
 
-from . import _kernels
+from ._lazy import kernels_module
 from ._counting import (LINEAR, DeferredResult, bucket_bounds, bucket_of, carries, drive, finish,
                         head_bound, histogram, merge_histograms, plan_ranges, rejections, segment_adjusted,
                         step_table, stepdown_cutoff, table_lookup)
 from ._stepwise import threshold
 from ._validation import check_alpha, check_nan_policy
 from .registry import SpecialProcedure, get_procedure
+
+_kernels = kernels_module()  # numba is imported when a kernel is first used
 
 __all__ = ["is_dask", "run", "adjusted", "MIN_RANGE"]
 

@@ -17,7 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _kernels, _small
+from . import _small
+from ._lazy import kernels_module
+
+_kernels = kernels_module()  # numba is imported when a kernel is first used
 
 QUOTE = ord('"')
 

@@ -20,12 +20,15 @@ import numbers
 
 import numpy as np
 
-from . import _kernels, _small
+from . import _small
+from ._lazy import kernels_module
 from ._counting import (DeferredResult, drive, in_memory_adjusted, rejections)
 from ._stepwise import adjusted_flat, threshold
 from ._validation import (COPY_BELOW, first_bad, check_alpha, check_choice, check_nan_policy,
                           fingerprint_of, show_value)
 from .registry import SpecialProcedure, get_procedure
+
+_kernels = kernels_module()  # numba is imported when a kernel is first used
 
 __all__ = ["LOG_BASES", "LogScale", "scale_for", "as_log_pvalues", "run_scaled", "adjust_scaled",
            "run_scaled_along", "adjust_scaled_along"]

@@ -12,7 +12,9 @@ import os
 
 import numpy as np
 
-from . import _kernels
+from ._lazy import kernels_module
+
+_kernels = kernels_module()  # numba is imported when a kernel is first used
 
 __all__ = ["PARALLEL_SORT_MIN", "sort_packed", "sort_with_order", "sorted_keys"]
 

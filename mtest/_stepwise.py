@@ -20,9 +20,12 @@ import os
 
 import numpy as np
 
-from . import _kernels, _small, _sorting
+from . import _small, _sorting
+from ._lazy import kernels_module
 from ._sorting import sort_with_order, sorted_keys
 from .registry import Procedure, SpecialProcedure
+
+_kernels = kernels_module()  # numba is imported when a kernel is first used
 
 __all__ = ["MAX_COUNTING_PASSES", "critical_values", "critical", "decide_sorted", "count_rejections",
            "band_thresholds", "banded_rejections",

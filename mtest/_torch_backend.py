@@ -44,11 +44,13 @@ from typing import Any
 
 import numpy as np
 
-from . import _kernels
+from ._lazy import kernels_module
 from ._stepwise import adjusted_flat, critical_values
 from ._validation import COPY_BELOW, as_pvalues, check_alpha, check_nan_policy
 from .procedures import harmonic_number
 from .registry import PROCEDURES, Guarantee, SpecialProcedure, get_procedure
+
+_kernels = kernels_module()  # numba is imported when a kernel is first used
 
 __all__ = ["MAX_COUNTING_PASSES", "COUNT_CPU_WITH_KERNELS", "SIDAK_MAX_ULPS", "TorchTestResult",
            "is_tensor", "reject_torch", "adjust_torch"]

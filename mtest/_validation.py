@@ -12,7 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from . import _kernels, _small
+from . import _small
+from ._lazy import kernels_module
+
+_kernels = kernels_module()  # numba is imported when a kernel is first used
 
 __all__ = [
     "freeze",

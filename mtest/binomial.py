@@ -18,8 +18,10 @@ from scipy.special import betainc, betaincc, betainccinv, betaincinv
 from scipy.stats import binom
 
 from . import _repr
-from . import _kernels
+from ._lazy import kernels_module
 from ._validation import as_int_array, check_alpha, check_choice
+
+_kernels = kernels_module()  # numba is imported when a kernel is first used
 
 __all__ = ["binom_pvalue", "binom_pvalue_table", "clopper_pearson", "ConfidenceInterval",
            "binomtest", "BinomTestResult", "pvalue_table", "table_and_index"]

@@ -13,10 +13,13 @@ import numbers
 
 import numpy as np
 
-from . import _kernels, _small
+from . import _small
+from ._lazy import kernels_module
 from .multitest import check_k_for, check_k_within, run
 from .registry import SpecialProcedure, get_procedure
 from ._validation import check_alpha, check_nan_policy
+
+_kernels = kernels_module()  # numba is imported when a kernel is first used
 
 __all__ = ["adjust_frame", "group_codes"]
 

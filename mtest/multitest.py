@@ -22,10 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from . import _axis, _kernels, _small, _torch_backend, procedures as _procedures  # noqa: F401  (registers the built-ins)
+from . import _axis, _small, _torch_backend, procedures as _procedures  # noqa: F401  (registers the built-ins)
+from ._lazy import kernels_module
 from ._stepwise import adjusted_flat, band_thresholds, banded_rejections, threshold
 from ._validation import ReadOnlyArrays, as_pvalues, check_alpha, check_k, fingerprint_of, freeze, read_pvalues
 from .registry import PROCEDURES, Guarantee, SpecialProcedure, get_procedure
+
+_kernels = kernels_module()  # numba is imported when a kernel is first used
 
 __all__ = [
     "MultipleTestResult",

@@ -38,12 +38,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _kernels, _repr
+from . import _repr
+from ._lazy import kernels_module
 from ._counting import (N_BUCKETS, bucket_of, finish, head_bound, ordered_key, plan_ranges,
                         rejections, segment_adjusted, step_table, stepdown_cutoff, table_lookup)
 from ._stepwise import threshold as _threshold
 from ._validation import ReadOnlyArrays, check_alpha, check_nan_policy, check_positive_int
 from .registry import SpecialProcedure, get_procedure
+
+_kernels = kernels_module()  # numba is imported when a kernel is first used
 
 __all__ = ["FilesResult", "FamilySummary", "adjust_files"]
 

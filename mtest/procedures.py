@@ -22,8 +22,11 @@ from functools import lru_cache
 
 import numpy as np
 
-from . import _kernels, _small
+from . import _small
+from ._lazy import kernels_module
 from .registry import SpecialProcedure, StepwiseProcedure, mark_builtin, register
+
+_kernels = kernels_module()  # numba is imported when a kernel is first used
 
 __all__ = ["harmonic_number"]
 

@@ -15,11 +15,13 @@ import numpy as np
 from ._validation import ReadOnlyArrays
 
 from . import _repr
-from . import _kernels
+from ._lazy import kernels_module
 from ._stepwise import critical_values, decide_sorted, threshold
 from ._validation import as_int_array, check_alpha, read_pvalues
 from .multitest import MultipleTestResult, check_k_for, check_k_within, representable_threshold, run
 from .registry import SpecialProcedure, get_procedure
+
+_kernels = kernels_module()  # numba is imported when a kernel is first used
 
 __all__ = ["reject_table", "reject_table_rows", "RowsResult"]
 

@@ -39,7 +39,12 @@ def test_import_mtest_loads_nothing_heavy():
 
 
 def test_holm_loads_numba_but_not_scipy_stats_pandas_or_plotting():
+    """A small call runs on numpy (mtest._small) and imports nothing heavy, not even numba; a
+    large one imports numba for its kernels, and still nothing else."""
     loaded = _loaded("import mtest\nassert mtest.holm([0.01, 0.2]).n_rejected == 1")
+    assert not any(loaded.values()), loaded
+    loaded = _loaded("import mtest, numpy as np\n"
+                     "assert mtest.holm(np.full(1 << 16, 0.5)).n_rejected == 0")
     assert loaded["numba"]
     assert not any(v for k, v in loaded.items() if k != "numba"), loaded
 
