@@ -319,8 +319,10 @@ def banded_rejections(flat: np.ndarray, band: tuple, proc: Procedure, m: int, k:
         part = part_of(t)
         if part is not None:
             top, below, size = part[0], part[1], part[2]
-            if t == top or size == 0:
-                return below + (size if t == top else 0)
+            if t == top:
+                return below + size
+            if size == 0:
+                return below
             got = values_of(part)
             if got is not None:
                 return below + int(_kernels.count_le(got[0], t))

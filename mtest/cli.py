@@ -656,12 +656,10 @@ def _adjust_groups_log(data: _Input, proc, alpha: float, k: int, log_p: str, nam
     """(adjusted values in the log scale, rejections) per family, by ``mtest.reject(log_p=...)``;
     k larger than a family's size is refused first, naming the family by ``names(g)``."""
     from . import _kernels, _small
-    from .multitest import check_k_within, reject
+    from .frames import check_k_per_family
+    from .multitest import reject
 
-    if data.n_groups > 1:
-        tested = data.codes[~np.isnan(data.p)]
-        check_k_within(k, np.bincount(tested, minlength=data.n_groups), names=names)
-
+    check_k_per_family(data.p, data.codes, data.n_groups, k, names)
     adjusted = np.full(data.p.size, np.nan)
     rejected = np.zeros(data.p.size, dtype=bool)
     kernels = _small if _small.is_small(data.p.size) else _kernels  # small: no kernel

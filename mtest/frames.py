@@ -21,7 +21,7 @@ from ._validation import check_alpha, check_nan_policy
 
 _kernels = kernels_module()  # numba is imported when a kernel is first used
 
-__all__ = ["adjust_frame", "group_codes"]
+__all__ = ["adjust_frame", "group_codes", "check_k_per_family"]
 
 #: kernel modes of the procedures adjusted by the vectorized grouped path
 _MODES = {"single": 0, "down": 1, "up": 2}
@@ -115,19 +115,25 @@ def _first_row(codes, g: int) -> int:
     return int(np.flatnonzero(codes == g)[0])
 
 
-def adjust_groups(p, codes, n_groups, proc, alpha, k, names=None):
-    """(adjusted p-values, rejections) of float64 ``p`` (NaN: untested) in families ``codes``.
-
-    Bitwise equal to ``mtest.reject(p[family], alpha, proc, k=k, nan_policy='omit')`` and its
-    ``pvalues_adjusted`` for every family. ``k`` larger than a family's size is refused
-    (``check_k_within``), naming the family by ``names(g)`` (default: the first row of it).
-    """
+def check_k_per_family(p, codes, n_groups, k, names=None) -> None:
+    """Refuse k above a family's number of tested (not NaN) p-values (``check_k_within``),
+    naming the family by ``names(g)`` (default: the first row of it)."""
     if n_groups > 1 and k > 1:
         tested = codes[~np.isnan(p)]
         if names is None:
             def names(g):
                 return f"(the one of row {_first_row(codes, g)})"
         check_k_within(k, np.bincount(tested, minlength=n_groups), names=names)
+
+
+def adjust_groups(p, codes, n_groups, proc, alpha, k, names=None):
+    """(adjusted p-values, rejections) of float64 ``p`` (NaN: untested) in families ``codes``.
+
+    Bitwise equal to ``mtest.reject(p[family], alpha, proc, k=k, nan_policy='omit')`` and its
+    ``pvalues_adjusted`` for every family. ``k`` larger than a family's size is refused
+    (``check_k_per_family``).
+    """
+    check_k_per_family(p, codes, n_groups, k, names)
     if n_groups <= 1:
         res = run(p, alpha, proc, k, "omit")
         # the caller's columns: writeable arrays of their own, not the read-only result's
