@@ -722,7 +722,8 @@ def merge_sorted(left_values, left_index, right_values, right_index):
 
 @numba.njit(parallel=True, **_JIT)
 def pack_keys(bits, value_bits, index_bits):
-    """uint64 sort keys: the top ``value_bits`` of (bits << 2), then the element's index.
+    """uint64 sort keys: the top ``value_bits`` of (bits << 2), then the element's index
+    (``value_bits <= 63 - index_bits`` keeps them below 2^63, sortable as float64).
 
     For doubles in [0, 1] bits 63 and 62 are zero (-0.0 only sets bit 63), so the shifted pattern
     orders like the values; equal truncated keys fall back to index order (fixed by
@@ -1083,15 +1084,16 @@ def order_tied_prefixes(keys, index_bits, values, bits):
     """Sorted truncated float64 keys put in true value order.
 
     A run of keys with equal kept bits holds values that differ only in the low
-    ``index_bits - 2`` bits of their patterns (the bits the key dropped). Up to 2^33 elements
-    those bits and the index fit one uint64, so the run is re-keyed exactly and sorted as
-    integers (the index stays in the low bits, which is all the later pass reads); beyond that,
-    the run is sorted by comparing the values.
+    ``index_bits - 1`` bits of their patterns (the bits the key dropped: ``sorted_keys`` keeps
+    the pattern's bits 61 down to ``index_bits``). Up to 2^32 elements those bits and the index
+    fit one uint64, so the run is re-keyed exactly and sorted as integers (the index stays in
+    the low bits, which is all the later pass reads); beyond that, the run is sorted by
+    comparing the values.
     """
     ib = np.uint64(index_bits)
     mask = (np.uint64(1) << ib) - np.uint64(1)
-    low = (np.uint64(1) << np.uint64(index_bits - 2)) - np.uint64(1)
-    exact = index_bits <= 33
+    low = (np.uint64(1) << np.uint64(index_bits - 1)) - np.uint64(1)
+    exact = index_bits <= 32
     n = keys.size
     i = 0
     while i < n:
@@ -1157,7 +1159,7 @@ def pack_partition(values, bits, pivot, below, low_start, high_start, shift, dro
     from ``partition_counts``, same chunks), in input order.
 
     A key is the value bits ``((b << shift) >> drop)`` above the index: float64 (``shift`` 2,
-    ``drop`` = index bits) keeps the top bits of the pattern, truncated (ties put in order by
+    ``drop`` = index bits + 1) keeps the top bits of the pattern, truncated (ties put in order by
     ``order_tied_prefixes``); float32 (``bits & 0x7fffffff``, no shift or drop) all 31 value
     bits, exact. Non-negative doubles and floats order like their bit patterns."""
     n = values.size

@@ -395,3 +395,29 @@ def test_a_wrong_band_prediction_costs_time_not_exactness(monkeypatch, method, k
         monkeypatch.setattr(_stepwise, "_predicted_reach", wrong)
         res = mtest.reject(p, 0.05, method, k=k, nan_policy="omit")
         assert res.n_rejected == r and np.array_equal(res.reject, mask)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 2**63 - 1) | st.integers(0, 2**52) | st.sampled_from([0, 1, 2**52 - 1, 2**52, 2**63 - 1]),
+                min_size=1, max_size=300))
+def test_keys_below_2_63_sort_as_float64_like_integers(keys):
+    """_sort_keys reads uint64 keys below 2^63 as float64 (faster on AVX2): the order must be the
+    integer order, subnormal patterns (keys below 2^52) included; and where the thread flushes
+    subnormals to zero, the integer sort is taken instead."""
+    a = np.array(keys, dtype=np.uint64)
+    top = a.view(np.float64)
+    finite = np.isfinite(top)  # patterns at or above 0x7ff0... are inf/NaN: never made as keys
+    a = a[finite]
+    expected = np.sort(a)
+    got = a.copy()
+    _sorting._sort_keys(got)
+    assert np.array_equal(got, expected)
+
+
+def test_sort_keys_falls_back_to_the_integer_sort_under_flush_to_zero(monkeypatch):
+    assert _sorting._subnormals_compare() is True  # this process keeps subnormals
+    calls = []
+    monkeypatch.setattr(_sorting, "_subnormals_compare", lambda: calls.append(1) or False)
+    a = np.array([5, 3, 2**52 + 1, 1, 2**62, 0], dtype=np.uint64)
+    _sorting._sort_keys(a)
+    assert calls and np.array_equal(a, np.sort(a))
