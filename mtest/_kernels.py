@@ -1079,21 +1079,117 @@ def _sort_run(keys, lo, hi, values, mask):
         _sift_down(keys, lo, 0, end, values, mask)
 
 
-@numba.njit(**_JIT)
-def order_tied_prefixes(keys, index_bits, values, bits):
-    """Sorted truncated float64 keys put in true value order.
+# ---------------------------------------------------------------------------------------------
+# bucketed full sort (mtest._sorting.partition_buckets, mtest._stepwise._adjusted_pass)
 
-    A run of keys with equal kept bits holds values that differ only in the low
-    ``index_bits - 1`` bits of their patterns (the bits the key dropped: ``sorted_keys`` keeps
-    the pattern's bits 61 down to ``index_bits``). Up to 2^32 elements those bits and the index
-    fit one uint64, so the run is re-keyed exactly and sorted as integers (the index stays in
-    the low bits, which is all the later pass reads); beyond that, the run is sorted by
-    comparing the values.
-    """
+_SIGN_OFF = np.uint64(0x7FFFFFFFFFFFFFFF)
+
+
+@numba.njit(**_JIT)
+def _bucket_of(v, lut, shift):
+    """The bucket of a value with pattern ``v`` (sign bit cleared): ``lut`` by its top bits."""
+    p = np.int64(v >> shift)
+    return lut[min(p, lut.size - 1)]  # p-values are in [0, 1]; never index past the table
+
+
+@numba.njit(parallel=True, **_JIT)
+def bucket_counts(bits, below, lut, shift, n_buckets, chunks):
+    """Per chunk and per bucket, the number of float64 patterns ``bits`` whose value (sign
+    cleared) is at most the pattern ``below``; NaN patterns lie above any ``below`` given."""
+    n = bits.size
+    step = (n + chunks - 1) // chunks
+    counts = np.zeros((chunks, n_buckets), dtype=np.int64)
+    s = np.uint64(shift)
+    for c in numba.prange(chunks):
+        a = min(n, c * step)
+        b = min(n, a + step)
+        row = counts[c]
+        for i in range(a, b):
+            v = bits[i] & _SIGN_OFF
+            if v <= below:
+                row[_bucket_of(v, lut, s)] += 1
+    return counts
+
+
+@numba.njit(parallel=True, **_JIT)
+def bucket_write(bits, below, check, lut, shift, starts, records):
+    """The patterns kept by ``bucket_counts`` bucket by bucket: chunk c writes bucket b's from
+    row ``starts[c, b]`` (same chunks), so each bucket keeps input order. A record is the
+    float64 pattern (sign included) and the input index: one stream per bucket. Without
+    ``check`` every pattern is kept (no NaN, ``below`` at or above 1): no compare in the loop."""
+    n = bits.size
+    chunks = starts.shape[0]
+    step = (n + chunks - 1) // chunks
+    s = np.uint64(shift)
+    for c in numba.prange(chunks):
+        a = min(n, c * step)
+        b = min(n, a + step)
+        at = starts[c].copy()
+        if check:
+            for i in range(a, b):
+                x = bits[i]
+                v = x & _SIGN_OFF
+                if v <= below:
+                    q = _bucket_of(v, lut, s)
+                    j = at[q]
+                    records[j, 0] = x
+                    records[j, 1] = i
+                    at[q] = j + 1
+        else:
+            for i in range(a, b):
+                x = bits[i]
+                q = _bucket_of(x & _SIGN_OFF, lut, s)
+                j = at[q]
+                records[j, 0] = x
+                records[j, 1] = i
+                at[q] = j + 1
+
+
+@numba.njit(**_JIT)
+def _bit_length(x):
+    n = 0
+    while n < 64 and (x >> np.uint64(n)) != 0:
+        n += 1
+    return n
+
+
+@numba.njit(**_JIT)
+def bucket_key_layout(records):
+    """For one bucket's records: (lowest pattern without sign, highest, index bits, dropped
+    value bits). A key ``((v - low) >> drop) << index_bits | j`` stays below 2^62, so it sorts
+    as a float64 (``mtest._sorting._sort_keys``)."""
+    low = records[0, 0] & _SIGN_OFF
+    high = low
+    for j in range(records.shape[0]):
+        v = records[j, 0] & _SIGN_OFF
+        low = min(low, v)
+        high = max(high, v)
+    index_bits = max(1, _bit_length(np.uint64(records.shape[0] - 1)))
+    drop = max(0, _bit_length(high - low) + index_bits - 62)
+    return low, high, index_bits, drop
+
+
+@numba.njit(**_JIT)
+def bucket_keys(records, low, index_bits, drop, keys):
+    """Sort keys of one bucket: the value above the position in the bucket."""
+    ib = np.uint64(index_bits)
+    d = np.uint64(drop)
+    for j in range(records.shape[0]):
+        keys[j] = (((records[j, 0] & _SIGN_OFF) - low) >> d) << ib | np.uint64(j)
+
+
+@numba.njit(**_JIT)
+def bucket_order_ties(keys, index_bits, drop, records, low, values):
+    """Sorted keys that dropped ``drop`` value bits put in true (value, position) order.
+
+    A run of equal kept bits holds values that differ only in their dropped bits; while those
+    and the position fit one uint64 (``drop + index_bits <= 64``, any bucket below 2^32) the
+    run is re-keyed exactly and sorted as integers, otherwise sorted by comparing ``values``
+    (the bucket's float64 values; -0.0 and 0.0 tie, then position decides)."""
     ib = np.uint64(index_bits)
     mask = (np.uint64(1) << ib) - np.uint64(1)
-    low = (np.uint64(1) << np.uint64(index_bits - 1)) - np.uint64(1)
-    exact = index_bits <= 32
+    dropped = (np.uint64(1) << np.uint64(drop)) - np.uint64(1)
+    exact = drop + index_bits <= 64
     n = keys.size
     i = 0
     while i < n:
@@ -1104,8 +1200,8 @@ def order_tied_prefixes(keys, index_bits, values, bits):
         if j - i > 1:
             if exact:
                 for t in range(i, j):
-                    idx = keys[t] & mask
-                    keys[t] = ((bits[np.int64(idx)] & low) << ib) | idx
+                    at = keys[t] & mask
+                    keys[t] = ((((records[np.int64(at), 0] & _SIGN_OFF) - low) & dropped) << ib) | at
                 keys[i:j].sort()
             else:
                 _sort_run(keys, i, j, values, mask)
@@ -1113,152 +1209,77 @@ def order_tied_prefixes(keys, index_bits, values, bits):
 
 
 @numba.njit(**_JIT)
-def _partition_count_range(values, pivot, below, a, b):
-    # branch-free: the pivot is a median, so a branch would be mispredicted half the time
-    n_low = 0
-    n_in = 0
-    for i in range(a, b):
-        v = values[i]
-        n_low += v <= pivot
-        n_in += v <= below
-    return n_low, n_in - n_low
-
-
-@numba.njit(parallel=True, **_JIT)
-def partition_counts(values, pivot, below, chunks):
-    """Per chunk of ``values``: (#{v <= pivot}, #{pivot < v <= below}); NaN in neither.
-    ``pivot <= below``."""
-    n = values.size
-    step = (n + chunks - 1) // chunks
-    low = np.zeros(chunks, dtype=np.int64)
-    high = np.zeros(chunks, dtype=np.int64)
-    if chunks == 1:
-        low[0], high[0] = _partition_count_range(values, pivot, below, 0, n)
-        return low, high
-    for c in numba.prange(chunks):
-        a = min(n, c * step)
-        low[c], high[c] = _partition_count_range(values, pivot, below, a, min(n, a + step))
-    return low, high
-
-
-@numba.njit(**_JIT)
-def _pack_partition_range(values, bits, pivot, below, a, b, low_at, high_at, s, d, ib, sign, out):
-    for i in range(a, b):
-        v = values[i]
-        if v <= below:  # all or nearly all of them: predictable
-            low = v <= pivot  # about half: chosen without a branch
-            out[low_at if low else high_at] = (((np.uint64(bits[i]) & sign) << s) >> d) << ib | np.uint64(i)
-            low_at += low
-            high_at += not low
-
-
-@numba.njit(parallel=True, **_JIT)
-def pack_partition(values, bits, pivot, below, low_start, high_start, shift, drop, index_bits, out):
-    """uint64 sort keys of the elements with ``values <= below``, those ``<= pivot`` first: chunk
-    c writes its low keys from ``low_start[c]`` and its high keys from ``high_start[c]`` (offsets
-    from ``partition_counts``, same chunks), in input order.
-
-    A key is the value bits ``((b << shift) >> drop)`` above the index: float64 (``shift`` 2,
-    ``drop`` = index bits + 1) keeps the top bits of the pattern, truncated (ties put in order by
-    ``order_tied_prefixes``); float32 (``bits & 0x7fffffff``, no shift or drop) all 31 value
-    bits, exact. Non-negative doubles and floats order like their bit patterns."""
-    n = values.size
-    chunks = low_start.size
-    step = (n + chunks - 1) // chunks
-    s = np.uint64(shift)
-    d = np.uint64(drop)
+def bucket_unpack(keys, index_bits, rebuild, low, records, index):
+    """From a bucket's sorted keys: the input indices in that order into ``index``, and the
+    value patterns over the keys themselves, rebuilt from them (``rebuild``: they hold every
+    value bit and no sign is needed) or taken from the records."""
     ib = np.uint64(index_bits)
-    sign = np.uint64(0x7FFFFFFF) if bits.itemsize == 4 else np.uint64(0xFFFFFFFFFFFFFFFF)
-    if chunks == 1:
-        _pack_partition_range(values, bits, pivot, below, 0, n, low_start[0], high_start[0],
-                              s, d, ib, sign, out)
-        return out
-    for c in numba.prange(chunks):
-        a = min(n, c * step)
-        _pack_partition_range(values, bits, pivot, below, a, min(n, a + step), low_start[c],
-                              high_start[c], s, d, ib, sign, out)
-    return out
+    mask = (np.uint64(1) << ib) - np.uint64(1)
+    for j in range(keys.size):
+        key = keys[j]
+        at = np.int64(key & mask)
+        index[j] = records[at, 1]
+        keys[j] = low + (key >> ib) if rebuild else records[at, 0]
 
 
 @numba.njit(**_JIT)
-def run_bounds(keys, index_bits, exact, step):
-    """Chunk boundaries ``[0, ..., keys.size]`` about ``step`` apart that never split a run of
-    keys with equal kept value bits (such a run is put in order within one chunk)."""
-    n = keys.size
-    out = np.empty(n // max(step, 1) + 2, dtype=np.int64)
-    out[0] = 0
-    count = 1
-    ib = np.uint64(index_bits)
-    j = step
-    while j < n:
-        if not exact:
-            while j < n and (keys[j] >> ib) == (keys[j - 1] >> ib):
-                j += 1
-        if j >= n:
-            break
-        out[count] = j
-        count += 1
-        j += step
-    out[count] = n
-    return out[:count + 1]
-
-
-@numba.njit(**_JIT)
-def fix_and_gather(keys, index_bits, exact, values, bits, out):
-    """Put a chunk of sorted keys in true value order (``order_tied_prefixes``; no run
-    crosses the chunk) and gather the values in that order into ``out`` (float64)."""
-    if not exact:
-        order_tied_prefixes(keys, index_bits, values, bits)
-    mask = (np.uint64(1) << np.uint64(index_bits)) - np.uint64(1)
-    for i in range(keys.size):
-        out[i] = values[np.int64(keys[i] & mask)]
-    return out
-
-
-@numba.njit(**_JIT)
-def running_into(raw, carry, down, out):
+def running_scatter(raw, carry, down, index, out):
     """Running maximum (``down``) or running minimum from the top of ``raw``, starting from
-    ``carry``, into ``out``; returns the new carry. Between equal values the newer one is taken,
-    as numpy's ``maximum.accumulate`` does (only the sign of a zero can tell)."""
+    ``carry``, written at once: ``out[index[i]] = min(1, running value)``; returns the new
+    carry. Between equal values the newer one is taken, as numpy's ``maximum.accumulate`` does
+    (only the sign of a zero can tell)."""
     acc = carry
     if down:
         for i in range(raw.size):
             v = raw[i]
             if not acc > v:
                 acc = v
-            out[i] = acc
+            out[index[i]] = acc if acc < 1.0 else 1.0
     else:
         for i in range(raw.size - 1, -1, -1):
             v = raw[i]
             if not acc < v:
                 acc = v
-            out[i] = acc
+            out[index[i]] = acc if acc < 1.0 else 1.0
     return acc
 
 
 @numba.njit(**_JIT)
-def scatter_running(keys, index_bits, acc, carry, down, out):
-    """``out[index] = min(1, acc combined with carry)`` for each sorted key, where ``carry`` is
-    the running maximum (``down``) or minimum of the other half, which comes earlier in the
-    accumulation (so ``acc`` wins a tie, as in one ``maximum.accumulate`` over both)."""
-    mask = (np.uint64(1) << np.uint64(index_bits)) - np.uint64(1)
-    for i in range(keys.size):
-        v = acc[i]
+def running_store(raw, carry, down, index, records, values):
+    """``running_scatter`` kept for later: row i of a bucket's records gets the running value
+    (``values``: the float64 view of ``records``) and the input index ``index[i]``."""
+    acc = carry
+    if down:
+        for i in range(raw.size):
+            v = raw[i]
+            if not acc > v:
+                acc = v
+            values[i, 0] = acc
+            records[i, 1] = index[i]
+    else:
+        for i in range(raw.size - 1, -1, -1):
+            v = raw[i]
+            if not acc < v:
+                acc = v
+            values[i, 0] = acc
+            records[i, 1] = index[i]
+    return acc
+
+
+@numba.njit(**_JIT)
+def scatter_with_carry(records, values, carry, down, out):
+    """``out[index] = min(1, running value combined with carry)`` for rows (running value in
+    ``values[:, 0]``, the float64 view; index in ``records[:, 1]``) stored by
+    ``running_store``, where ``carry`` is the running maximum (``down``) or minimum of the
+    values that come earlier in the accumulation (so the row's wins a tie, as in one
+    ``maximum.accumulate`` over both)."""
+    for i in range(records.shape[0]):
+        v = values[i, 0]
         if down:
             x = carry if carry > v else v
         else:
             x = carry if carry < v else v
-        out[np.int64(keys[i] & mask)] = x if x < 1.0 else 1.0
-
-
-@numba.njit(parallel=True, **_JIT)
-def key_indices(keys, index_bits):
-    """The element indices held in the low ``index_bits`` of ``keys``."""
-    mask = (np.uint64(1) << np.uint64(index_bits)) - np.uint64(1)
-    out = np.empty(keys.size, dtype=np.int64)
-    for i in numba.prange(keys.size):
-        out[i] = np.int64(keys[i] & mask)
-    return out
+        out[records[i, 1]] = x if x < 1.0 else 1.0
 
 
 def _serialize_parallel_kernels() -> None:

@@ -1,7 +1,8 @@
-"""Argsort of p-values for the adjusted p-values that need a full sort.
+"""Sorting p-values for the adjusted p-values that need a full sort.
 
-``sorted_keys`` (stepwise procedures): packed uint64 keys (the top bits of each value with
-its index) in two value ranges, sorted by numpy's vectorized integer sort on two threads.
+``partition_buckets`` and ``sort_bucket`` (stepwise procedures): the values split by their
+leading bits into consecutive value ranges of ~``BUCKET_TARGET`` values each, then each range
+sorted in cache by numpy's vectorized sort of exact local keys (mtest._stepwise._adjusted_pass).
 ``sort_with_order`` (procedures with their own sorted-input rule, e.g. Hommel): the sorted
 values and an argsort order, NaN last, from packed keys merged after a two-thread sort or, for
 NaN and values too close for the truncated keys, two argsorted halves merged.
@@ -9,6 +10,7 @@ NaN and values too close for the truncated keys, two argsorted halves merged.
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 
 import numpy as np
 
@@ -16,23 +18,20 @@ from ._lazy import kernels_module
 
 _kernels = kernels_module()  # numba is imported when a kernel is first used
 
-__all__ = ["PARALLEL_SORT_MIN", "sort_packed", "sort_with_order", "sorted_keys"]
+__all__ = ["BUCKET_TARGET", "PARALLEL_SORT_MIN", "Buckets", "partition_buckets", "sort_bucket",
+           "sort_packed", "sort_with_order"]
 
 #: above this size sorts run as two parts on two threads (numpy releases the GIL)
 PARALLEL_SORT_MIN = 1_000_000
 
+#: values per bucket aimed at: a bucket's keys, values and indices (~20 B each) stay in L2
+BUCKET_TARGET = 1 << 15
 
-#: values sampled to choose the pivot that splits the keys into two parts sorted on two threads
-_PIVOT_SAMPLE = 4097
+#: most buckets (their numbers are uint16 in the lookup table)
+_MAX_BUCKETS = 65535
 
-
-def _pivot(values: np.ndarray, below: float) -> float:
-    """About the median of the values ``<= below`` (from a strided sample), at most ``below``."""
-    sample = values[::max(1, values.size // _PIVOT_SAMPLE)].astype(np.float64)
-    sample = sample[sample <= below]  # NaN never
-    if sample.size == 0:
-        return below
-    return min(float(np.partition(sample, sample.size // 2)[sample.size // 2]), below)
+#: sampled values per bucket when the bucket bounds are chosen
+_SAMPLE_PER_BUCKET = 32
 
 
 def _subnormals_compare() -> bool:
@@ -42,13 +41,13 @@ def _subnormals_compare() -> bool:
 
 
 def _sort_keys(keys: np.ndarray) -> None:
-    """Sort uint64 keys below 2^63 in place.
+    """Sort uint64 keys in place whose float64 reading is finite (below 0x7ff0...: every key
+    made here, ``sort_packed``'s and ``sort_bucket``'s).
 
-    Such a key read as a float64 is a finite non-negative double (its exponent field is at most
-    0x7fe for the keys of ``sorted_keys``), and those order like their bit patterns, so numpy's
-    float64 sort gives the integer order; on AVX2 it is ~25 % faster than the uint64 sort, which
-    lacks native 64-bit min/max. Where a library has switched this thread to denormals-are-zero,
-    subnormal keys would compare equal, so the integer sort runs instead.
+    Finite non-negative doubles order like their bit patterns, so numpy's float64 sort gives
+    the integer order; on AVX2 it is ~25 % faster than the uint64 sort, which lacks native
+    64-bit min/max. Where a library has switched this thread to denormals-are-zero, subnormal
+    keys would compare equal, so the integer sort runs instead.
     """
     if _subnormals_compare():
         keys.view(np.float64).sort()
@@ -56,54 +55,111 @@ def _sort_keys(keys: np.ndarray) -> None:
         keys.sort()
 
 
-def sorted_keys(values: np.ndarray, below: float | None = None, size: int | None = None,
-                fix_ties: bool = True):
-    """The elements of ``values`` (p-values in [0, 1], NaN allowed) as uint64 keys in ascending
-    value order, the number of low bits that hold each element's index, and whether the keys
-    are exact.
+class Buckets(NamedTuple):
+    """Values split into consecutive value ranges: bucket ``b`` is rows ``[starts[b],
+    starts[b + 1])`` of ``records`` (uint64, two columns: the float64 bit pattern with its
+    sign, and the input position). Every value of bucket b is below every value of bucket
+    b + 1, and equal values share a bucket; within a bucket the input order is kept until
+    ``sort_bucket``."""
+    records: np.ndarray
+    starts: np.ndarray
 
-    A key is the value's bit pattern above its index: float32 fits whole (31 value bits, up to
-    33 index bits), float64 is truncated to its top 63 - index bits, and runs of keys whose kept
-    bits tie are then ordered by the values themselves (``fix_ties=False`` leaves that to the
-    caller, chunk by chunk: ``mtest._kernels.fix_and_gather``). With ``below``, only the
-    ``size`` elements with ``values <= below`` get keys; NaN never does.
 
-    Large inputs on two or more cores: the keys are written in two parts split at a sampled
-    median value (one parallel counting pass gives every chunk its offsets), and the parts are
-    sorted by numpy's vectorized sort on two threads (numpy releases the GIL; ``_sort_keys``). The
-    parts are consecutive value ranges, so no merge follows. Memory: 8 bytes per key and
-    nothing else (docs/performance.md).
+def _bucket_table(values: np.ndarray, below: float, size: int, target: int):
+    """(lookup table: bucket of each leading-bits prefix, shift giving the prefix, buckets).
+
+    The prefix is the top bits of the pattern below its sign (exponent and leading mantissa
+    bits: 12 to 20 of them, more for larger inputs). From a strided sample of the values
+    ``<= below``, consecutive prefixes are grouped into buckets of about ``target`` values; a
+    prefix the sample missed joins the bucket of the prefix before it. The grouping is a
+    monotone map, so the buckets are consecutive value ranges whatever the sample: a bad
+    sample costs time (a large bucket), never order.
     """
-    index_bits = max(1, int(values.size - 1).bit_length())
-    if values.dtype == np.float32 and index_bits <= 33:
-        bits, shift, drop, exact = values.view(np.uint32), 0, 0, True
-    else:
-        values = values.astype(np.float64, copy=False)
-        # the top 63 - index_bits bits of the pattern's bits 61..0 (bits 63 and 62 are 0 for
-        # [0, 1], -0.0 aside): every key stays below 2^63, so it sorts as a float64 (_sort_keys)
-        bits, shift, drop, exact = values.view(np.uint64), 2, index_bits + 1, index_bits <= 1
-    if below is None:
-        below = np.inf
-    two = values.size >= PARALLEL_SORT_MIN and (os.cpu_count() or 1) >= 2
-    pivot = _pivot(values, below) if two and (size is None or size >= PARALLEL_SORT_MIN) else below
-    chunks = 64 if values.size >= _kernels.PARALLEL_MIN else 1
-    low, high = _kernels.partition_counts(values, pivot, below, chunks)
-    n_low = int(low.sum())
-    low_start = np.cumsum(low) - low
-    high_start = n_low + np.cumsum(high) - high
-    keys = np.empty(n_low + int(high.sum()), dtype=np.uint64)
-    _kernels.pack_partition(values, bits, pivot, below, low_start, high_start, shift, drop,
-                            index_bits, keys)
-    if min(n_low, keys.size - n_low) > 0:
-        from concurrent.futures import ThreadPoolExecutor
+    prefix_bits = min(20, max(12, int(values.size).bit_length() - 4))
+    shift = 62 - prefix_bits  # patterns of [0, 1] are below 2^62
+    goal = max(1, min(_MAX_BUCKETS, size // max(1, target)))
+    sample = values[::max(1, values.size // (goal * _SAMPLE_PER_BUCKET))]
+    sample = sample[sample <= below]  # NaN never
+    table = np.zeros(1 << prefix_bits, dtype=np.uint16)
+    if sample.size == 0 or goal == 1:
+        return table, shift, 1
+    prefixes = np.sort((sample.view(np.uint64) & np.uint64(0x7FFFFFFFFFFFFFFF)) >> np.uint64(shift))
+    first, counts = np.unique(prefixes, return_counts=True)
+    before = np.cumsum(counts) - counts
+    slot = before // max(1, sample.size // goal)
+    new = np.flatnonzero(slot[1:] != slot[:-1]) + 1  # the sampled prefixes that open a bucket
+    table[first[new]] = 1
+    np.cumsum(table, out=table)
+    return table, shift, new.size + 1
 
-        with ThreadPoolExecutor(2) as pool:
-            list(pool.map(_sort_keys, (keys[:n_low], keys[n_low:])))
-    else:
-        _sort_keys(keys)
-    if fix_ties and not exact:
-        _kernels.order_tied_prefixes(keys, index_bits, values, bits)
-    return keys, index_bits, exact
+
+def partition_buckets(values: np.ndarray, below: float = np.inf, size: int | None = None,
+                      target: int | None = None) -> Buckets:
+    """The values ``<= below`` (``size`` of them if known; NaN never) split into buckets.
+
+    Two passes over ``values`` (parallel over chunks): counts per chunk and bucket, then each
+    value's record written at its chunk's offset in its bucket. Memory: 16 bytes per kept
+    value (one record: writing pattern and index as one stream per bucket is twice as fast as
+    two streams), plus the counts. float32 input is read as float64 (one converted copy).
+    """
+    values = np.asarray(values).reshape(-1).astype(np.float64, copy=False)
+    n = values.size
+    if not below >= 0:  # nothing kept (a p-value is never below -0.0)
+        return Buckets(np.empty((0, 2), dtype=np.uint64), np.zeros(2, dtype=np.int64))
+    size = n if size is None else size
+    table, shift, n_buckets = _bucket_table(values, below, size, BUCKET_TARGET if target is None else target)
+    bits = values.view(np.uint64)
+    below_bits = np.array(abs(below), dtype=np.float64).view(np.uint64)[()]  # inf: NaN lies above
+    chunks = 16 if n >= _kernels.PARALLEL_MIN else 1
+    counts = _kernels.bucket_counts(bits, below_bits, table, shift, n_buckets, chunks)
+    starts = np.zeros(n_buckets + 1, dtype=np.int64)
+    np.cumsum(counts.sum(axis=0), out=starts[1:])
+    offsets = starts[:-1] + (np.cumsum(counts, axis=0) - counts)
+    records = np.empty((int(starts[-1]), 2), dtype=np.uint64)
+    check = records.shape[0] < n  # something (NaN, or values above ``below``) is left out
+    _kernels.bucket_write(bits, below_bits, check, table, shift, offsets, records)
+    return Buckets(records, starts)
+
+
+class _Spare:
+    """Per-thread room for ``sort_bucket``: keys (then the sorted values) and indices, grown to
+    the largest bucket seen."""
+
+    def __init__(self):
+        self.keys = np.empty(0, dtype=np.uint64)
+        self.index = np.empty(0, dtype=np.uint64)
+
+    def take(self, n: int):
+        if self.keys.size < n:
+            self.keys = np.empty(n, dtype=np.uint64)
+            self.index = np.empty(n, dtype=np.uint64)
+        return self.keys[:n], self.index[:n]
+
+
+def sort_bucket(records: np.ndarray, spare: _Spare):
+    """One bucket's values (float64, ascending) and input positions, ordered by (value, input
+    position) — -0.0 and 0.0 by position — as views that stay valid until the next call.
+
+    Keys are the value relative to the bucket's lowest, above the position in the bucket, sorted
+    by numpy's vectorized sort (``_sort_keys``). When they hold every value bit (the bucket
+    spans less than 2^(62 - position bits) patterns, as a bucket of a dense range does) the
+    values are rebuilt from them, unless a -0.0 needs its sign; otherwise runs that tie in the
+    kept bits are ordered by the dropped ones, and the values are taken from the records (in
+    cache). A bucket of equal values is already in order: its own columns are returned.
+    """
+    n = records.shape[0]
+    low, high, index_bits, drop = _kernels.bucket_key_layout(records) if n else (0, 0, 1, 0)
+    if low == high:  # equal values (or -0.0 and 0.0): position order is value order
+        return records[:, 0].view(np.float64), records[:, 1]
+    low = np.uint64(low)  # a Python int would reach the kernels as int64 (and uint64 + int64 is a float)
+    keys, index = spare.take(n)
+    _kernels.bucket_keys(records, low, index_bits, drop, keys)
+    _sort_keys(keys)
+    if drop:
+        _kernels.bucket_order_ties(keys, index_bits, drop, records, low, records.view(np.float64)[:, 0])
+    negative_zero = low == 0 and bool(np.any(records[:, 0] == np.uint64(1 << 63)))
+    _kernels.bucket_unpack(keys, index_bits, drop == 0 and not negative_zero, low, records, index)
+    return keys.view(np.float64), index
 
 
 def sort_packed(values: np.ndarray):

@@ -17,12 +17,13 @@ import bisect
 import functools
 import math
 import os
+import threading
 
 import numpy as np
 
 from . import _small, _sorting
 from ._lazy import kernels_module
-from ._sorting import sort_with_order, sorted_keys
+from ._sorting import sort_with_order
 from .registry import Procedure, SpecialProcedure
 
 _kernels = kernels_module()  # numba is imported when a kernel is first used
@@ -411,62 +412,99 @@ def stepdown_cutoff(flat: np.ndarray, proc: Procedure, m: int, k: int):
     return drive(cutoff_requests(proc, m, k), lambda t: int(_kernels.count_le(flat, t)), None)
 
 
-#: sorted positions per step of the adjusted-value pass: its buffers stay in cache (a few
-#: hundred kB) and Python handles Ctrl-C between steps
-PASS_CHUNK = 1 << 15
+def _adjusted_pass(flat, proc, m, k, below, size, out):
+    """Adjusted values of the ``size`` values ``<= below`` of ``flat``, written to ``out`` in
+    input order (the caller fills the rest).
 
+    The values are split into buckets of consecutive value ranges (``_sorting``), so sorted
+    order is bucket after bucket. Each bucket in turn is sorted in cache (``sort_bucket``):
+    g_i(p(i)) by ``proc.raw`` (numpy, so the values are the procedure's own), with i the global
+    rank, then their running maximum (step-down) or running minimum from the top (step-up),
+    carried from bucket to bucket and written as min(1, .) to each input position at once.
 
-def _adjusted_pass(flat, keys, index_bits, exact, proc, m, k, out):
-    """Adjusted values from the sorted ``keys``, scattered to ``out`` in input order.
-
-    Phase 1, chunk by chunk (no chunk splits a run of keys whose kept bits tie): put the run in
-    value order, gather the values, g_i(p(i)) by ``proc.raw`` (numpy, so the values are the
-    procedure's own), and their running maximum (step-down) or running minimum from the top
-    (step-up) into ``acc``, in sorted order. Phase 2: combine with the carry and scatter
-    min(1, .) to each key's index. On two or more cores the sorted order is split in two halves
-    run on two threads (the kernels release the GIL): each half accumulates from scratch, and in
-    phase 2 the lower half's maximum (step-down) or the upper half's minimum (step-up) is the
-    other half's carry — the one-shot ``maximum.accumulate`` bit for bit (between equal values the
-    later one, as numpy). Memory: ``acc``, 8 bytes per key.
+    On two or more cores a second thread takes buckets from the other end of the accumulation
+    order (the kernels and numpy's sort release the GIL) until the two meet, so the work
+    balances itself. It accumulates each of its buckets from scratch and keeps the values in
+    the bucket's records; then every such bucket gets its carry (the first thread's, combined
+    with the bucket maxima, or minima, before it) and is written out, on two threads. Equal to
+    the one-shot ``maximum.accumulate`` bit for bit (between equal values the later one, as
+    numpy). Memory: 16 bytes per value, plus each thread's room for one bucket.
     """
-    n = keys.size
+    records, starts = _sorting.partition_buckets(flat, below, size)
+    n = records.shape[0]
     if n == 0:
         return
     down = proc.step == "down"
-    bounds = _kernels.run_bounds(keys, index_bits, exact, PASS_CHUNK)
-    n_chunks = bounds.size - 1
-    bits = flat.view(np.uint32 if flat.dtype == np.float32 else np.uint64)
-    acc = np.empty(n, dtype=np.float64)
+    identity = -np.inf if down else np.inf
+    stored = records.view(np.float64)
+    n_buckets = starts.size - 1
+    order = np.arange(n_buckets) if down else np.arange(n_buckets - 1, -1, -1)  # accumulation
+    two = n >= _sorting.PARALLEL_SORT_MIN and (os.cpu_count() or 1) >= 2 and n_buckets >= 2
+    ends = {"front": 0, "back": n_buckets}  # positions in ``order`` not yet taken
+    lock = threading.Lock()
+    local = np.full(n_buckets, identity)  # final running value of each stored bucket
 
-    def phase1(first, last):
-        carry = -np.inf if down else np.inf
-        buffer = np.empty(PASS_CHUNK, dtype=np.float64)
-        chunks = range(first, last) if down else range(last - 1, first - 1, -1)
-        for c in chunks:
-            a, b = bounds[c], bounds[c + 1]
-            values = _kernels.fix_and_gather(keys[a:b], index_bits, exact, flat, bits,
-                                             buffer[:b - a] if b - a <= buffer.size else np.empty(b - a))
-            raw = proc.raw(values, np.arange(a + 1, b + 1, dtype=np.int64), m, k)
-            carry = _kernels.running_into(np.asarray(raw, dtype=np.float64), carry, down, acc[a:b])
+    def take(front: bool):
+        with lock:
+            if ends["front"] >= ends["back"]:
+                return None
+            if front:
+                ends["front"] += 1
+                return ends["front"] - 1
+            ends["back"] -= 1
+            return ends["back"]
+
+    def bucket(pos, spare):
+        b = int(order[pos])
+        a, e = int(starts[b]), int(starts[b + 1])
+        values, index = _sorting.sort_bucket(records[a:e], spare)
+        raw = np.asarray(proc.raw(values, np.arange(a + 1, e + 1, dtype=np.int64), m, k), dtype=np.float64)
+        return a, e, raw, index
+
+    def front():
+        carry, spare = identity, _sorting._Spare()
+        while (pos := take(True)) is not None:
+            a, e, raw, index = bucket(pos, spare)
+            if e > a:
+                carry = _kernels.running_scatter(raw, carry, down, index, out)
         return carry
 
-    def phase2(first, last, carry):
-        for c in range(first, last):
-            a, b = bounds[c], bounds[c + 1]
-            _kernels.scatter_running(keys[a:b], index_bits, acc[a:b], carry, down, out)
+    def back():
+        spare = _sorting._Spare()
+        while (pos := take(False)) is not None:
+            a, e, raw, index = bucket(pos, spare)
+            if e > a:
+                local[pos] = _kernels.running_store(raw, identity, down, index, records[a:e], stored[a:e])
 
-    identity = -np.inf if down else np.inf
-    if n < _sorting.PARALLEL_SORT_MIN or (os.cpu_count() or 1) < 2 or n_chunks < 2:
-        phase1(0, n_chunks)
-        phase2(0, n_chunks, identity)
+    if not two:
+        front()
         return
     from concurrent.futures import ThreadPoolExecutor
 
-    half = n_chunks // 2
     with ThreadPoolExecutor(2) as pool:
-        lower, upper = pool.map(lambda r: phase1(*r), [(0, half), (half, n_chunks)])
-        carries = [(0, half, identity if down else upper), (half, n_chunks, lower if down else identity)]
-        list(pool.map(lambda r: phase2(*r), carries))
+        first, second = pool.submit(front), pool.submit(back)
+        carry = first.result()
+        second.result()
+    meet = ends["front"]
+    if meet >= n_buckets:
+        return
+    carries = np.empty(n_buckets - meet)
+    for pos in range(meet, n_buckets):  # the running value entering each stored bucket
+        carries[pos - meet] = carry
+        v = local[pos]
+        if not (carry > v if down else carry < v):
+            carry = v
+
+    def write(positions):
+        for pos in positions:
+            b = int(order[pos])
+            a, e = int(starts[b]), int(starts[b + 1])
+            _kernels.scatter_with_carry(records[a:e], stored[a:e], carries[pos - meet], down, out)
+
+    sizes = np.diff(starts)[order[meet:]]
+    cut = meet + int(np.searchsorted(np.cumsum(sizes), sizes.sum() // 2))
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(write, [range(meet, cut), range(cut, n_buckets)]))
 
 
 def special_sorted(proc: SpecialProcedure, values: np.ndarray, k: int, alpha: float | None) -> np.ndarray:
@@ -506,12 +544,11 @@ def adjusted_flat(flat: np.ndarray, proc: Procedure, k: int, n_nan: int,
         out[order[m:]] = np.nan
         return out
     cut = stepdown_cutoff(flat, proc, m, k) if proc.step == "down" and m > 0 else None
-    if cut is None and n_nan == 0:
-        keys, index_bits, exact = sorted_keys(flat, fix_ties=False)
-    else:
+    below, size = np.inf, m
+    if cut is not None or n_nan:
         # every p-value at or above the cutoff has adjusted value exactly 1; NaN stays NaN
         _kernels.fill_one_or_nan(flat, out)
-        below, size = (float(np.nextafter(cut[0], -1.0)), cut[1]) if cut else (np.inf, m)
-        keys, index_bits, exact = sorted_keys(flat, below, size, fix_ties=False)
-    _adjusted_pass(flat, keys, index_bits, exact, proc, m, k, out)
+        if cut is not None:
+            below, size = float(np.nextafter(cut[0], -1.0)), cut[1]
+    _adjusted_pass(flat, proc, m, k, below, size, out)
     return out

@@ -336,7 +336,7 @@ def test_adjusted_memory_per_pvalue():
 def test_chunked_loops_equal_one_shot(monkeypatch):
     # the O(m) Hommel loops and the adjusted-value pass run in chunks (for Ctrl-C); with tiny
     # chunks every boundary case is crossed and the values must not change
-    from mtest import _kernels, _stepwise
+    from mtest import _kernels, _sorting
     from mtest._kernels import hommel_sorted_quadratic
 
     rng = np.random.default_rng(31)
@@ -350,7 +350,7 @@ def test_chunked_loops_equal_one_shot(monkeypatch):
     expected_bh = [_reference_adjusted(p, "fdr_bh") for p in cases]
     expected_holm = [_reference_adjusted(p, "holm") for p in cases]
     monkeypatch.setattr(_kernels, "CHUNK", 7)
-    monkeypatch.setattr(_stepwise, "PASS_CHUNK", 5)
+    monkeypatch.setattr(_sorting, "BUCKET_TARGET", 5)
     for p, e_hommel, e_bh, e_holm in zip(cases, expected_hommel, expected_bh, expected_holm):
         assert np.array_equal(mtest.adjust(p, "hommel"), e_hommel)
         assert np.array_equal(mtest.adjust(p, "fdr_bh"), e_bh)

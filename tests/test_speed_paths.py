@@ -1,5 +1,6 @@
-"""The fast paths of issue 17: the full-sort adjusted-value pass (two value ranges sorted on two
-threads, tie runs put in order chunk by chunk, two halves joined by a carry), the rejection mask
+"""The fast paths of issue 17: the full-sort adjusted-value pass (values split into buckets of
+value ranges, each sorted in cache by exact or truncated local keys, two threads meeting in the
+bucket order and joined by carries), the rejection mask
 written by the counting passes, and the branch-free validation scan. Each is compared with a
 plain numpy reference, bit for bit. Small inputs take these paths too here (``numba_paths``:
 elsewhere they run on numpy, mtest._small)."""
@@ -40,9 +41,9 @@ def _same_bits(a, b):
 
 @pytest.fixture
 def small_paths(monkeypatch):
-    """Every large-input branch on small inputs: two sorted parts, two halves, chunks of 7."""
+    """Every large-input branch on small inputs: two threads, buckets of about 7 values."""
     monkeypatch.setattr(_sorting, "PARALLEL_SORT_MIN", 16)
-    monkeypatch.setattr(_stepwise, "PASS_CHUNK", 7)
+    monkeypatch.setattr(_sorting, "BUCKET_TARGET", 7)
 
 
 _values = st.one_of(
@@ -62,12 +63,12 @@ def test_adjusted_full_sort_pass_property(values, method, k, float32):
     k = min(k, max(1, int(np.count_nonzero(~np.isnan(p)))))  # k > m is refused
     expected = _reference_adjusted(p, method, k)
     assert _same_bits(mtest.adjust(p, method, k=k, nan_policy="omit"), expected)
-    saved = _sorting.PARALLEL_SORT_MIN, _stepwise.PASS_CHUNK
+    saved = _sorting.PARALLEL_SORT_MIN, _sorting.BUCKET_TARGET
     try:
-        _sorting.PARALLEL_SORT_MIN, _stepwise.PASS_CHUNK = 16, 7
+        _sorting.PARALLEL_SORT_MIN, _sorting.BUCKET_TARGET = 16, 7
         assert _same_bits(mtest.adjust(p, method, k=k, nan_policy="omit"), expected)
     finally:
-        _sorting.PARALLEL_SORT_MIN, _stepwise.PASS_CHUNK = saved
+        _sorting.PARALLEL_SORT_MIN, _sorting.BUCKET_TARGET = saved
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -86,11 +87,67 @@ def test_adjusted_two_halves_and_tie_runs(small_paths, method, kind):
     k = 3 if method == "lehmann-romano" else 1
     got = mtest.adjust(p, method, k=k, nan_policy="omit")
     assert _same_bits(got, _reference_adjusted(p, method, k))
-    # the sorted keys are the input's argsort: every index once, values ascending
-    keys, index_bits, _ = _sorting.sorted_keys(p)
-    idx = (keys & np.uint64((1 << index_bits) - 1)).astype(np.int64)
-    assert np.array_equal(np.sort(idx), np.flatnonzero(~np.isnan(p)))
-    assert np.all(np.diff(p[idx]) >= 0)
+    # the buckets sorted one by one are the input's stable argsort, values bit for bit
+    values, idx = _bucket_sorted(p)
+    keep = np.flatnonzero(~np.isnan(p))
+    assert np.array_equal(idx, keep[np.argsort(p[keep], kind="stable")])
+    assert np.array_equal(values.view(np.uint64), p[idx].astype(np.float64).view(np.uint64))
+
+
+def _bucket_sorted(p, below=np.inf, target=None):
+    """Every bucket of ``partition_buckets`` sorted by ``sort_bucket``, concatenated."""
+    records, starts = _sorting.partition_buckets(p, below, target=target)
+    spare = _sorting._Spare()
+    values, index = [np.empty(0)], [np.empty(0, dtype=np.int64)]
+    for b in range(starts.size - 1):
+        v, i = _sorting.sort_bucket(records[starts[b]:starts[b + 1]], spare)
+        values.append(v.copy())
+        index.append(i.astype(np.int64))
+    return np.concatenate(values), np.concatenate(index)
+
+
+_wide = st.one_of(
+    st.floats(0.0, 1.0),
+    st.floats(0.0, 1e-300),
+    st.floats(0.0, 1e-12),
+    st.sampled_from([0.0, -0.0, 1.0, 5e-324, 1e-308, 2.2250738585072014e-308, 0.5,
+                     np.nextafter(0.5, 1.0), np.nextafter(0.5, 0.0), np.nan]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(values=st.lists(_wide, min_size=1, max_size=400), target=st.sampled_from([1, 3, 8, 64, 1 << 15]),
+       cut=st.sampled_from([np.inf, 1.0, 0.5, 1e-12, 0.0, -0.0, 5e-324]), float32=st.booleans())
+def test_buckets_sorted_are_the_stable_argsort(values, target, cut, float32):
+    """Buckets of every size (one value up to all), spans wide enough that the local keys drop
+    bits (runs of ties then ordered by the dropped bits), -0.0 beside 0.0 (order by position,
+    sign kept), subnormals, NaN left out, and a cut ``below`` (NaN never kept)."""
+    p = np.array(values, dtype=np.float32 if float32 else np.float64)
+    got_values, got_index = _bucket_sorted(p, cut, target)
+    keep = np.flatnonzero(p <= cut)
+    expected = keep[np.argsort(p[keep], kind="stable")]
+    assert np.array_equal(got_index, expected)
+    assert np.array_equal(got_values.view(np.uint64), p[expected].astype(np.float64).view(np.uint64))
+
+
+def test_bucket_tie_runs_beyond_one_word_are_sorted_by_value():
+    """Buckets of 2^32 values and more drop so many bits that a tie run cannot be re-keyed in one
+    uint64: bucket_order_ties then sorts it by comparing values (here forced with 33 position
+    bits on a small bucket)."""
+    rng = np.random.default_rng(5)
+    v = np.concatenate([0.25 + rng.integers(0, 4, 300) * 2.0**-54, rng.random(50), [0.25, 0.25]])
+    rng.shuffle(v)
+    records = np.empty((v.size, 2), dtype=np.uint64)
+    records[:, 0] = v.view(np.uint64)
+    records[:, 1] = np.arange(v.size)
+    low = np.uint64(records[:, 0].min())
+    keys = np.empty(v.size, dtype=np.uint64)
+    index_bits, drop = 33, 32
+    _kernels.bucket_keys(records, low, index_bits, drop, keys)
+    keys.sort()
+    _kernels.bucket_order_ties(keys, index_bits, drop, records, low, v)
+    positions = (keys & np.uint64((1 << index_bits) - 1)).astype(np.int64)
+    assert np.array_equal(positions, np.argsort(v, kind="stable"))
 
 
 def test_adjusted_large_input_default_paths():
