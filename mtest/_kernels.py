@@ -1092,11 +1092,17 @@ def _bucket_of(v, lut, shift):
     return lut[min(p, lut.size - 1)]  # p-values are in [0, 1]; never index past the table
 
 
+@numba.njit(inline="always", **_JIT)
+def _pattern(x):
+    """The float64 bit pattern of a float32 or float64 value."""
+    return np.float64(x).view(np.uint64)
+
+
 @numba.njit(parallel=True, **_JIT)
-def bucket_counts(bits, below, lut, shift, n_buckets, chunks):
-    """Per chunk and per bucket, the number of float64 patterns ``bits`` whose value (sign
-    cleared) is at most the pattern ``below``; NaN patterns lie above any ``below`` given."""
-    n = bits.size
+def bucket_counts(values, below, lut, shift, n_buckets, chunks):
+    """Per chunk and per bucket, the number of ``values`` whose float64 pattern (sign cleared)
+    is at most the pattern ``below``; NaN patterns lie above any ``below`` given."""
+    n = values.size
     step = (n + chunks - 1) // chunks
     counts = np.zeros((chunks, n_buckets), dtype=np.int64)
     s = np.uint64(shift)
@@ -1105,19 +1111,19 @@ def bucket_counts(bits, below, lut, shift, n_buckets, chunks):
         b = min(n, a + step)
         row = counts[c]
         for i in range(a, b):
-            v = bits[i] & _SIGN_OFF
+            v = _pattern(values[i]) & _SIGN_OFF
             if v <= below:
                 row[_bucket_of(v, lut, s)] += 1
     return counts
 
 
 @numba.njit(parallel=True, **_JIT)
-def bucket_write(bits, below, check, lut, shift, starts, records):
+def bucket_write(values, below, check, lut, shift, starts, records):
     """The patterns kept by ``bucket_counts`` bucket by bucket: chunk c writes bucket b's from
     row ``starts[c, b]`` (same chunks), so each bucket keeps input order. A record is the
     float64 pattern (sign included) and the input index: one stream per bucket. Without
     ``check`` every pattern is kept (no NaN, ``below`` at or above 1): no compare in the loop."""
-    n = bits.size
+    n = values.size
     chunks = starts.shape[0]
     step = (n + chunks - 1) // chunks
     s = np.uint64(shift)
@@ -1127,7 +1133,7 @@ def bucket_write(bits, below, check, lut, shift, starts, records):
         at = starts[c].copy()
         if check:
             for i in range(a, b):
-                x = bits[i]
+                x = _pattern(values[i])
                 v = x & _SIGN_OFF
                 if v <= below:
                     q = _bucket_of(v, lut, s)
@@ -1137,7 +1143,7 @@ def bucket_write(bits, below, check, lut, shift, starts, records):
                     at[q] = j + 1
         else:
             for i in range(a, b):
-                x = bits[i]
+                x = _pattern(values[i])
                 q = _bucket_of(x & _SIGN_OFF, lut, s)
                 j = at[q]
                 records[j, 0] = x

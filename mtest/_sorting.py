@@ -18,8 +18,8 @@ from ._lazy import kernels_module
 
 _kernels = kernels_module()  # numba is imported when a kernel is first used
 
-__all__ = ["BUCKET_TARGET", "PARALLEL_SORT_MIN", "Buckets", "partition_buckets", "sort_bucket",
-           "sort_packed", "sort_with_order"]
+__all__ = ["BUCKET_TARGET", "PARALLEL_SORT_MIN", "BucketRoom", "Buckets", "partition_buckets",
+           "sort_bucket", "sort_packed", "sort_with_order"]
 
 #: above this size sorts run as two parts on two threads (numpy releases the GIL)
 PARALLEL_SORT_MIN = 1_000_000
@@ -69,13 +69,13 @@ def _bucket_table(values: np.ndarray, below: float, size: int, target: int):
     """(lookup table: bucket of each leading-bits prefix, shift giving the prefix, buckets).
 
     The prefix is the top bits of the pattern below its sign (exponent and leading mantissa
-    bits: 12 to 20 of them, more for larger inputs). From a strided sample of the values
+    bits: 12 to 22 of them, more for larger inputs). From a strided sample of the values
     ``<= below``, consecutive prefixes are grouped into buckets of about ``target`` values; a
     prefix the sample missed joins the bucket of the prefix before it. The grouping is a
     monotone map, so the buckets are consecutive value ranges whatever the sample: a bad
     sample costs time (a large bucket), never order.
     """
-    prefix_bits = min(20, max(12, int(values.size).bit_length() - 4))
+    prefix_bits = min(22, max(12, int(values.size).bit_length() - 6))  # ~2^6 values a prefix
     shift = 62 - prefix_bits  # patterns of [0, 1] are below 2^62
     goal = max(1, min(_MAX_BUCKETS, size // max(1, target)))
     sample = values[::max(1, values.size // (goal * _SAMPLE_PER_BUCKET))]
@@ -83,6 +83,7 @@ def _bucket_table(values: np.ndarray, below: float, size: int, target: int):
     table = np.zeros(1 << prefix_bits, dtype=np.uint16)
     if sample.size == 0 or goal == 1:
         return table, shift, 1
+    sample = sample.astype(np.float64, copy=False)
     prefixes = np.sort((sample.view(np.uint64) & np.uint64(0x7FFFFFFFFFFFFFFF)) >> np.uint64(shift))
     first, counts = np.unique(prefixes, return_counts=True)
     before = np.cumsum(counts) - counts
@@ -100,28 +101,27 @@ def partition_buckets(values: np.ndarray, below: float = np.inf, size: int | Non
     Two passes over ``values`` (parallel over chunks): counts per chunk and bucket, then each
     value's record written at its chunk's offset in its bucket. Memory: 16 bytes per kept
     value (one record: writing pattern and index as one stream per bucket is twice as fast as
-    two streams), plus the counts. float32 input is read as float64 (one converted copy).
+    two streams), plus the counts. float32 values are widened to float64 as they are read.
     """
-    values = np.asarray(values).reshape(-1).astype(np.float64, copy=False)
+    values = np.asarray(values).reshape(-1)
     n = values.size
     if not below >= 0:  # nothing kept (a p-value is never below -0.0)
         return Buckets(np.empty((0, 2), dtype=np.uint64), np.zeros(2, dtype=np.int64))
     size = n if size is None else size
     table, shift, n_buckets = _bucket_table(values, below, size, BUCKET_TARGET if target is None else target)
-    bits = values.view(np.uint64)
     below_bits = np.array(abs(below), dtype=np.float64).view(np.uint64)[()]  # inf: NaN lies above
     chunks = 16 if n >= _kernels.PARALLEL_MIN else 1
-    counts = _kernels.bucket_counts(bits, below_bits, table, shift, n_buckets, chunks)
+    counts = _kernels.bucket_counts(values, below_bits, table, shift, n_buckets, chunks)
     starts = np.zeros(n_buckets + 1, dtype=np.int64)
     np.cumsum(counts.sum(axis=0), out=starts[1:])
     offsets = starts[:-1] + (np.cumsum(counts, axis=0) - counts)
     records = np.empty((int(starts[-1]), 2), dtype=np.uint64)
     check = records.shape[0] < n  # something (NaN, or values above ``below``) is left out
-    _kernels.bucket_write(bits, below_bits, check, table, shift, offsets, records)
+    _kernels.bucket_write(values, below_bits, check, table, shift, offsets, records)
     return Buckets(records, starts)
 
 
-class _Spare:
+class BucketRoom:
     """Per-thread room for ``sort_bucket``: keys (then the sorted values) and indices, grown to
     the largest bucket seen."""
 
@@ -136,7 +136,7 @@ class _Spare:
         return self.keys[:n], self.index[:n]
 
 
-def sort_bucket(records: np.ndarray, spare: _Spare):
+def sort_bucket(records: np.ndarray, spare: BucketRoom):
     """One bucket's values (float64, ascending) and input positions, ordered by (value, input
     position) — -0.0 and 0.0 by position — as views that stay valid until the next call.
 

@@ -462,7 +462,7 @@ def _adjusted_pass(flat, proc, m, k, below, size, out):
         return a, e, raw, index
 
     def front():
-        carry, spare = identity, _sorting._Spare()
+        carry, spare = identity, _sorting.BucketRoom()
         while (pos := take(True)) is not None:
             a, e, raw, index = bucket(pos, spare)
             if e > a:
@@ -470,7 +470,7 @@ def _adjusted_pass(flat, proc, m, k, below, size, out):
         return carry
 
     def back():
-        spare = _sorting._Spare()
+        spare = _sorting.BucketRoom()
         while (pos := take(False)) is not None:
             a, e, raw, index = bucket(pos, spare)
             if e > a:

@@ -97,7 +97,7 @@ def test_adjusted_two_halves_and_tie_runs(small_paths, method, kind):
 def _bucket_sorted(p, below=np.inf, target=None):
     """Every bucket of ``partition_buckets`` sorted by ``sort_bucket``, concatenated."""
     records, starts = _sorting.partition_buckets(p, below, target=target)
-    spare = _sorting._Spare()
+    spare = _sorting.BucketRoom()
     values, index = [np.empty(0)], [np.empty(0, dtype=np.int64)]
     for b in range(starts.size - 1):
         v, i = _sorting.sort_bucket(records[starts[b]:starts[b + 1]], spare)
