@@ -521,8 +521,8 @@ def adjusted_flat(flat: np.ndarray, proc: Procedure, k: int, n_nan: int,
                   alpha: float | None = None) -> np.ndarray:
     """Adjusted p-values in input order (float64), NaN where the input is NaN.
 
-    Stepwise procedures: at most ~24 bytes per p-value beyond the input, the float64 output
-    included (sorted uint64 keys, their running values, the output; docs/performance.md).
+    Stepwise procedures: about 24 bytes per p-value beyond the input, the float64 output
+    included (16-byte bucket records and the output, ``_adjusted_pass``; docs/performance.md).
     ``alpha`` is used only by procedures whose adjusted values depend on the level
     (``SpecialProcedure.alpha_dependent``), and required for them.
     """

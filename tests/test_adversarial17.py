@@ -155,7 +155,7 @@ def _fooling_input(pattern, n, method, k, alpha, rng):
         p[sampled] = 1.0
     elif pattern == "periodic-stride":
         stride = n // BAND_SAMPLE
-        p[np.arange(n) % stride != 0] *= 2 * cm
+        p[np.arange(n) % stride != 0] *= min(1.0, 2 * cm)  # p-values: at most 1 (cm ~ alpha)
     return p
 
 
