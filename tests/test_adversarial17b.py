@@ -213,3 +213,61 @@ def test_a_bucket_of_equal_values_costs_no_more_memory_than_spread_values(kind):
     spread = _extra_peak(rng.random(n) * 1e-3, "fdr_bh")
     p = np.full(n, 1e-9) if kind == "all equal" else np.where(rng.random(n) < 0.8, 1.0, rng.random(n))
     assert _extra_peak(p, "fdr_bh") <= spread + 2.0
+
+
+@pytest.mark.parametrize("method", ["holm", "hochberg", "fdr_bh", "lehmann-romano"])
+def test_empty_buckets_and_every_meeting_point(monkeypatch, method):
+    """Every other bucket empty (the table's bucket numbers doubled: a sample value the kept
+    values lack, as a float32 sample compared with ``below`` in float32 can give), and the two
+    threads made to meet at different buckets by random delays in the bucket sort, down to the
+    second thread taking every bucket: the carries joining them must give the reference."""
+    rng = np.random.default_rng(11)
+    n = 1 << 16
+    # three binades (a dozen buckets) where raw falls with the rank, so the carries decide
+    p = np.where(rng.random(n) < 0.2, rng.choice([0.0, -0.0, 1e-7, 1.0], n),
+                 1e-7 * 2.0 ** rng.uniform(0.0, 3.0, n))
+    k = 4 if method == "lehmann-romano" else 1
+    expected = _reference_adjusted(p, method, k)
+    real_table, real_sort = _sorting._bucket_table, _sorting.sort_bucket
+
+    def sparse_table(*args):
+        table, shift, n_buckets = real_table(*args)
+        return table * np.uint16(2), shift, 2 * n_buckets
+
+    delays = np.random.default_rng(0)
+
+    def slow_sort(*args):
+        import time
+        time.sleep(float(delays.choice([0.0, 0.0, 2e-3])))
+        return real_sort(*args)
+
+    monkeypatch.setattr(_sorting, "PARALLEL_SORT_MIN", 16)
+    monkeypatch.setattr(_sorting, "BUCKET_TARGET", 1 << 12)
+    monkeypatch.setattr(_sorting, "_bucket_table", sparse_table)
+    monkeypatch.setattr(_sorting, "sort_bucket", slow_sort)
+    for _ in range(6):
+        assert _same_bits(mtest.adjust(p, method, k=k), expected)
+
+
+@pytest.mark.parametrize("step", ["down", "up"])
+@pytest.mark.parametrize("below_p", [True, False])
+def test_custom_procedure_with_zero_raw_values_in_far_buckets(monkeypatch, step, below_p):
+    """A user procedure whose raw value underflows to +0.0 for normal p (p |p| m/i, p < 1e-162),
+    beside p = -0.0 (raw -0.0): zero running values tie across buckets and across the two
+    threads, and only numpy's rule (the later value wins a tie) gives the reference's signs."""
+    proc = mtest.StepwiseProcedure(
+        name=f"squared-{step}", error_rate="fdr", dependence="arbitrary", step=step,
+        raw=lambda v, r, m, k: v * np.abs(v) * (m / np.asarray(r, dtype=np.float64)),
+        critical_guess=lambda r, m, k, a: np.sqrt(a * np.asarray(r) / m), adjusted_below_p=below_p)
+    rng = np.random.default_rng(9)
+    n = 1 << 17
+    p = np.where(rng.random(n) < 0.3, rng.choice([0.0, -0.0], n), 10.0 ** -rng.uniform(150, 300, n))
+    order = np.argsort(p, kind="stable")
+    raw = proc.raw(p[order], np.arange(1, n + 1), n, 1)
+    acc = np.maximum.accumulate(raw) if step == "down" else np.minimum.accumulate(raw[::-1])[::-1]
+    expected = np.empty(n)
+    expected[order] = np.minimum(acc, 1.0)
+    for minimum, target in [(10**6, 1 << 16), (16, 1 << 12), (16, 3)]:
+        monkeypatch.setattr(_sorting, "PARALLEL_SORT_MIN", minimum)
+        monkeypatch.setattr(_sorting, "BUCKET_TARGET", target)
+        assert _same_bits(mtest.adjust(p, proc), expected)
