@@ -89,7 +89,8 @@ def _bucket_table(values: np.ndarray, below: float, size: int, target: int):
     prefixes = np.sort((sample.view(np.uint64) & np.uint64(0x7FFFFFFFFFFFFFFF)) >> np.uint64(shift))
     first, counts = np.unique(prefixes, return_counts=True)
     before = np.cumsum(counts) - counts
-    slot = before // max(1, sample.size // goal)
+    # slot < goal: ``before // (sample.size // goal)`` ran up to twice goal, past the uint16 table
+    slot = (before * goal) // sample.size
     new = np.flatnonzero(slot[1:] != slot[:-1]) + 1  # the sampled prefixes that open a bucket
     table[first[new]] = 1
     np.cumsum(table, out=table)
