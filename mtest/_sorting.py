@@ -79,19 +79,24 @@ def _bucket_table(values: np.ndarray, below: float, size: int, target: int):
     """
     prefix_bits = min(22, max(12, int(values.size).bit_length() - 6))  # ~2^6 values a prefix
     shift = 62 - prefix_bits  # patterns of [0, 1] are below 2^62
-    goal = max(1, min(_MAX_BUCKETS, size // max(1, target)))
-    sample = values[::max(1, values.size // (goal * _SAMPLE_PER_BUCKET))]
-    sample = sample[sample <= below]  # NaN never
+    # at most goal slots, plus two bucket bounds per hot prefix (fewer than goal of them)
+    goal = max(1, min(_MAX_BUCKETS // 3, size // max(1, target)))
+    sample = values[::max(1, values.size // (goal * _SAMPLE_PER_BUCKET))].astype(np.float64)
+    sample = sample[sample <= below]  # NaN never; compared in float64, as the kernels do
     table = np.zeros(1 << prefix_bits, dtype=np.uint16)
     if sample.size == 0 or goal == 1:
         return table, shift, 1
-    sample = sample.astype(np.float64, copy=False)
     prefixes = np.sort((sample.view(np.uint64) & np.uint64(0x7FFFFFFFFFFFFFFF)) >> np.uint64(shift))
     first, counts = np.unique(prefixes, return_counts=True)
     before = np.cumsum(counts) - counts
     # slot < goal: ``before // (sample.size // goal)`` ran up to twice goal, past the uint16 table
     slot = (before * goal) // sample.size
-    new = np.flatnonzero(slot[1:] != slot[:-1]) + 1  # the sampled prefixes that open a bucket
+    # a hot prefix (more than a bucket's share of the sample: often one repeated value, such as
+    # p = 1 from discrete tests) is a bucket of its own, so that its values are not mixed with
+    # others (a bucket of equal values needs no sort and no room, ``sort_bucket``)
+    hot = counts * goal > sample.size
+    opens = (slot[1:] != slot[:-1]) | hot[1:] | hot[:-1]
+    new = np.flatnonzero(opens) + 1  # the sampled prefixes that open a bucket
     table[first[new]] = 1
     np.cumsum(table, out=table)
     return table, shift, new.size + 1

@@ -454,27 +454,38 @@ def _adjusted_pass(flat, proc, m, k, below, size, out):
             ends["back"] -= 1
             return ends["back"]
 
-    def bucket(pos, spare):
+    def bucket(pos, spare, carry, final):
+        """Sort the bucket at ``pos`` of the accumulation order and accumulate it from
+        ``carry``, in slices of at most ``BUCKET_TARGET`` values (so the ranks and the
+        temporaries of ``raw`` stay small in a bucket of many equal values); returns the carry."""
         b = int(order[pos])
         a, e = int(starts[b]), int(starts[b + 1])
+        if e == a:
+            return carry
         values, index = _sorting.sort_bucket(records[a:e], spare)
-        raw = np.asarray(proc.raw(values, np.arange(a + 1, e + 1, dtype=np.int64), m, k), dtype=np.float64)
-        return a, e, raw, index
+        step = max(1, _sorting.BUCKET_TARGET)
+        cuts = list(range(0, e - a, step))
+        for lo in (cuts if down else cuts[::-1]):
+            hi = min(lo + step, e - a)
+            raw = np.asarray(proc.raw(values[lo:hi], np.arange(a + lo + 1, a + hi + 1, dtype=np.int64), m, k),
+                             dtype=np.float64)
+            if final:
+                carry = _kernels.running_scatter(raw, carry, down, index[lo:hi], out)
+            else:  # (overwrites rows of the bucket whose values were already read)
+                carry = _kernels.running_store(raw, carry, down, index[lo:hi], records[a + lo:a + hi],
+                                               stored[a + lo:a + hi])
+        return carry
 
     def front():
         carry, spare = identity, _sorting.BucketRoom()
         while (pos := take(True)) is not None:
-            a, e, raw, index = bucket(pos, spare)
-            if e > a:
-                carry = _kernels.running_scatter(raw, carry, down, index, out)
+            carry = bucket(pos, spare, carry, True)
         return carry
 
     def back():
         spare = _sorting.BucketRoom()
         while (pos := take(False)) is not None:
-            a, e, raw, index = bucket(pos, spare)
-            if e > a:
-                local[pos] = _kernels.running_store(raw, identity, down, index, records[a:e], stored[a:e])
+            local[pos] = bucket(pos, spare, identity, False)
 
     if not two:
         front()
