@@ -11,29 +11,7 @@ import pytest
 
 import mtest
 from mtest import _kernels, _sorting
-from mtest.registry import get_procedure
-
-
-def _reference_adjusted(p, method, k=1):
-    """Stable argsort of the non-NaN values, the procedure's raw on ranks 1..m, one-shot
-    accumulate, min(1, .), NaN kept."""
-    proc = get_procedure(method)
-    flat = np.asarray(p).reshape(-1)
-    keep = ~np.isnan(flat)
-    m = int(keep.sum())
-    out = np.full(flat.size, np.nan)
-    order = np.flatnonzero(keep)[np.argsort(flat[keep], kind="stable")]
-    raw = proc.raw(flat[order].astype(np.float64), np.arange(1, m + 1, dtype=np.int64), m, k)
-    if proc.step == "down":
-        acc = np.maximum.accumulate(raw)
-    else:
-        acc = np.minimum.accumulate(raw[::-1])[::-1]
-    out[order] = np.minimum(acc, 1.0)
-    return out.reshape(np.shape(p))
-
-
-def _same_bits(a, b):
-    return np.array_equal(a, b, equal_nan=True) and np.array_equal(np.signbit(a), np.signbit(b))
+from test_speed_paths import _reference_adjusted, _same_bits  # the reference, shared
 
 
 def _log_spread(n, seed):

@@ -32,7 +32,7 @@ def _reference_adjusted(p, method, k=1):
     else:
         acc = np.minimum.accumulate(raw[::-1])[::-1]
     out[order] = np.minimum(acc, 1.0)
-    return out
+    return out.reshape(np.shape(p))
 
 
 def _same_bits(a, b):
