@@ -412,6 +412,11 @@ def stepdown_cutoff(flat: np.ndarray, proc: Procedure, m: int, k: int):
     return drive(cutoff_requests(proc, m, k), lambda t: int(_kernels.count_le(flat, t)), None)
 
 
+#: values per call of ``raw`` in the full-sort pass: its ranks and temporaries (8 B a value
+#: each) stay small whatever the size of a bucket
+RAW_SLICE = 1 << 16
+
+
 def _adjusted_pass(flat, proc, m, k, below, size, out):
     """Adjusted values of the ``size`` values ``<= below`` of ``flat``, written to ``out`` in
     input order (the caller fills the rest).
@@ -456,14 +461,14 @@ def _adjusted_pass(flat, proc, m, k, below, size, out):
 
     def bucket(pos, spare, carry, final):
         """Sort the bucket at ``pos`` of the accumulation order and accumulate it from
-        ``carry``, in slices of at most ``BUCKET_TARGET`` values (so the ranks and the
-        temporaries of ``raw`` stay small in a bucket of many equal values); returns the carry."""
+        ``carry``, in slices of at most ``RAW_SLICE`` values (so the ranks and the temporaries
+        of ``raw`` stay small in a bucket of many equal values); returns the carry."""
         b = int(order[pos])
         a, e = int(starts[b]), int(starts[b + 1])
         if e == a:
             return carry
         values, index = _sorting.sort_bucket(records[a:e], spare)
-        step = max(1, _sorting.BUCKET_TARGET)
+        step = RAW_SLICE
         cuts = list(range(0, e - a, step))
         for lo in (cuts if down else cuts[::-1]):
             hi = min(lo + step, e - a)

@@ -41,9 +41,11 @@ def _same_bits(a, b):
 
 @pytest.fixture
 def small_paths(monkeypatch):
-    """Every large-input branch on small inputs: two threads, buckets of about 7 values."""
+    """Every large-input branch on small inputs: two threads, buckets of about 7 values, raw
+    and the accumulation in slices of 3 inside a bucket."""
     monkeypatch.setattr(_sorting, "PARALLEL_SORT_MIN", 16)
     monkeypatch.setattr(_sorting, "BUCKET_TARGET", 7)
+    monkeypatch.setattr(_stepwise, "RAW_SLICE", 3)
 
 
 _values = st.one_of(
@@ -63,12 +65,13 @@ def test_adjusted_full_sort_pass_property(values, method, k, float32):
     k = min(k, max(1, int(np.count_nonzero(~np.isnan(p)))))  # k > m is refused
     expected = _reference_adjusted(p, method, k)
     assert _same_bits(mtest.adjust(p, method, k=k, nan_policy="omit"), expected)
-    saved = _sorting.PARALLEL_SORT_MIN, _sorting.BUCKET_TARGET
+    saved = _sorting.PARALLEL_SORT_MIN, _sorting.BUCKET_TARGET, _stepwise.RAW_SLICE
     try:
-        _sorting.PARALLEL_SORT_MIN, _sorting.BUCKET_TARGET = 16, 7
-        assert _same_bits(mtest.adjust(p, method, k=k, nan_policy="omit"), expected)
+        for target, piece in [(7, 3), (64, 1), (1 << 16, 2)]:  # (64, 1): one value per raw call
+            _sorting.PARALLEL_SORT_MIN, _sorting.BUCKET_TARGET, _stepwise.RAW_SLICE = 16, target, piece
+            assert _same_bits(mtest.adjust(p, method, k=k, nan_policy="omit"), expected)
     finally:
-        _sorting.PARALLEL_SORT_MIN, _sorting.BUCKET_TARGET = saved
+        _sorting.PARALLEL_SORT_MIN, _sorting.BUCKET_TARGET, _stepwise.RAW_SLICE = saved
 
 
 @pytest.mark.parametrize("method", METHODS)
