@@ -1215,77 +1215,89 @@ def bucket_order_ties(keys, index_bits, drop, records, low, values):
 
 
 @numba.njit(**_JIT)
-def bucket_unpack(keys, index_bits, rebuild, low, records, index):
-    """From a bucket's sorted keys: the input indices in that order into ``index``, and the
-    value patterns over the keys themselves, rebuilt from them (``rebuild``: they hold every
-    value bit and no sign is needed) or taken from the records."""
+def bucket_unpack(keys, index_bits, rebuild, low, records, rows):
+    """From a bucket's sorted keys: the bucket rows in that order into ``rows``, and the value
+    patterns over the keys themselves, rebuilt from them (``rebuild``: they hold every value
+    bit and no sign is needed) or taken from the records."""
     ib = np.uint64(index_bits)
     mask = (np.uint64(1) << ib) - np.uint64(1)
     for j in range(keys.size):
         key = keys[j]
-        at = np.int64(key & mask)
-        index[j] = records[at, 1]
-        keys[j] = low + (key >> ib) if rebuild else records[at, 0]
+        at = key & mask
+        rows[j] = at
+        keys[j] = low + (key >> ib) if rebuild else records[np.int64(at), 0]
 
 
-@numba.njit(**_JIT)
-def running_scatter(raw, carry, down, index, out):
-    """Running maximum (``down``) or running minimum from the top of ``raw``, starting from
-    ``carry``, written at once: ``out[index[i]] = min(1, running value)``; returns the new
-    carry. Between equal values the newer one is taken, as numpy's ``maximum.accumulate`` does
-    (only the sign of a zero can tell)."""
-    acc = carry
-    if down:
-        for i in range(raw.size):
-            v = raw[i]
-            if not acc > v:
-                acc = v
-            out[index[i]] = acc if acc < 1.0 else 1.0
+#: forms of a raw transform that the running kernels evaluate themselves (``_raw_at``), set by
+#: ``mtest._stepwise.raw_form``: RAW_GIVEN, the values are the raw values already (numpy's)
+RAW_GIVEN, RAW_COUNT, RAW_OVER_RANK, RAW_LEHMANN_ROMANO = 0, 1, 2, 3
+
+
+@numba.njit(inline="always", **_JIT)
+def _raw_at(form, c, a, k, v, rank):
+    """The raw adjusted value of p-value ``v`` at 1-based ``rank``, as the numpy transform of
+    the procedure computes it, operation for operation (so bit for bit), then raised to ``v``
+    as ``NotBelowP`` does: RAW_COUNT ``v * float(a - rank)`` (Holm, Hochberg: a = m + 1);
+    RAW_OVER_RANK ``(c / float(rank)) * v`` (BH: c = m; BY: c = q m); RAW_LEHMANN_ROMANO
+    ``v * c`` up to rank k (c = m / k), ``v * (float(a - rank) / float(k))`` after (a = m + k)."""
+    if form == RAW_GIVEN:
+        return v
+    if form == RAW_COUNT:
+        g = v * np.float64(a - rank)
+    elif form == RAW_OVER_RANK:
+        g = (c / np.float64(rank)) * v
+    elif rank <= k:
+        g = v * c
     else:
-        for i in range(raw.size - 1, -1, -1):
-            v = raw[i]
-            if not acc < v:
-                acc = v
-            out[index[i]] = acc if acc < 1.0 else 1.0
-    return acc
+        g = v * (np.float64(a - rank) / np.float64(k))
+    return g if not g < v else v
 
 
 @numba.njit(**_JIT)
-def running_store(raw, carry, down, index, records, values):
-    """``running_scatter`` kept for later: row i of a bucket's records gets the running value
-    (``values``: the float64 view of ``records``) and the input index ``index[i]``."""
+def running_place(values, rank0, form, c, a, k, carry, down, rows, row0, stored):
+    """Running maximum (``down``) or running minimum from the top of the raw values of a
+    bucket's sorted ``values`` at ranks ``rank0, rank0 + 1, ...`` (``_raw_at``), starting from
+    ``carry``, each put back in its bucket row: ``stored[rows[i], 0]`` (``stored``: the float64
+    view of the bucket's records), or row ``row0 + i`` when ``rows`` is empty (a bucket of
+    equal values, in row order; ``values`` may then be a view of ``stored``: row i is read
+    before it is written). Returns the new carry. Between equal values the newer one is taken,
+    as numpy's ``maximum.accumulate`` does (only the sign of a zero can tell)."""
     acc = carry
-    if down:
-        for i in range(raw.size):
-            v = raw[i]
-            if not acc > v:
-                acc = v
-            values[i, 0] = acc
-            records[i, 1] = index[i]
-    else:
-        for i in range(raw.size - 1, -1, -1):
-            v = raw[i]
-            if not acc < v:
-                acc = v
-            values[i, 0] = acc
-            records[i, 1] = index[i]
-    return acc
-
-
-@numba.njit(**_JIT)
-def scatter_with_carry(records, values, carry, down, out):
-    """``out[index] = min(1, running value combined with carry)`` for rows (running value in
-    ``values[:, 0]``, the float64 view; index in ``records[:, 1]``) stored by
-    ``running_store``, where ``carry`` is the running maximum (``down``) or minimum of the
-    values that come earlier in the accumulation (so the row's wins a tie, as in one
-    ``maximum.accumulate`` over both)."""
-    for i in range(records.shape[0]):
-        v = values[i, 0]
+    in_order = rows.size == 0
+    n = values.size
+    for t in range(n):
+        i = t if down else n - 1 - t
+        v = _raw_at(form, c, a, k, values[i], rank0 + i)
         if down:
-            x = carry if carry > v else v
-        else:
-            x = carry if carry < v else v
-        out[records[i, 1]] = x if x < 1.0 else 1.0
+            if not acc > v:
+                acc = v
+        elif not acc < v:
+            acc = v
+        stored[row0 + i if in_order else np.int64(rows[i]), 0] = acc
+    return acc
+
+
+@numba.njit(**_JIT)
+def scatter_chunks(records, stored, offsets, counts, carries, down, first, last, out):
+    """``out[index] = min(1, running value combined with its bucket's carry)`` for every
+    record (running value in ``stored[:, 0]``, from ``running_place``; input index in
+    ``records[:, 1]``) of chunks ``first`` to ``last - 1`` of the input (``partition_buckets``'
+    chunks: rows ``offsets[c, b]`` on, ``counts[c, b]`` of them), chunk by chunk, so that the
+    writes of one chunk fall in one range of ``out`` that stays in cache. ``carries[b]`` is the running maximum (``down``)
+    or minimum of the values before bucket b in the accumulation (the identity where it is
+    already in); the row's value wins a tie, as in one ``maximum.accumulate`` over both."""
+    n_buckets = counts.shape[1]
+    for ch in range(first, last):
+        for b in range(n_buckets):
+            carry = carries[b]
+            start = offsets[ch, b]
+            for j in range(start, start + counts[ch, b]):
+                v = stored[j, 0]
+                if down:
+                    x = carry if carry > v else v
+                else:
+                    x = carry if carry < v else v
+                out[records[j, 1]] = x if x < 1.0 else 1.0
 
 
 def _serialize_parallel_kernels() -> None:

@@ -18,7 +18,7 @@ from ._lazy import kernels_module
 
 _kernels = kernels_module()  # numba is imported when a kernel is first used
 
-__all__ = ["BUCKET_TARGET", "PARALLEL_SORT_MIN", "BucketRoom", "Buckets", "partition_buckets",
+__all__ = ["BUCKET_TARGET", "CHUNK_VALUES", "PARALLEL_SORT_MIN", "BucketRoom", "Buckets", "IN_ORDER", "partition_buckets",
            "sort_bucket", "sort_packed", "sort_with_order"]
 
 #: above this size sorts run as two parts on two threads (numpy releases the GIL)
@@ -28,6 +28,13 @@ PARALLEL_SORT_MIN = 1_000_000
 #: L2 or L3; measured here, 2^16 beat 2^15 by ~5 % and 2^17 (and below 2^14 the Python
 #: work per bucket shows)
 BUCKET_TARGET = 1 << 16
+
+#: input positions per chunk of ``partition_buckets``: the output range that the final scatter of
+#: one chunk writes (8 B a position) stays in L2 or L3 (mtest._kernels.scatter_chunks)
+CHUNK_VALUES = 1 << 17
+
+#: most (chunk, bucket) pairs
+_MAX_SEGMENTS = 1 << 22
 
 #: most buckets (their numbers are uint16 in the lookup table)
 _MAX_BUCKETS = 65535
@@ -61,10 +68,13 @@ class Buckets(NamedTuple):
     """Values split into consecutive value ranges: bucket ``b`` is rows ``[starts[b],
     starts[b + 1])`` of ``records`` (uint64, two columns: the float64 bit pattern with its
     sign, and the input position). Every value of bucket b is below every value of bucket
-    b + 1, and equal values share a bucket; within a bucket the input order is kept until
-    ``sort_bucket``."""
+    b + 1, and equal values share a bucket; within a bucket the rows are in input order, those
+    of input chunk c (the c-th of ``counts.shape[0]`` equal ranges of positions) from row
+    ``offsets[c, b]``, ``counts[c, b]`` of them."""
     records: np.ndarray
     starts: np.ndarray
+    offsets: np.ndarray
+    counts: np.ndarray
 
 
 def _bucket_table(values: np.ndarray, below: float, size: int, target: int):
@@ -114,11 +124,12 @@ def partition_buckets(values: np.ndarray, below: float = np.inf, size: int | Non
     values = np.asarray(values).reshape(-1)
     n = values.size
     if not below >= 0:  # nothing kept (a p-value is never below -0.0)
-        return Buckets(np.empty((0, 2), dtype=np.uint64), np.zeros(2, dtype=np.int64))
+        empty = np.zeros((1, 1), dtype=np.int64)
+        return Buckets(np.empty((0, 2), dtype=np.uint64), np.zeros(2, dtype=np.int64), empty, empty)
     size = n if size is None else size
     table, shift, n_buckets = _bucket_table(values, below, size, BUCKET_TARGET if target is None else target)
     below_bits = np.array(abs(below), dtype=np.float64).view(np.uint64)[()]  # inf: NaN lies above
-    chunks = 16 if n >= _kernels.PARALLEL_MIN else 1
+    chunks = _chunks(n, n_buckets)
     counts = _kernels.bucket_counts(values, below_bits, table, shift, n_buckets, chunks)
     starts = np.zeros(n_buckets + 1, dtype=np.int64)
     np.cumsum(counts.sum(axis=0), out=starts[1:])
@@ -126,48 +137,62 @@ def partition_buckets(values: np.ndarray, below: float = np.inf, size: int | Non
     records = np.empty((int(starts[-1]), 2), dtype=np.uint64)
     check = records.shape[0] < n  # something (NaN, or values above ``below``) is left out
     _kernels.bucket_write(values, below_bits, check, table, shift, offsets, records)
-    return Buckets(records, starts)
+    return Buckets(records, starts, offsets, counts)
+
+
+def _chunks(n: int, n_buckets: int) -> int:
+    """Input chunks of ``partition_buckets``: one below the kernels' parallel size, else about
+    ``CHUNK_VALUES`` positions each (at least 16, for the two passes' threads), but no more
+    than ``_MAX_SEGMENTS`` (chunk, bucket) pairs, whose counts and offsets take 16 B each."""
+    if n < _kernels.PARALLEL_MIN:
+        return 1
+    return max(16, min(n // CHUNK_VALUES, _MAX_SEGMENTS // max(1, n_buckets)))
 
 
 class BucketRoom:
-    """Per-thread room for ``sort_bucket``: keys (then the sorted values) and indices, grown to
-    the largest bucket seen."""
+    """Per-thread room for ``sort_bucket``: keys (then the sorted values) and rows, grown to the
+    largest bucket seen."""
 
     def __init__(self):
         self.keys = np.empty(0, dtype=np.uint64)
-        self.index = np.empty(0, dtype=np.uint64)
+        self.rows = np.empty(0, dtype=np.uint64)
 
     def take(self, n: int):
         if self.keys.size < n:
             self.keys = np.empty(n, dtype=np.uint64)
-            self.index = np.empty(n, dtype=np.uint64)
-        return self.keys[:n], self.index[:n]
+            self.rows = np.empty(n, dtype=np.uint64)
+        return self.keys[:n], self.rows[:n]
+
+
+#: ``sort_bucket``'s rows of a bucket of equal values: they are in order already
+IN_ORDER = np.empty(0, dtype=np.uint64)
 
 
 def sort_bucket(records: np.ndarray, spare: BucketRoom):
-    """One bucket's values (float64, ascending) and input positions, ordered by (value, input
-    position) — -0.0 and 0.0 by position — as views that stay valid until the next call.
+    """One bucket's values (float64, ascending) and their rows in the bucket, ordered by
+    (value, input position) — -0.0 and 0.0 by position — as views that stay valid until the
+    next call; the values do not share memory with ``records``, except for a bucket of equal
+    values, already in order: its own value column and ``IN_ORDER`` (empty) are returned.
 
-    Keys are the value relative to the bucket's lowest, above the position in the bucket, sorted
-    by numpy's vectorized sort (``_sort_keys``). When they hold every value bit (the bucket
-    spans less than 2^(62 - position bits) patterns, as a bucket of a dense range does) the
-    values are rebuilt from them, unless a -0.0 needs its sign; otherwise runs that tie in the
-    kept bits are ordered by the dropped ones, and the values are taken from the records (in
-    cache). A bucket of equal values is already in order: its own columns are returned.
+    Keys are the value relative to the bucket's lowest, above the row in the bucket, sorted by
+    numpy's vectorized sort (``_sort_keys``). When they hold every value bit (the bucket spans
+    less than 2^(62 - row bits) patterns, as a bucket of a dense range does) the values are
+    rebuilt from them, unless a -0.0 needs its sign; otherwise runs that tie in the kept bits
+    are ordered by the dropped ones, and the values are taken from the records (in cache).
     """
     n = records.shape[0]
     low, high, index_bits, drop = _kernels.bucket_key_layout(records) if n else (0, 0, 1, 0)
     if low == high:  # equal values (or -0.0 and 0.0): position order is value order
-        return records[:, 0].view(np.float64), records[:, 1]
+        return records[:, 0].view(np.float64), IN_ORDER
     low = np.uint64(low)  # a Python int would reach the kernels as int64 (and uint64 + int64 is a float)
-    keys, index = spare.take(n)
+    keys, rows = spare.take(n)
     _kernels.bucket_keys(records, low, index_bits, drop, keys)
     _sort_keys(keys)
     if drop:
         _kernels.bucket_order_ties(keys, index_bits, drop, records, low, records.view(np.float64)[:, 0])
     negative_zero = low == 0 and bool(np.any(records[:, 0] == np.uint64(1 << 63)))
-    _kernels.bucket_unpack(keys, index_bits, drop == 0 and not negative_zero, low, records, index)
-    return keys.view(np.float64), index
+    _kernels.bucket_unpack(keys, index_bits, drop == 0 and not negative_zero, low, records, rows)
+    return keys.view(np.float64), rows
 
 
 def sort_packed(values: np.ndarray):

@@ -24,6 +24,7 @@ import numpy as np
 from . import _small, _sorting
 from ._lazy import kernels_module
 from ._sorting import sort_with_order
+from .registry import NotBelowP
 from .registry import Procedure, SpecialProcedure
 
 _kernels = kernels_module()  # numba is imported when a kernel is first used
@@ -412,6 +413,31 @@ def stepdown_cutoff(flat: np.ndarray, proc: Procedure, m: int, k: int):
     return drive(cutoff_requests(proc, m, k), lambda t: int(_kernels.count_le(flat, t)), None)
 
 
+#: whether the full-sort pass evaluates transforms of a known form in its kernels (``raw_form``);
+#: False makes it call ``raw`` for every procedure (tests compare the two)
+FUSED_RAW = True
+
+_RAW_FORMS = {"count": "RAW_COUNT", "over_rank": "RAW_OVER_RANK", "lehmann_romano": "RAW_LEHMANN_ROMANO"}
+
+
+def raw_form(proc, m: int, k: int):
+    """``(form, c, a)`` for the running kernels (``mtest._kernels._raw_at``) when the
+    procedure's transform is one they evaluate themselves, bit for bit as its numpy ``raw``;
+    else None (``raw`` is called).
+
+    A transform declares its form by a ``kernel_raw(m, k) -> (name, c, a)`` attribute (the
+    built-in Holm, Hochberg, BH, BY and Lehmann-Romano ones, mtest.procedures); it must be the
+    one ``NotBelowP`` wraps, whose maximum with p the kernels apply too. Beyond 2^53 the counts
+    would no longer convert to float64 exactly as numpy's do, so ``raw`` runs there.
+    """
+    raw = proc.raw
+    spec = getattr(getattr(raw, "raw", None), "kernel_raw", None) if isinstance(raw, NotBelowP) else None
+    if not FUSED_RAW or spec is None or m + k >= 2**53:
+        return None
+    name, c, a = spec(m, k)
+    return getattr(_kernels, _RAW_FORMS[name]), float(c), int(a)
+
+
 #: values per call of ``raw`` in the full-sort pass: its ranks and temporaries (8 B a value
 #: each) stay small whatever the size of a bucket
 RAW_SLICE = 1 << 16
@@ -423,22 +449,24 @@ def _adjusted_pass(flat, proc, m, k, below, size, out):
 
     The values are split into buckets of consecutive value ranges (``_sorting``), so sorted
     order is bucket after bucket. Each bucket in turn is sorted in cache (``sort_bucket``):
-    g_i(p(i)) by ``proc.raw`` (numpy, so the values are the procedure's own), with i the global
-    rank, then their running maximum (step-down) or running minimum from the top (step-up),
-    carried from bucket to bucket and written as min(1, .) to each input position at once.
+    g_i(p(i)) (``raw_form``: by the kernel itself, or by ``proc.raw``), with i the global rank,
+    then their running maximum (step-down) or running minimum from the top (step-up), carried
+    from bucket to bucket and put back in the bucket's rows, which are in input order. A last
+    pass writes min(1, .) to ``out`` input chunk by input chunk, so its writes stay in cache.
 
     On two or more cores a second thread takes buckets from the other end of the accumulation
     order (the kernels and numpy's sort release the GIL) until the two meet, so the work
-    balances itself. It accumulates each of its buckets from scratch and keeps the values in
-    the bucket's records; then every such bucket gets its carry (the first thread's, combined
-    with the bucket maxima, or minima, before it) and is written out, on two threads. Equal to
-    the one-shot ``maximum.accumulate`` bit for bit (between equal values the later one, as
-    numpy). Memory: 16 bytes per value, plus each thread's room for one bucket.
+    balances itself. It accumulates each of its buckets from scratch; the last pass combines
+    them with their carries (the first thread's, combined with the bucket maxima, or minima,
+    before them). Equal to the one-shot ``maximum.accumulate`` bit for bit (between equal
+    values the later one, as numpy). Memory: 16 bytes per value, plus each thread's room for
+    one bucket.
     """
-    records, starts = _sorting.partition_buckets(flat, below, size)
+    records, starts, offsets, counts = _sorting.partition_buckets(flat, below, size)
     n = records.shape[0]
     if n == 0:
         return
+    form = raw_form(proc, m, k)
     down = proc.step == "down"
     identity = -np.inf if down else np.inf
     stored = records.view(np.float64)
@@ -447,7 +475,7 @@ def _adjusted_pass(flat, proc, m, k, below, size, out):
     two = n >= _sorting.PARALLEL_SORT_MIN and (os.cpu_count() or 1) >= 2 and n_buckets >= 2
     ends = {"front": 0, "back": n_buckets}  # positions in ``order`` not yet taken
     lock = threading.Lock()
-    local = np.full(n_buckets, identity)  # final running value of each stored bucket
+    local = np.full(n_buckets, identity)  # final running value of each bucket the back took
 
     def take(front: bool):
         with lock:
@@ -459,41 +487,46 @@ def _adjusted_pass(flat, proc, m, k, below, size, out):
             ends["back"] -= 1
             return ends["back"]
 
-    def bucket(pos, spare, carry, final):
+    def bucket(pos, spare, carry):
         """Sort the bucket at ``pos`` of the accumulation order and accumulate it from
-        ``carry``, in slices of at most ``RAW_SLICE`` values (so the ranks and the temporaries
-        of ``raw`` stay small in a bucket of many equal values); returns the carry."""
+        ``carry`` into its rows; returns the carry. A transform of a known form is evaluated by
+        the running kernel itself (``raw_form``); any other by ``raw`` (numpy) in slices of at
+        most ``RAW_SLICE`` values, so the ranks and the temporaries stay small in a bucket of
+        many equal values."""
         b = int(order[pos])
         a, e = int(starts[b]), int(starts[b + 1])
         if e == a:
             return carry
-        values, index = _sorting.sort_bucket(records[a:e], spare)
-        step = RAW_SLICE
-        cuts = list(range(0, e - a, step))
-        for lo in (cuts if down else cuts[::-1]):
-            hi = min(lo + step, e - a)
-            raw = np.asarray(proc.raw(values[lo:hi], np.arange(a + lo + 1, a + hi + 1, dtype=np.int64), m, k),
-                             dtype=np.float64)
-            if final:
-                carry = _kernels.running_scatter(raw, carry, down, index[lo:hi], out)
-            else:  # (overwrites rows of the bucket whose values were already read)
-                carry = _kernels.running_store(raw, carry, down, index[lo:hi], records[a + lo:a + hi],
-                                               stored[a + lo:a + hi])
+        values, rows = _sorting.sort_bucket(records[a:e], spare)
+        step = RAW_SLICE if form is None else e - a
+        slices = [(lo, min(lo + step, e - a)) for lo in range(0, e - a, step)]
+        for lo, hi in (slices if down else slices[::-1]):
+            if form is None:
+                part = np.asarray(proc.raw(values[lo:hi], np.arange(a + lo + 1, a + hi + 1, dtype=np.int64),
+                                           m, k), dtype=np.float64)
+                spec = (_kernels.RAW_GIVEN, 0.0, 0)
+            else:
+                part, spec = values[lo:hi], form
+            carry = _kernels.running_place(part, a + lo + 1, *spec, k, carry, down, rows[lo:hi], lo,
+                                           stored[a:e])
         return carry
 
     def front():
         carry, spare = identity, _sorting.BucketRoom()
         while (pos := take(True)) is not None:
-            carry = bucket(pos, spare, carry, True)
+            carry = bucket(pos, spare, carry)
         return carry
 
     def back():
         spare = _sorting.BucketRoom()
         while (pos := take(False)) is not None:
-            local[pos] = bucket(pos, spare, identity, False)
+            local[pos] = bucket(pos, spare, identity)
 
+    carries = np.full(n_buckets, identity)  # by bucket: what the last pass combines in
+    chunks = counts.shape[0]
     if not two:
         front()
+        _kernels.scatter_chunks(records, stored, offsets, counts, carries, down, 0, chunks, out)
         return
     from concurrent.futures import ThreadPoolExecutor
 
@@ -501,26 +534,14 @@ def _adjusted_pass(flat, proc, m, k, below, size, out):
         first, second = pool.submit(front), pool.submit(back)
         carry = first.result()
         second.result()
-    meet = ends["front"]
-    if meet >= n_buckets:
-        return
-    carries = np.empty(n_buckets - meet)
-    for pos in range(meet, n_buckets):  # the running value entering each stored bucket
-        carries[pos - meet] = carry
-        v = local[pos]
-        if not (carry > v if down else carry < v):
-            carry = v
-
-    def write(positions):
-        for pos in positions:
-            b = int(order[pos])
-            a, e = int(starts[b]), int(starts[b + 1])
-            _kernels.scatter_with_carry(records[a:e], stored[a:e], carries[pos - meet], down, out)
-
-    sizes = np.diff(starts)[order[meet:]]
-    cut = meet + int(np.searchsorted(np.cumsum(sizes), sizes.sum() // 2))
-    with ThreadPoolExecutor(2) as pool:
-        list(pool.map(write, [range(meet, cut), range(cut, n_buckets)]))
+        for pos in range(ends["front"], n_buckets):  # the running value entering each back bucket
+            carries[order[pos]] = carry
+            v = local[pos]
+            if not (carry > v if down else carry < v):
+                carry = v
+        half = chunks // 2
+        list(pool.map(lambda span: _kernels.scatter_chunks(records, stored, offsets, counts, carries, down,
+                                                           *span, out), [(0, half), (half, chunks)]))
 
 
 def special_sorted(proc: SpecialProcedure, values: np.ndarray, k: int, alpha: float | None) -> np.ndarray:

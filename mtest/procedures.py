@@ -39,6 +39,11 @@ def _holm_raw(values, ranks, m, k):
     return values * (m - ranks + 1).astype(np.float64)
 
 
+# the forms the full-sort kernels evaluate themselves, operation for operation as the numpy
+# transforms above and below (mtest._stepwise.raw_form; tests compare them bit for bit)
+_holm_raw.kernel_raw = lambda m, k: ("count", 0.0, m + 1)
+
+
 def _lr_factor(ranks, m, k):
     ranks = np.asarray(ranks)
     # c_i = m/k for i <= k, (m + k - i)/k after  (Lehmann & Romano 2005, Thm 2.2)
@@ -47,6 +52,9 @@ def _lr_factor(ranks, m, k):
 
 def _lr_raw(values, ranks, m, k):
     return values * _lr_factor(ranks, m, k)
+
+
+_lr_raw.kernel_raw = lambda m, k: ("lehmann_romano", m / k, m + k)
 
 
 register(StepwiseProcedure(
@@ -102,6 +110,9 @@ def _bh_raw(values, ranks, m, k):
     return (m / np.asarray(ranks, dtype=np.float64)) * values  # R: n/i * p
 
 
+_bh_raw.kernel_raw = lambda m, k: ("over_rank", m, 0)
+
+
 #: terms per chunk of the harmonic sum (bounds its memory for huge m)
 _HARMONIC_CHUNK = 1 << 20
 
@@ -126,6 +137,9 @@ def harmonic_number(m: int) -> float:
 def _by_raw(values, ranks, m, k):
     q = harmonic_number(m)
     return ((q * m) / np.asarray(ranks, dtype=np.float64)) * values  # R: q * n/i * p
+
+
+_by_raw.kernel_raw = lambda m, k: ("over_rank", harmonic_number(m) * m, 0)
 
 
 def _hommel_adjust_sorted(values, k):

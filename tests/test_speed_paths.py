@@ -42,10 +42,11 @@ def _same_bits(a, b):
 @pytest.fixture
 def small_paths(monkeypatch):
     """Every large-input branch on small inputs: two threads, buckets of about 7 values, raw
-    and the accumulation in slices of 3 inside a bucket."""
+    and the accumulation in slices of 3 inside a bucket, five input chunks."""
     monkeypatch.setattr(_sorting, "PARALLEL_SORT_MIN", 16)
     monkeypatch.setattr(_sorting, "BUCKET_TARGET", 7)
     monkeypatch.setattr(_stepwise, "RAW_SLICE", 3)
+    monkeypatch.setattr(_sorting, "_chunks", lambda n, n_buckets: 5)  # the last pass chunk by chunk
 
 
 _values = st.one_of(
@@ -65,13 +66,70 @@ def test_adjusted_full_sort_pass_property(values, method, k, float32):
     k = min(k, max(1, int(np.count_nonzero(~np.isnan(p)))))  # k > m is refused
     expected = _reference_adjusted(p, method, k)
     assert _same_bits(mtest.adjust(p, method, k=k, nan_policy="omit"), expected)
-    saved = _sorting.PARALLEL_SORT_MIN, _sorting.BUCKET_TARGET, _stepwise.RAW_SLICE
+    saved = (_sorting.PARALLEL_SORT_MIN, _sorting.BUCKET_TARGET, _stepwise.RAW_SLICE, _stepwise.FUSED_RAW,
+             _sorting._chunks)
     try:
-        for target, piece in [(7, 3), (64, 1), (1 << 16, 2)]:  # (64, 1): one value per raw call
-            _sorting.PARALLEL_SORT_MIN, _sorting.BUCKET_TARGET, _stepwise.RAW_SLICE = 16, target, piece
+        # (64, 1): one value per raw call; fused False: numpy's raw for the built-in transforms
+        # that the kernels otherwise evaluate themselves; chunks: of the input, in the last pass
+        for target, piece, fused, chunks in [(7, 3, True, 1), (7, 3, False, 3), (64, 1, False, 1),
+                                             (1 << 16, 2, True, 7)]:
+            (_sorting.PARALLEL_SORT_MIN, _sorting.BUCKET_TARGET, _stepwise.RAW_SLICE, _stepwise.FUSED_RAW,
+             _sorting._chunks) = 16, target, piece, fused, (lambda n, n_buckets, c=chunks: c)
             assert _same_bits(mtest.adjust(p, method, k=k, nan_policy="omit"), expected)
     finally:
-        _sorting.PARALLEL_SORT_MIN, _sorting.BUCKET_TARGET, _stepwise.RAW_SLICE = saved
+        (_sorting.PARALLEL_SORT_MIN, _sorting.BUCKET_TARGET, _stepwise.RAW_SLICE, _stepwise.FUSED_RAW,
+         _sorting._chunks) = saved
+
+
+_KERNEL_RAW_METHODS = ["holm", "hochberg", "fdr_bh", "fdr_by", "lehmann-romano"]
+
+
+def test_kernel_raw_forms_are_declared_where_expected():
+    """The built-in transforms with a kernel form, and none for a transform the kernels cannot
+    evaluate exactly (Šidák's expm1/log1p) or for a user's own."""
+    for method in _KERNEL_RAW_METHODS:
+        assert _stepwise.raw_form(get_procedure(method), 100, 2 if method == "lehmann-romano" else 1)
+    assert _stepwise.raw_form(get_procedure("holm-sidak"), 100, 1) is None
+    mine = mtest.registry.StepwiseProcedure(
+        name="mine-holm", step="down", error_rate="fwer", dependence="arbitrary",
+        raw=lambda v, r, m, k: v * (m - r + 1).astype(np.float64),
+        critical_guess=lambda r, m, k, a: a / (m - np.asarray(r) + 1), formula="(m-i+1) p",
+        reference="test")
+    assert _stepwise.raw_form(mine, 100, 1) is None
+    # beyond 2^53 numpy's count conversions are no longer exact integers: numpy's raw runs
+    assert _stepwise.raw_form(get_procedure("holm"), 2**53, 1) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(_values.filter(lambda v: v == v), min_size=1, max_size=50),
+       method=st.sampled_from(_KERNEL_RAW_METHODS),
+       m=st.one_of(st.integers(1, 1000), st.integers(1, 2**52), st.sampled_from([2**52, 2**53 - 64])),
+       data=st.data())
+def test_kernel_raw_equals_the_numpy_transform_bit_for_bit(values, method, m, data):
+    """``_raw_at`` against the procedure's own ``raw`` (``NotBelowP``-wrapped numpy), for
+    ranks across [1, m] (both sides of k for Lehmann-Romano), m up to 2^53 and values from
+    subnormal to 1: both directions of the running kernels with a carry that never wins, so
+    the stored values are the raw ones."""
+    proc = get_procedure(method)
+    values = np.sort(np.array(values, dtype=np.float64))
+    n = values.size
+    if method == "fdr_by":  # its constant sums m reciprocals (harmonic_number): keep m modest
+        m = m % 100_000 + 1
+    m = max(m, n)
+    k = data.draw(st.integers(1, min(m, 50))) if method == "lehmann-romano" else 1
+    rank0 = data.draw(st.integers(1, m - n + 1))
+    ranks = np.arange(rank0, rank0 + n, dtype=np.int64)
+    expected = np.asarray(proc.raw(values, ranks, m, k), dtype=np.float64)
+    form = _stepwise.raw_form(proc, m, k)
+    assert form is not None
+    for down in (True, False):
+        carry = -np.inf if down else np.inf
+        # a running max (min) that restarts each value: feed one value at a time
+        got = np.empty(n)
+        for i in range(n):
+            _kernels.running_place(values[i:i + 1], rank0 + i, *form, k, carry, down, _sorting.IN_ORDER, i,
+                                   got.reshape(n, 1))
+        assert np.array_equal(got.view(np.uint64), expected.view(np.uint64)), (down, m, k, rank0)
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -99,13 +157,24 @@ def test_adjusted_two_halves_and_tie_runs(small_paths, method, kind):
 
 def _bucket_sorted(p, below=np.inf, target=None):
     """Every bucket of ``partition_buckets`` sorted by ``sort_bucket``, concatenated."""
-    records, starts = _sorting.partition_buckets(p, below, target=target)
+    records, starts, offsets, counts = _sorting.partition_buckets(p, below, target=target)
+    # rows in input order, chunk by chunk where the offsets say
+    chunks = counts.shape[0]
+    step = -(-np.asarray(p).size // chunks)
+    for b in range(starts.size - 1):
+        rows = records[starts[b]:starts[b + 1], 1].astype(np.int64)
+        assert np.all(np.diff(rows) > 0)
+        for c in range(chunks):
+            seg = records[offsets[c, b]:offsets[c, b] + counts[c, b], 1].astype(np.int64)
+            assert np.all((seg >= c * step) & (seg < (c + 1) * step))
     spare = _sorting.BucketRoom()
     values, index = [np.empty(0)], [np.empty(0, dtype=np.int64)]
     for b in range(starts.size - 1):
-        v, i = _sorting.sort_bucket(records[starts[b]:starts[b + 1]], spare)
+        bucket = records[starts[b]:starts[b + 1]]
+        v, rows = _sorting.sort_bucket(bucket, spare)
         values.append(v.copy())
-        index.append(i.astype(np.int64))
+        rows = np.arange(bucket.shape[0]) if rows is _sorting.IN_ORDER else rows.astype(np.int64)
+        index.append(bucket[rows, 1].astype(np.int64))
     return np.concatenate(values), np.concatenate(index)
 
 
