@@ -460,7 +460,7 @@ def _adjusted_pass(flat, proc, m, k, below, size, out):
     them with their carries (the first thread's, combined with the bucket maxima, or minima,
     before them). Equal to the one-shot ``maximum.accumulate`` bit for bit (between equal
     values the later one, as numpy). Memory: 16 bytes per value, plus each thread's room for
-    one bucket.
+    one bucket, freed before the last pass writes ``out``.
     """
     records, starts, offsets, counts = _sorting.partition_buckets(flat, below, size)
     n = records.shape[0]
