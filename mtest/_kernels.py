@@ -1260,8 +1260,9 @@ def running_place(values, rank0, form, c, a, k, carry, down, rows, row0, stored)
     ``carry``, each put back in its bucket row: ``stored[rows[i], 0]`` (``stored``: the float64
     view of the bucket's records), or row ``row0 + i`` when ``rows`` is empty (a bucket of
     equal values, in row order; ``values`` may then be a view of ``stored``: row i is read
-    before it is written). Returns the new carry. Between equal values the newer one is taken,
-    as numpy's ``maximum.accumulate`` does (only the sign of a zero can tell)."""
+    before it is written). Returns the new carry. As numpy's ``maximum.accumulate``: between
+    equal values the newer one is taken (only the sign of a zero can tell), and a NaN (a
+    user's transform can give one) is kept from there on."""
     acc = carry
     in_order = rows.size == 0
     n = values.size
@@ -1269,9 +1270,9 @@ def running_place(values, rank0, form, c, a, k, carry, down, rows, row0, stored)
         i = t if down else n - 1 - t
         v = _raw_at(form, c, a, k, values[i], rank0 + i)
         if down:
-            if not acc > v:
+            if not (acc > v or acc != acc):
                 acc = v
-        elif not acc < v:
+        elif not (acc < v or acc != acc):
             acc = v
         stored[row0 + i if in_order else np.int64(rows[i]), 0] = acc
     return acc
@@ -1285,7 +1286,8 @@ def scatter_chunks(records, stored, offsets, counts, carries, down, first, last,
     chunks: rows ``offsets[c, b]`` on, ``counts[c, b]`` of them), chunk by chunk, so that the
     writes of one chunk fall in one range of ``out`` that stays in cache. ``carries[b]`` is the running maximum (``down``)
     or minimum of the values before bucket b in the accumulation (the identity where it is
-    already in); the row's value wins a tie, as in one ``maximum.accumulate`` over both."""
+    already in); the row's value wins a tie and a NaN of either is kept, as in one
+    ``maximum.accumulate`` over both, and in ``np.minimum(., 1.0)``."""
     n_buckets = counts.shape[1]
     for ch in range(first, last):
         for b in range(n_buckets):
@@ -1294,10 +1296,10 @@ def scatter_chunks(records, stored, offsets, counts, carries, down, first, last,
             for j in range(start, start + counts[ch, b]):
                 v = stored[j, 0]
                 if down:
-                    x = carry if carry > v else v
+                    x = carry if carry > v or carry != carry else v
                 else:
-                    x = carry if carry < v else v
-                out[records[j, 1]] = x if x < 1.0 else 1.0
+                    x = carry if carry < v or carry != carry else v
+                out[records[j, 1]] = 1.0 if x > 1.0 else x
 
 
 def _serialize_parallel_kernels() -> None:

@@ -425,13 +425,16 @@ def raw_form(proc, m: int, k: int):
     procedure's transform is one they evaluate themselves, bit for bit as its numpy ``raw``;
     else None (``raw`` is called).
 
-    A transform declares its form by a ``kernel_raw(m, k) -> (name, c, a)`` attribute (the
-    built-in Holm, Hochberg, BH, BY and Lehmann-Romano ones, mtest.procedures); it must be the
-    one ``NotBelowP`` wraps, whose maximum with p the kernels apply too. Beyond 2^53 the counts
-    would no longer convert to float64 exactly as numpy's do, so ``raw`` runs there.
+    The forms are those of the built-in Holm, Hochberg, BH, BY and Lehmann-Romano transforms,
+    known by identity (``mtest.procedures.kernel_form``: a user's wrapper of one, even with
+    ``functools.wraps``, is the user's own); the transform must be the one ``NotBelowP`` wraps,
+    whose maximum with p the kernels apply too. Beyond 2^53 the counts would no longer convert
+    to float64 exactly as numpy's do, so ``raw`` runs there.
     """
+    from .procedures import kernel_form
+
     raw = proc.raw
-    spec = getattr(getattr(raw, "raw", None), "kernel_raw", None) if isinstance(raw, NotBelowP) else None
+    spec = kernel_form(raw.raw) if isinstance(raw, NotBelowP) else None
     if not FUSED_RAW or spec is None or m + k >= 2**53:
         return None
     name, c, a = spec(m, k)
@@ -504,6 +507,8 @@ def _adjusted_pass(flat, proc, m, k, below, size, out):
             if form is None:
                 part = np.asarray(proc.raw(values[lo:hi], np.arange(a + lo + 1, a + hi + 1, dtype=np.int64),
                                            m, k), dtype=np.float64)
+                if part.shape != (hi - lo,):  # broadcast as numpy's path does (ValueError if not)
+                    part = np.ascontiguousarray(np.broadcast_to(part, (hi - lo,)))
                 spec = (_kernels.RAW_GIVEN, 0.0, 0)
             else:
                 part, spec = values[lo:hi], form
@@ -537,7 +542,7 @@ def _adjusted_pass(flat, proc, m, k, below, size, out):
         for pos in range(ends["front"], n_buckets):  # the running value entering each back bucket
             carries[order[pos]] = carry
             v = local[pos]
-            if not (carry > v if down else carry < v):
+            if not (carry > v if down else carry < v) and carry == carry:  # NaN is kept, as numpy
                 carry = v
         half = chunks // 2
         list(pool.map(lambda span: _kernels.scatter_chunks(records, stored, offsets, counts, carries, down,

@@ -30,6 +30,23 @@ _kernels = kernels_module()  # numba is imported when a kernel is first used
 
 __all__ = ["harmonic_number"]
 
+#: the transforms that the full-sort kernels evaluate themselves (``mtest._stepwise.raw_form``),
+#: by identity: function -> ``form(m, k) -> (name, c, a)``. Not an attribute of the function,
+#: which ``functools.wraps`` would copy onto a user's wrapper that computes something else
+_KERNEL_FORMS: dict = {}
+
+
+def _declare_kernel_form(raw, form) -> None:
+    _KERNEL_FORMS[id(raw)] = (raw, form)
+
+
+def kernel_form(raw):
+    """``form(m, k) -> (name, c, a)`` when ``raw`` is itself (not a wrapper or copy of) a
+    built-in transform whose operations the full-sort kernels repeat (mtest._kernels._raw_at);
+    else None."""
+    entry = _KERNEL_FORMS.get(id(raw))
+    return entry[1] if entry is not None and entry[0] is raw else None
+
 
 def _bonferroni_raw(values, ranks, m, k):
     return np.asarray(values, dtype=np.float64) * (m / k)
@@ -40,8 +57,8 @@ def _holm_raw(values, ranks, m, k):
 
 
 # the forms the full-sort kernels evaluate themselves, operation for operation as the numpy
-# transforms above and below (mtest._stepwise.raw_form; tests compare them bit for bit)
-_holm_raw.kernel_raw = lambda m, k: ("count", 0.0, m + 1)
+# transforms above and below (kernel_form; tests compare them bit for bit)
+_declare_kernel_form(_holm_raw, lambda m, k: ("count", 0.0, m + 1))
 
 
 def _lr_factor(ranks, m, k):
@@ -54,7 +71,7 @@ def _lr_raw(values, ranks, m, k):
     return values * _lr_factor(ranks, m, k)
 
 
-_lr_raw.kernel_raw = lambda m, k: ("lehmann_romano", m / k, m + k)
+_declare_kernel_form(_lr_raw, lambda m, k: ("lehmann_romano", m / k, m + k))
 
 
 register(StepwiseProcedure(
@@ -110,7 +127,7 @@ def _bh_raw(values, ranks, m, k):
     return (m / np.asarray(ranks, dtype=np.float64)) * values  # R: n/i * p
 
 
-_bh_raw.kernel_raw = lambda m, k: ("over_rank", m, 0)
+_declare_kernel_form(_bh_raw, lambda m, k: ("over_rank", m, 0))
 
 
 #: terms per chunk of the harmonic sum (bounds its memory for huge m)
@@ -139,7 +156,7 @@ def _by_raw(values, ranks, m, k):
     return ((q * m) / np.asarray(ranks, dtype=np.float64)) * values  # R: q * n/i * p
 
 
-_by_raw.kernel_raw = lambda m, k: ("over_rank", harmonic_number(m) * m, 0)
+_declare_kernel_form(_by_raw, lambda m, k: ("over_rank", harmonic_number(m) * m, 0))
 
 
 def _hommel_adjust_sorted(values, k):

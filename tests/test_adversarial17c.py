@@ -1,0 +1,155 @@
+"""An adversarial read of the full sort's fused transforms and chunked last pass (issue 17:
+mtest._stepwise.raw_form, mtest._kernels.running_place / scatter_chunks, the chunked
+mtest._sorting.partition_buckets): user procedures that reach the kernels in ways the built-in
+ones do not (a wrapped built-in transform, a transform that broadcasts, one that gives NaN), and
+the large-input branches forced on small inputs with every layout of the input, each compared
+bit for bit (the sign of zero included) with a plain numpy reference."""
+import dataclasses
+import functools
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import mtest
+from mtest import _kernels, _small, _sorting, _stepwise
+from mtest.registry import get_procedure
+from test_speed_paths import _reference_adjusted, _same_bits  # the reference, shared
+
+METHODS = ["holm", "hochberg", "fdr_bh", "fdr_by", "lehmann-romano", "holm-sidak"]
+
+
+@pytest.fixture
+def large_paths(monkeypatch):
+    """Small inputs on the kernels' path, with every large-input branch (two threads, buckets of
+    a few values, raw slices of 3, seven input chunks) forced."""
+    monkeypatch.setattr(_small, "SMALL_BELOW", 0)
+    monkeypatch.setattr(_sorting, "PARALLEL_SORT_MIN", 16)
+    monkeypatch.setattr(_sorting, "BUCKET_TARGET", 5)
+    monkeypatch.setattr(_stepwise, "RAW_SLICE", 3)
+    monkeypatch.setattr(_sorting, "_chunks", lambda n, n_buckets: 7)
+
+
+def _procedure(name, step, raw, below_p=False):
+    return mtest.StepwiseProcedure(
+        name=name, step=step, error_rate="fdr", dependence="arbitrary", raw=raw,
+        critical_guess=lambda r, m, k, a: a * np.asarray(r, dtype=np.float64) / m,
+        adjusted_below_p=below_p)
+
+
+def _small_path(p, proc, k=1):
+    """mtest.adjust on the numpy path of small inputs (mtest._small), whatever the size."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_small, "SMALL_BELOW", 1 << 62)
+        return mtest.adjust(p, proc, k=k, nan_policy="omit")
+
+
+# ---------------------------------------------------------------------------------------------
+# which transforms the kernels evaluate themselves
+
+
+def _scaled(raw, factor):
+    """A transform times ``factor``, decorated the usual way (functools.wraps copies the wrapped
+    function's ``__dict__``, so any attribute that marks the built-in transform)."""
+    @functools.wraps(raw)
+    def scaled(values, ranks, m, k):
+        return factor * raw(values, ranks, m, k)
+    return scaled
+
+
+@pytest.mark.parametrize("method", ["holm", "hochberg", "fdr_bh", "fdr_by", "lehmann-romano"])
+def test_a_wrapped_builtin_transform_is_not_evaluated_as_the_builtin(large_paths, method):
+    """A user's transform built by decorating a built-in one (here: twice Holm's, with
+    functools.wraps) is the user's: the kernels must not evaluate it as the built-in transform
+    (they did, giving half the adjusted values above the small-input size: FWER not
+    controlled)."""
+    builtin = get_procedure(method)
+    proc = dataclasses.replace(builtin, name=f"twice-{method}", aliases=(),
+                               raw=_scaled(builtin.raw.raw, 2.0))
+    k = 3 if method == "lehmann-romano" else 1
+    assert _stepwise.raw_form(proc, 1000, k) is None
+    p = np.random.default_rng(1).random(3000) ** 6
+    expected = _reference_adjusted(p, proc, k)
+    assert _same_bits(mtest.adjust(p, proc, k=k), expected)
+    assert _same_bits(_small_path(p, proc, k), expected)
+
+
+def test_a_builtin_transform_reused_as_is_keeps_the_kernel_form(large_paths):
+    """The same function object under another procedure (Holm's transform stepped up is
+    Hochberg's; BH's stepped down) is evaluated by the kernels, and equals numpy's."""
+    rng = np.random.default_rng(2)
+    p = np.where(rng.random(2000) < 0.3, rng.choice([0.0, -0.0, 1.0], 2000), rng.random(2000) ** 4)
+    for method, step in [("holm", "up"), ("fdr_bh", "down"), ("lehmann-romano", "up")]:
+        proc = dataclasses.replace(get_procedure(method), name=f"{method}-{step}", aliases=(), step=step)
+        k = 5 if method == "lehmann-romano" else 1
+        assert _stepwise.raw_form(proc, 2000, k) is not None
+        assert _same_bits(mtest.adjust(p, proc, k=k), _reference_adjusted(p, proc, k))
+
+
+# ---------------------------------------------------------------------------------------------
+# user transforms the numpy path accepts: the kernels' path must give the same
+
+
+@pytest.mark.parametrize("step, shape", [("up", "0-d"), ("up", "(1,)"), ("down", "(1,)")])
+def test_a_transform_that_broadcasts(large_paths, step, shape):
+    """A transform (below p by design) that returns one value for the whole slice: numpy's path
+    broadcasts it over the p-values; the kernels' path read one value and left the other rows
+    holding the p-values themselves (or failed to compile for a 0-d array)."""
+    const = np.float64(0.25) if shape == "0-d" else np.array([0.25])
+    proc = _procedure(f"constant-{step}-{shape}", step, lambda v, r, m, k: const, below_p=True)
+    p = np.random.default_rng(3).random(500)
+    expected = _small_path(p, proc)
+    assert np.all(expected == 0.25)
+    assert _same_bits(mtest.adjust(p, proc), expected)
+
+
+def test_a_transform_of_the_wrong_length_is_refused(large_paths):
+    """A transform that returns more values than it was given must raise (the kernel would
+    write past the bucket), as numpy's path does."""
+    proc = _procedure("too-long", "up", lambda v, r, m, k: np.concatenate([v, v]), below_p=True)
+    p = np.random.default_rng(4).random(200)
+    with pytest.raises(ValueError):
+        _small_path(p, proc)
+    with pytest.raises(ValueError):
+        mtest.adjust(p, proc)
+
+
+def _odds(values, ranks, m, k):
+    """BH on the odds scale, back to a probability: NaN at p = 1 (inf / inf)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        odds = (m / np.asarray(ranks, dtype=np.float64)) * (values / (1.0 - values))
+        return odds / (1.0 + odds)
+
+
+def _nan_band(values, ranks, m, k):
+    """BH, but NaN for 1e-3 <= p < 2e-3 (inside what a step-down pass evaluates)."""
+    raw = (m / np.asarray(ranks, dtype=np.float64)) * values
+    return np.where((values >= 1e-3) & (values < 2e-3), np.nan, raw)
+
+
+@pytest.mark.parametrize("raw", [_odds, _nan_band])
+@pytest.mark.parametrize("step", ["down", "up"])
+@pytest.mark.parametrize("below_p", [False, True])
+@pytest.mark.parametrize("knobs", ["defaults", "large"])
+def test_a_transform_that_gives_nan_propagates_as_numpy(monkeypatch, raw, step, below_p, knobs):
+    """A NaN raw value is carried by the running maximum (minimum) and by min(1, .), as by
+    numpy's accumulate: the kernels' path skipped it (the running value restarted after it)
+    and wrote 1.0 for it, so the same p-values gave NaN below the small-input size and
+    numbers above it."""
+    monkeypatch.setattr(_small, "SMALL_BELOW", 0)
+    if knobs == "large":
+        monkeypatch.setattr(_sorting, "PARALLEL_SORT_MIN", 16)
+        monkeypatch.setattr(_sorting, "BUCKET_TARGET", 5)
+        monkeypatch.setattr(_sorting, "_chunks", lambda n, n_buckets: 4)
+    proc = _procedure(f"nan-{raw.__name__}-{step}-{below_p}", step, raw, below_p)
+    rng = np.random.default_rng(5)
+    n = 3000
+    p = np.where(rng.random(n) < 0.05, 1.0, rng.random(n) ** 3)
+    p[rng.choice(n, 20, replace=False)] = 1e-3 + rng.random(20) * 1e-3
+    expected = _small_path(p, proc)
+    assert np.isnan(expected).any()
+    assert _same_bits(mtest.adjust(p, proc), expected)
+    if step == "up":  # (step-down: numpy's path too sets every p from its cutoff on to 1)
+        assert _same_bits(expected, _reference_adjusted(p, proc))
