@@ -815,7 +815,8 @@ def segmented_adjust(raw, starts, valid, mode, out):
 
     The first ``valid[g]`` entries of a family are its tested hypotheses in ascending p order; the
     rest (NaN p-values) get NaN. mode 0: single step, min(1, raw); 1: step-down, min(1, running
-    max); 2: step-up, min(1, running min from the top). Same comparisons as numpy's accumulate.
+    max); 2: step-up, min(1, running min from the top). As numpy's accumulate and minimum:
+    between equal values the newer one (the sign of a zero), a NaN kept from there on.
     ``out`` may be ``raw`` (each entry is read before it is written).
     """
     for g in range(starts.size - 1):
@@ -825,20 +826,20 @@ def segmented_adjust(raw, starts, valid, mode, out):
             cur = -np.inf
             for i in range(a, b):
                 v = raw[i]
-                if not cur >= v:
+                if not (cur > v or cur != cur):
                     cur = v
-                out[i] = cur if cur < 1.0 else 1.0
+                out[i] = 1.0 if cur > 1.0 else cur
         elif mode == 2:
             cur = np.inf
             for i in range(b - 1, a - 1, -1):
                 v = raw[i]
-                if not cur <= v:
+                if not (cur < v or cur != cur):
                     cur = v
-                out[i] = cur if cur < 1.0 else 1.0
+                out[i] = 1.0 if cur > 1.0 else cur
         else:
             for i in range(a, b):
                 v = raw[i]
-                out[i] = v if v < 1.0 else 1.0
+                out[i] = 1.0 if v > 1.0 else v
         for i in range(b, starts[g + 1]):
             out[i] = np.nan
 @numba.njit(**_JIT)

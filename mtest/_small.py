@@ -165,20 +165,20 @@ def segmented_adjust(raw: np.ndarray, starts: np.ndarray, valid: np.ndarray, mod
             cur = -np.inf
             for i in range(a, b):
                 v = values[i]
-                if not cur >= v:
+                if not (cur > v or cur != cur):
                     cur = v
-                result[i] = cur if cur < 1.0 else 1.0
+                result[i] = 1.0 if cur > 1.0 else cur
         elif mode == 2:
             cur = np.inf
             for i in range(b - 1, a - 1, -1):
                 v = values[i]
-                if not cur <= v:
+                if not (cur < v or cur != cur):
                     cur = v
-                result[i] = cur if cur < 1.0 else 1.0
+                result[i] = 1.0 if cur > 1.0 else cur
         else:
             for i in range(a, b):
                 v = values[i]
-                result[i] = v if v < 1.0 else 1.0
+                result[i] = 1.0 if v > 1.0 else v
         for i in range(b, bounds[g + 1]):
             result[i] = nan
     out[:] = result

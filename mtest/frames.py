@@ -159,8 +159,9 @@ def adjust_groups(p, codes, n_groups, proc, alpha, k, names=None):
     position[by_m] = np.arange(n_groups, dtype=np.int64)
     if proc.step == "single":  # no order needed, only the NaN rows last
         within = np.concatenate([np.flatnonzero(~nan), np.flatnonzero(nan)])
-    else:  # NaN sorts last; the order among tied p-values cannot change any adjusted value
-        within = np.argsort(p)
+    else:  # NaN sorts last; among tied p-values only the order of -0.0 and 0.0 can change a
+        # value (the sign of a zero adjusted value): they keep the row order, as in mtest.adjust
+        within = np.argsort(p, kind="stable" if np.signbit(p).any() else None)
     del nan
     rows, starts = kernels.bucket_order(within, position[codes], n_groups)  # by (family, p)
     del within
