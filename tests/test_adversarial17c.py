@@ -182,3 +182,68 @@ def test_families_equal_adjust_with_signed_zeros_and_nan_transforms(monkeypatch,
         rows = np.flatnonzero(g == f)
         expected[rows] = mtest.adjust(p[rows], proc)
     assert _same_bits(got, expected)
+
+
+# ---------------------------------------------------------------------------------------------
+# the large-input branches on small inputs, every layout of the input
+
+
+def _reuses_holm():
+    """A user procedure that reuses the built-in transform object itself (kernel form kept)."""
+    from mtest.procedures import _holm_raw
+
+    return _procedure("reuses-holm", "down", _holm_raw)
+
+
+_PROCEDURES = {"twice-bh": lambda: _procedure("twice-bh", "up", _scaled(get_procedure("fdr_bh").raw.raw, 2.0)),
+               "reuses-holm": _reuses_holm,
+               "nan-band-up": lambda: _procedure("nan-band-up", "up", _nan_band)}
+
+_pool = np.array([0.0, -0.0, 5e-324, 1e-310, 1e-300, 1e-3, 1.5e-3, 0.25, np.nextafter(0.25, 1.0), 1.0, np.nan])
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.sampled_from([1, 2, 5, 40, 700]),
+       method=st.sampled_from(METHODS + list(_PROCEDURES)),
+       layout=st.sampled_from(["plain", "float32", "strided", "2-d", "fortran", "read-only"]),
+       target=st.sampled_from([1, 3, 64, 1 << 16]), piece=st.sampled_from([1, 3, 1 << 16]),
+       fused=st.booleans(), chunks=st.sampled_from([1, 2, 7, 1000]), two=st.booleans(),
+       k_from_top=st.booleans())
+def test_every_branch_and_layout_equals_numpy(seed, n, method, layout, target, piece, fused, chunks, two,
+                                             k_from_top):
+    """Buckets of one value up to all, raw slices of one value up to whole buckets, the fused
+    transforms on and off, input chunks from one to more than there are values (empty
+    (chunk, bucket) segments), one thread or two, Lehmann-Romano's k from 1 to m, on float32,
+    strided, 2-d, Fortran-ordered and read-only inputs with ties, signed zeros, subnormals, p = 1
+    and NaN omitted: bit for bit the numpy reference, the input left as it was."""
+    rng = np.random.default_rng(seed)
+    p = np.where(rng.random(n) < 0.5, rng.choice(_pool, n), rng.random(n) ** rng.choice([1, 8]))
+    if layout == "float32":
+        p = p.astype(np.float32)
+    elif layout == "strided":
+        p = np.repeat(p, 3)[1::3]
+    elif layout in ("2-d", "fortran") and n % 5 == 0:
+        p = p.reshape(5, -1) if layout == "2-d" else np.asfortranarray(p.reshape(5, -1))
+    elif layout == "read-only":
+        p.flags.writeable = False
+    proc = _PROCEDURES[method]() if method in _PROCEDURES else get_procedure(method)
+    m = int(np.count_nonzero(~np.isnan(p)))
+    if m == 0:
+        return
+    k = 1
+    if method == "lehmann-romano":
+        k = max(1, m - int(rng.integers(0, 3))) if k_from_top else int(rng.integers(1, m + 1))
+    expected = _reference_adjusted(p, proc, k)
+    before = np.array(p, copy=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_small, "SMALL_BELOW", 0)
+        mp.setattr(_sorting, "PARALLEL_SORT_MIN", 1 if two else 1 << 40)
+        mp.setattr(_sorting, "BUCKET_TARGET", target)
+        mp.setattr(_stepwise, "RAW_SLICE", piece)
+        mp.setattr(_stepwise, "FUSED_RAW", fused)
+        mp.setattr(_sorting, "_chunks", lambda size, n_buckets: chunks)
+        got = mtest.adjust(p, proc, k=k, nan_policy="omit")
+    assert _same_bits(got, expected)
+    assert got.shape == np.shape(p)
+    assert np.array_equal(np.asarray(p), before, equal_nan=True)
+    assert np.array_equal(np.signbit(np.asarray(p)), np.signbit(before))
