@@ -427,14 +427,14 @@ def raw_form(proc, m: int, k: int):
 
     The forms are those of the built-in Holm, Hochberg, BH, BY and Lehmann-Romano transforms,
     known by identity (``mtest.procedures.kernel_form``: a user's wrapper of one, even with
-    ``functools.wraps``, is the user's own); the transform must be the one ``NotBelowP`` wraps,
-    whose maximum with p the kernels apply too. Beyond 2^53 the counts would no longer convert
+    ``functools.wraps``, is the user's own); the transform must be the one ``NotBelowP`` itself
+    (not a subclass) wraps, whose maximum with p the kernels apply too. Beyond 2^53 the counts would no longer convert
     to float64 exactly as numpy's do, so ``raw`` runs there.
     """
     from .procedures import kernel_form
 
     raw = proc.raw
-    spec = kernel_form(raw.raw) if isinstance(raw, NotBelowP) else None
+    spec = kernel_form(raw.raw) if type(raw) is NotBelowP else None  # (a subclass may change the call)
     if not FUSED_RAW or spec is None or m + k >= 2**53:
         return None
     name, c, a = spec(m, k)

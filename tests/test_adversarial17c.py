@@ -76,6 +76,23 @@ def test_a_wrapped_builtin_transform_is_not_evaluated_as_the_builtin(large_paths
     assert _same_bits(_small_path(p, proc, k), expected)
 
 
+class _Halved(mtest.registry.NotBelowP):
+    """A user's subclass of the public NotBelowP that changes what the call computes."""
+    __slots__ = ()
+
+    def __call__(self, values, ranks, m, k):
+        return 0.5 * super().__call__(values, ranks, m, k)
+
+
+def test_a_subclass_of_not_below_p_around_a_builtin_is_the_users(large_paths):
+    """NotBelowP(Holm's transform) under a subclass that halves it (adjusted_below_p, so it is
+    kept as given): the kernels must call it, not evaluate Holm's transform."""
+    proc = _procedure("halved-holm", "down", _Halved(get_procedure("holm").raw.raw), below_p=True)
+    assert _stepwise.raw_form(proc, 1000, 1) is None
+    p = np.random.default_rng(7).random(3000) ** 6
+    assert _same_bits(mtest.adjust(p, proc), _reference_adjusted(p, proc))
+
+
 def test_a_builtin_transform_reused_as_is_keeps_the_kernel_form(large_paths):
     """The same function object under another procedure (Holm's transform stepped up is
     Hochberg's; BH's stepped down) is evaluated by the kernels, and equals numpy's."""
@@ -202,7 +219,7 @@ _PROCEDURES = {"twice-bh": lambda: _procedure("twice-bh", "up", _scaled(get_proc
 _pool = np.array([0.0, -0.0, 5e-324, 1e-310, 1e-300, 1e-3, 1.5e-3, 0.25, np.nextafter(0.25, 1.0), 1.0, np.nan])
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), n=st.sampled_from([1, 2, 5, 40, 700]),
        method=st.sampled_from(METHODS + list(_PROCEDURES)),
        layout=st.sampled_from(["plain", "float32", "strided", "2-d", "fortran", "read-only"]),
