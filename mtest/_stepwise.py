@@ -516,16 +516,28 @@ def _adjusted_pass(flat, proc, m, k, below, size, out):
                                            stored[a:e])
         return carry
 
+    def stop():  # an error in one thread (a user's raw raising): the other takes no more buckets
+        with lock:
+            ends["back"] = ends["front"]
+
     def front():
         carry, spare = identity, _sorting.BucketRoom()
-        while (pos := take(True)) is not None:
-            carry = bucket(pos, spare, carry)
+        try:
+            while (pos := take(True)) is not None:
+                carry = bucket(pos, spare, carry)
+        except BaseException:
+            stop()
+            raise
         return carry
 
     def back():
         spare = _sorting.BucketRoom()
-        while (pos := take(False)) is not None:
-            local[pos] = bucket(pos, spare, identity)
+        try:
+            while (pos := take(False)) is not None:
+                local[pos] = bucket(pos, spare, identity)
+        except BaseException:
+            stop()
+            raise
 
     carries = np.full(n_buckets, identity)  # by bucket: what the last pass combines in
     chunks = counts.shape[0]

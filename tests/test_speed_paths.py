@@ -550,3 +550,28 @@ def test_sort_keys_falls_back_to_the_integer_sort_under_flush_to_zero(monkeypatc
     a = np.array([5, 3, 2**52 + 1, 1, 2**62, 0], dtype=np.uint64)
     _sorting._sort_keys(a)
     assert calls and np.array_equal(a, np.sort(a))
+
+
+def test_an_error_in_one_thread_stops_the_other(monkeypatch):
+    """A user's transform that raises in the thread accumulating from the top (step-up: the
+    bucket holding rank m comes first there) propagates, and the thread taking buckets from the
+    other end stops at once instead of sorting and transforming the rest."""
+    calls = []
+
+    def raw(v, r, m, k):
+        calls.append(r.size)
+        if r.size and r[-1] == m:
+            raise RuntimeError("transform failed")
+        return (m / np.asarray(r, dtype=np.float64)) * v
+
+    proc = mtest.StepwiseProcedure(
+        name="raising-bh", error_rate="fdr", dependence="arbitrary", step="up", raw=raw,
+        critical_guess=lambda r, m, k, a: a * np.asarray(r, dtype=np.float64) / m)
+    monkeypatch.setattr(_sorting, "PARALLEL_SORT_MIN", 16)
+    monkeypatch.setattr(_sorting, "BUCKET_TARGET", 8)
+    # spread over 1000 binades (two 12-bit prefixes each): ~1000 buckets
+    p = 2.0 ** -np.random.default_rng(4).uniform(0.0, 1000.0, 8000)
+    with pytest.raises(RuntimeError, match="transform failed"):
+        mtest.adjust(p, proc)
+    in_pass = [size for size in calls if 0 < size < 100]  # the bucket calls (not critical values)
+    assert 1 <= len(in_pass) < 300
