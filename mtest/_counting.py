@@ -111,7 +111,7 @@ def stepdown_cutoff(proc, m: int, k: int, scale=LINEAR):
         below = yield ("count", head_bound(t, scale))
         if below > m // 2:
             return None
-        if below < m and proc.raw(np.array([t]), np.array([below + 1]), m, k)[0] >= 1.0:
+        if below < m and np.ravel(proc.raw(np.array([t]), np.array([below + 1]), m, k))[0] >= 1.0:
             return t, below
         if t >= 1.0:
             return None

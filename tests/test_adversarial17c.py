@@ -109,11 +109,12 @@ def test_a_builtin_transform_reused_as_is_keeps_the_kernel_form(large_paths):
 # user transforms the numpy path accepts: the kernels' path must give the same
 
 
-@pytest.mark.parametrize("step, shape", [("up", "0-d"), ("up", "(1,)"), ("down", "(1,)")])
+@pytest.mark.parametrize("step, shape", [("up", "0-d"), ("up", "(1,)"), ("down", "(1,)"), ("down", "0-d")])
 def test_a_transform_that_broadcasts(large_paths, step, shape):
     """A transform (below p by design) that returns one value for the whole slice: numpy's path
     broadcasts it over the p-values; the kernels' path read one value and left the other rows
-    holding the p-values themselves (or failed to compile for a 0-d array)."""
+    holding the p-values themselves (or failed to compile for a 0-d array), and the step-down
+    cutoff search indexed a 0-d result (IndexError on every path)."""
     const = np.float64(0.25) if shape == "0-d" else np.array([0.25])
     proc = _procedure(f"constant-{step}-{shape}", step, lambda v, r, m, k: const, below_p=True)
     p = np.random.default_rng(3).random(500)
