@@ -1285,10 +1285,10 @@ def scatter_chunks(records, stored, offsets, counts, carries, down, first, last,
     record (running value in ``stored[:, 0]``, from ``running_place``; input index in
     ``records[:, 1]``) of chunks ``first`` to ``last - 1`` of the input (``partition_buckets``'
     chunks: rows ``offsets[c, b]`` on, ``counts[c, b]`` of them), chunk by chunk, so that the
-    writes of one chunk fall in one range of ``out`` that stays in cache. ``carries[b]`` is the running maximum (``down``)
-    or minimum of the values before bucket b in the accumulation (the identity where it is
-    already in); the row's value wins a tie and a NaN of either is kept, as in one
-    ``maximum.accumulate`` over both, and in ``np.minimum(., 1.0)``."""
+    writes of one chunk fall in one range of ``out`` that stays in cache. ``carries[b]`` is the
+    running maximum (``down``) or minimum of the values before bucket b in the accumulation
+    (the identity where it is already in); the row's value wins a tie and a NaN of either is
+    kept, as in one ``maximum.accumulate`` over both, and in ``np.minimum(., 1.0)``."""
     n_buckets = counts.shape[1]
     for ch in range(first, last):
         for b in range(n_buckets):

@@ -18,8 +18,8 @@ from ._lazy import kernels_module
 
 _kernels = kernels_module()  # numba is imported when a kernel is first used
 
-__all__ = ["BUCKET_TARGET", "CHUNK_VALUES", "PARALLEL_SORT_MIN", "BucketRoom", "Buckets", "IN_ORDER", "partition_buckets",
-           "sort_bucket", "sort_packed", "sort_with_order"]
+__all__ = ["BUCKET_TARGET", "CHUNK_VALUES", "IN_ORDER", "PARALLEL_SORT_MIN", "BucketRoom", "Buckets",
+           "partition_buckets", "sort_bucket", "sort_packed", "sort_with_order"]
 
 #: above this size sorts run as two parts on two threads (numpy releases the GIL)
 PARALLEL_SORT_MIN = 1_000_000

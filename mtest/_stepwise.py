@@ -24,8 +24,7 @@ import numpy as np
 from . import _small, _sorting
 from ._lazy import kernels_module
 from ._sorting import sort_with_order
-from .registry import NotBelowP
-from .registry import Procedure, SpecialProcedure
+from .registry import NotBelowP, Procedure, SpecialProcedure
 
 _kernels = kernels_module()  # numba is imported when a kernel is first used
 
@@ -428,8 +427,8 @@ def raw_form(proc, m: int, k: int):
     The forms are those of the built-in Holm, Hochberg, BH, BY and Lehmann-Romano transforms,
     known by identity (``mtest.procedures.kernel_form``: a user's wrapper of one, even with
     ``functools.wraps``, is the user's own); the transform must be the one ``NotBelowP`` itself
-    (not a subclass) wraps, whose maximum with p the kernels apply too. Beyond 2^53 the counts would no longer convert
-    to float64 exactly as numpy's do, so ``raw`` runs there.
+    (not a subclass) wraps, whose maximum with p the kernels apply too. Beyond 2^53 the counts
+    would no longer convert to float64 exactly as numpy's do, so ``raw`` runs there.
     """
     from .procedures import kernel_form
 
